@@ -1,0 +1,22 @@
+"""innersight_widgets: what groups of neurons in an image classifier do, in Jupyter widgets."""
+
+from .core import AblationResult, Analysis, LayerInfo, LayerNotFoundError, Predictions, TopImages
+from .data import Concept, ImageDataset, as_image_dataset, load_digits, load_shapes
+from .models import load_pretrained
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AblationResult",
+    "Analysis",
+    "Concept",
+    "ImageDataset",
+    "LayerInfo",
+    "LayerNotFoundError",
+    "Predictions",
+    "TopImages",
+    "as_image_dataset",
+    "load_digits",
+    "load_pretrained",
+    "load_shapes",
+]

@@ -1,0 +1,103 @@
+"""Ablation: a forward hook replacing neurons, batched over many ablations at once."""
+
+import numpy as np
+import pytest
+import torch
+
+from innersight_widgets import Analysis, load_digits, load_pretrained
+
+LAYERS = ["conv", "block", "tokens", "mix", "head"]
+
+
+def by_hand(model, images, layer, neurons, fill, token_layer=False):
+    """Reference: a hand-written hook that writes ``fill`` into the chosen neurons."""
+    module = dict(model.named_modules())[layer]
+
+    def hook(_m, _i, out):
+        out = out.clone()
+        idx = list(neurons)
+        if token_layer:
+            out[..., idx] = torch.as_tensor(fill, dtype=out.dtype)[idx]
+        else:
+            shape = [1, len(idx)] + [1] * (out.ndim - 2)
+            out[:, idx] = torch.as_tensor(fill, dtype=out.dtype)[idx].view(shape)
+        return out
+
+    handle = module.register_forward_hook(hook)
+    with torch.no_grad():
+        logits = model(images)
+    handle.remove()
+    return logits.numpy()
+
+
+@pytest.mark.parametrize("mode", ["zero", "mean"])
+@pytest.mark.parametrize("layer", LAYERS)
+def test_ablation_equals_a_hand_written_hook(tiny_model, tiny_data, layer, mode):
+    an = Analysis(tiny_model, tiny_data, layers=LAYERS, batch_size=16, progress=False)
+    neurons = [0, 2]
+    fill = an.neuron_means(layer) if mode == "mean" else np.zeros(an.layer_info(layer).num_neurons, np.float32)
+    expected = by_hand(tiny_model, tiny_data.images, layer, neurons, fill, token_layer=(layer == "tokens"))
+    result = an.ablate({layer: neurons}, mode=mode)
+    np.testing.assert_allclose(result.logits_after, expected, rtol=1e-5, atol=1e-5)
+    assert result.spec == {layer: (0, 2)}
+
+
+def test_ablating_nothing_changes_nothing(tiny_model, tiny_data):
+    an = Analysis(tiny_model, tiny_data, layers=LAYERS, progress=False)
+    for spec in ({}, {"conv": []}):
+        result = an.ablate(spec)
+        np.testing.assert_allclose(result.logits_after, an.predictions.logits, atol=1e-6)
+        assert result.accuracy_after == result.accuracy_before == an.predictions.accuracy
+        np.testing.assert_allclose(result.logit_change, 0, atol=1e-6)
+
+
+def test_ablate_many_equals_repeated_ablate(tiny_model, tiny_data):
+    an = Analysis(tiny_model, tiny_data, layers=LAYERS, batch_size=16, progress=False)
+    specs = [{"conv": [1]}, {"tokens": [0, 5], "head": [2]}, {}, {"block": [0, 1, 2, 3]}, {"mix": [4]}]
+    for mode in ("zero", "mean"):
+        together = an.ablate_many(specs, mode=mode)
+        for spec, result in zip(specs, together):
+            alone = an.ablate(spec, mode=mode)
+            np.testing.assert_allclose(result.logits_after, alone.logits_after, rtol=1e-5, atol=1e-5)
+            assert result.accuracy_after == alone.accuracy_after
+
+
+def test_results_report_accuracy_and_logit_change(tiny_model, tiny_data):
+    an = Analysis(tiny_model, tiny_data, layers=LAYERS, progress=False)
+    result = an.ablate({"tokens": [0, 1, 2]})
+    labels = tiny_data.labels.numpy()
+    after = result.logits_after.argmax(1) == labels
+    assert result.accuracy_after == pytest.approx(after.mean())
+    for k in range(3):
+        assert result.class_accuracy_after[k] == pytest.approx(after[labels == k].mean())
+        delta = result.logits_after[labels == k, k] - result.logits_before[labels == k, k]
+        assert result.own_logit_change[k] == pytest.approx(delta.mean(), abs=1e-6)
+    frame = result.to_dataframe()
+    assert list(frame.index) == ["a", "b", "c"]
+    assert set(result.to_dict()) >= {"accuracy_before", "accuracy_after", "class_accuracy_after"}
+
+
+def test_bad_ablations_are_explained(tiny_model, tiny_data):
+    an = Analysis(tiny_model, tiny_data, layers=["conv"], progress=False)
+    with pytest.raises(ValueError, match="mode"):
+        an.ablate({"conv": [0]}, mode="noise")
+    with pytest.raises(ValueError, match=r"0\.\.3"):
+        an.ablate({"conv": [9]})
+    with pytest.raises(ValueError, match="no layer named 'conv9'"):
+        an.ablate({"conv9": [0]})
+    with pytest.raises(TypeError, match="integer"):
+        an.ablate({"conv": [0.5]})
+    with pytest.raises(ValueError, match="not selected"):
+        an.ablate({"head": [0]}, mode="mean")  # mean ablation needs the layer's statistics
+    assert an.ablate({"head": [0]}).spec == {"head": (0,)}  # zero ablation works on any layer
+
+
+def test_ablating_the_whole_last_conv_layer_drops_accuracy_to_chance():
+    data = load_digits("digits", "test")
+    an = Analysis(load_pretrained("digits-cnn"), data, layers=["conv3"], progress=False)
+    result = an.ablate({"conv3": range(64)})
+    assert result.accuracy_before > 0.95
+    chance = np.bincount(data.labels.numpy()).max() / len(data)
+    assert result.accuracy_after <= chance + 0.02
+    # with every channel gone the prediction no longer depends on the image
+    assert len(set(result.logits_after.argmax(1).tolist())) == 1

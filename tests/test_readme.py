@@ -1,0 +1,24 @@
+"""README's example must run as printed."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_the_ten_line_example_runs(tmp_path, monkeypatch, capsys):
+    text = README.read_text()
+    block = re.search(r"## Ten lines\s+```python\n(.*?)```", text, re.S).group(1)
+    assert len(block.strip().splitlines()) <= 10
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "->" in out and "accuracy_after" in out
+    assert list((tmp_path / ".cache").glob("*.npz"))
+
+
+def test_the_two_setup_commands_are_what_ci_runs():
+    ci = (README.parent / ".ci" / "run").read_text()
+    test_command = 'python -m pip install torch==2.13.0 -e ".[test]" && python -m pytest'
+    assert test_command in README.read_text()
+    assert test_command in ci
