@@ -1,6 +1,19 @@
 """innersight_widgets: what groups of neurons in an image classifier do, in Jupyter widgets."""
 
-from .core import AblationResult, Analysis, LayerInfo, LayerNotFoundError, Predictions, TopImages
+from .core import (
+    AblationResult,
+    Analysis,
+    Communities,
+    CommunityReport,
+    ConceptScore,
+    Importance,
+    LayerInfo,
+    LayerNotFoundError,
+    Patch,
+    Predictions,
+    TopImages,
+    export_graph,
+)
 from .data import Concept, ImageDataset, as_image_dataset, load_digits, load_shapes
 from .models import load_pretrained
 
@@ -9,13 +22,19 @@ __version__ = "0.1.0"
 __all__ = [
     "AblationResult",
     "Analysis",
+    "Communities",
+    "CommunityReport",
     "Concept",
+    "ConceptScore",
+    "Importance",
+    "Patch",
     "ImageDataset",
     "LayerInfo",
     "LayerNotFoundError",
     "Predictions",
     "TopImages",
     "as_image_dataset",
+    "export_graph",
     "load_digits",
     "load_pretrained",
     "load_shapes",

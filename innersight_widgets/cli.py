@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .core import Analysis
+from .core._layers import default_layers, discover
 from .data import colour_agrees_with_shape, load_digits, load_shapes
 from .models import DEMO_MODELS, load_pretrained
 
@@ -16,13 +17,20 @@ _DEMO_DATA = {
     "shapes-spurious-cnn": lambda: load_shapes("test"),
 }
 DEFAULT_MODEL = "shapes-spurious-cnn"
+# The layer whose communities the demo prints: a mid-depth block output.
+_MID_LAYER = {"digits-cnn": "relu2", "parity-cnn": "relu2", "shapes-cnn": "layer2", "shapes-spurious-cnn": "layer2"}
 
 
-def demo(model_name: str = DEFAULT_MODEL, device: str | None = None, cache_dir: str | None = None) -> Analysis:
-    """Run the streaming pass of a shipped model on its test split and print a summary."""
+def demo(
+    model_name: str = DEFAULT_MODEL, device: str | None = None, cache_dir: str | None = None, draws: int = 20
+) -> Analysis:
+    """Analyse a shipped model on its test split and print a summary: layers, accuracy,
+    and the communities of one mid layer with their labels and ablation importance."""
     model = load_pretrained(model_name)
     data = _DEMO_DATA[model_name]()
-    an = Analysis(model, data, device=device, cache_dir=cache_dir)
+    mid = _MID_LAYER[model_name]
+    layers = default_layers(model, discover(model, data.images[:2])[0]) + [mid]
+    an = Analysis(model, data, layers=layers, device=device, cache_dir=cache_dir)
     predictions = an.predictions
     print(f"model {model_name} on {data} ({an.device})")
     print("\nlayers analysed:")
@@ -30,7 +38,7 @@ def demo(model_name: str = DEFAULT_MODEL, device: str | None = None, cache_dir: 
     for name in an.layers:
         info = an.layer_info(name)
         shape = "x".join(map(str, info.shape))
-        print(f"  {name:<{width}}  {info.module_type:<8} {info.num_neurons:>4} neurons  ({shape})")
+        print(f"  {name:<{width}}  {info.module_type:<10} {info.num_neurons:>4} neurons  ({shape})")
     print(f"\naccuracy: {predictions.accuracy:.3f}")
     for name, acc in zip(data.class_names, predictions.class_accuracy):
         print(f"  {name:<10} {acc:.3f}")
@@ -41,7 +49,26 @@ def demo(model_name: str = DEFAULT_MODEL, device: str | None = None, cache_dir: 
             f"\nwhere colour agrees with shape ({agree.sum()} images): {correct[agree].mean():.3f}; "
             f"where it disagrees ({(~agree).sum()} images): {correct[~agree].mean():.3f}"
         )
+    _print_communities(an, mid, draws)
     return an
+
+
+def _print_communities(an: Analysis, layer: str, draws: int) -> None:
+    communities = an.communities(layer, "louvain")
+    report = an.evaluate(communities)
+    print(f"\ncommunities of {layer}: {communities}")
+    print(f"importance: accuracy drop when the community is zeroed, against {draws} random sets of its size")
+    print(f"  {'#':>2} {'size':>4}  {'label (AUROC)':<24} {'top classes':<26} {'drop':>6} {'null':>6} {'p':>6}")
+    for c in range(communities.num_communities):
+        label = report.label(c)
+        means, _ = report.class_selectivity()
+        top = ", ".join(an.data.class_names[i] for i in means[:, c].argsort()[::-1][:3])
+        imp = report.importance(c, draws=draws)
+        text = "-" if label is None else f"{label.concept}={label.value} ({label.auroc:.2f})"
+        print(
+            f"  {c:>2} {communities.sizes[c]:>4}  {text:<24} {top:<26} "
+            f"{imp.accuracy_drop:>6.3f} {imp.null_mean:>6.3f} {imp.p_value:>6.3f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--model", default=DEFAULT_MODEL, choices=list(DEMO_MODELS))
     demo_parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
     demo_parser.add_argument("--cache-dir", default=None, help="cache the pass in this folder")
+    demo_parser.add_argument("--draws", type=int, default=20, help="random neuron sets per importance test")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        demo(args.model, args.device, args.cache_dir)
+        demo(args.model, args.device, args.cache_dir, args.draws)
     return 0
 
 

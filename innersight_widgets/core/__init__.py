@@ -2,6 +2,22 @@
 
 from ._layers import LayerInfo, LayerNotFoundError
 from .analysis import Analysis
+from .communities import Communities
+from .evaluation import CommunityReport, ConceptScore, Importance, Patch
+from .graphs import export_graph
 from .results import AblationResult, Predictions, TopImages
 
-__all__ = ["AblationResult", "Analysis", "LayerInfo", "LayerNotFoundError", "Predictions", "TopImages"]
+__all__ = [
+    "AblationResult",
+    "Analysis",
+    "Communities",
+    "CommunityReport",
+    "ConceptScore",
+    "Importance",
+    "LayerInfo",
+    "LayerNotFoundError",
+    "Patch",
+    "Predictions",
+    "TopImages",
+    "export_graph",
+]

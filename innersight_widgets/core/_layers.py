@@ -42,6 +42,10 @@ class LayerInfo:
         ]
 
 
+class StopForward(Exception):
+    """Raised from a hook once everything needed is captured: the rest of the forward is skipped."""
+
+
 class LayerNotFoundError(ValueError):
     """A layer name that is not a module of the model (the message lists close matches)."""
 

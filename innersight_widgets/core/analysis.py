@@ -12,9 +12,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data import ImageDataset, as_image_dataset
-from . import _cache
+import networkx as nx
+
+from . import _cache, _flow, _receptive
 from ._device import resolve_device
-from ._layers import LayerInfo, LayerNotFoundError, default_layers, discover, hooked, resolve
+from ._layers import LayerInfo, default_layers, discover, hooked, resolve
+from ._neurons import build_neuron_set
+from .communities import Aggregator, Communities
+from .evaluation import CommunityReport
+from .graphs import neuron_graph
 from .results import AblationResult, Predictions, TopImages
 
 AblationSpec = Mapping[str, Iterable[int]]
@@ -85,6 +91,9 @@ class Analysis:
         if not self.layers:
             raise ValueError("no layers selected; name some with layers=[...] (see available_layers())")
         self._stats: dict[str, np.ndarray] | None = None
+        self._aggregators: dict[tuple[str, ...], Aggregator] = {}
+        self._flows: dict[tuple[str, str, str, int], np.ndarray] = {}
+        self._fields: dict[str, _receptive.ReceptiveField] = {}
 
     # ----------------------------------------------------------------- layers
     def available_layers(self) -> list[LayerInfo]:
@@ -179,7 +188,99 @@ class Analysis:
             for spec, after in zip(checked, logits_after)
         ]
 
+    # ------------------------------------------------------------ communities
+    def communities(
+        self,
+        layers: Sequence[str] | str | None = None,
+        method: Literal["louvain", "leiden", "agglomerative", "spectral"] = "louvain",
+        *,
+        seed: int = 0,
+        stability_runs: int = 3,
+        **params: Any,
+    ) -> Communities:
+        """Partition the neurons of ``layers`` (default: all selected) into communities.
+
+        Parameters by method (all also take ``k`` neighbours and ``min_corr`` for the
+        similarity graph, on which modularity is reported):
+        ``louvain``/``leiden``: ``resolution``; ``agglomerative``: ``threshold`` (a cut of
+        the 1 - correlation dendrogram) and ``linkage``; ``spectral``: ``n_communities``.
+        The correlation, dendrogram and embedding are computed once per set of layers, so
+        calling again with a new value is fast. ``stability_runs`` re-runs with other seeds
+        (agglomerative: bootstrap resamples of the images) and reports the mean adjusted
+        Rand index; 0 skips it.
+        """
+        return self._aggregator(self._layer_list(layers)).communities(method, params, seed, stability_runs)
+
+    def evaluate(self, communities: Communities) -> CommunityReport:
+        """Top images and patches, class selectivity, ablation importance against random sets,
+        coherence, flow between communities, and concept labels of each community."""
+        return CommunityReport(self, communities)
+
+    def flow(self, lower: str, upper: str, method: Literal["gradient", "weights"] = "gradient", images: int = 256) -> np.ndarray:
+        """C_upper x C_lower flow edges: mean |gradient x activation| of each upper neuron's
+        pooled activation with respect to each lower neuron's map, over ``images`` probe
+        images (a fixed seeded sample); or ``method="weights"``: |W| of a directly
+        connected upper conv/linear layer."""
+        low, up = self.layer_info(lower), self.layer_info(upper)
+        if method not in ("gradient", "weights"):
+            raise ValueError(f"flow method must be 'gradient' or 'weights', got {method!r}")
+        if not isinstance(images, (int, np.integer)) or images < 1:
+            raise ValueError(f"images must be a positive integer, got {images!r}")
+        key = (lower, upper, method, int(images))
+        if key not in self._flows:
+            if method == "weights":
+                self._flows[key] = _flow.weight_flow(self.model, low, up)
+            else:
+                n = len(self.data)
+                sample = np.sort(np.random.default_rng(0).permutation(n)[: min(images, n)])
+                self._flows[key] = _flow.gradient_flow(self, low, up, sample)
+        return self._flows[key]
+
+    def neuron_graph(
+        self,
+        layers: Sequence[str] | str | None = None,
+        k: int = 10,
+        min_corr: float = 0.0,
+        flow: Literal["gradient", "weights"] | None = "gradient",
+        flow_top: int = 5,
+        communities: Communities | None = None,
+    ) -> nx.DiGraph:
+        """The neuron graph of METHODS.md: similarity edges (kNN of profile correlation) and
+        flow edges between consecutive layers; export with ``export_graph``."""
+        from .communities import check_params
+
+        check_params("louvain", {"k": k, "min_corr": min_corr})
+        return neuron_graph(self, self._layer_list(layers), k, min_corr, flow, flow_top, communities)
+
+    def receptive_box(self, layer: str, image: int, neuron: int) -> tuple[int, int, int, int]:
+        """(top, left, bottom, right) input pixels seen by ``neuron`` where it peaks on ``image``."""
+        info = self._selected(layer)
+        neuron = self._check_neuron(info, neuron)
+        if layer not in self._fields:
+            self._fields[layer] = _receptive.measure(self, layer)
+        flat = self._pass()[f"argmax:{layer}"][image, neuron]
+        row, col = np.unravel_index(flat, info.spatial_shape)
+        return self._fields[layer].box(int(row), int(col))
+
     # --------------------------------------------------------------- internals
+    def _layer_list(self, layers: Sequence[str] | str | None) -> list[str]:
+        if layers is None:
+            return list(self.layers)
+        layers = [layers] if isinstance(layers, str) else list(layers)
+        if not layers:
+            raise ValueError("give at least one layer")
+        for layer in layers:
+            self._selected(layer)
+        # keep the model's order so that "consecutive layers" means lower -> upper
+        return [layer for layer in self.layers if layer in set(layers)]
+
+    def _aggregator(self, layers: Sequence[str]) -> Aggregator:
+        key = tuple(layers)
+        if key not in self._aggregators:
+            profiles = {layer: self.profiles(layer) for layer in key}
+            self._aggregators[key] = Aggregator(build_neuron_set(profiles, self.device))
+        return self._aggregators[key]
+
     def _check_output(self, output: object) -> None:
         if not isinstance(output, torch.Tensor) or output.ndim != 2:
             what = type(output).__name__ if not isinstance(output, torch.Tensor) else f"shape {tuple(output.shape)}"

@@ -1,0 +1,346 @@
+"""InnerSightNet aggregation: partition neurons into communities, with live-tunable parameters.
+
+The expensive part of each method is done once per set of layers and kept: the
+correlation matrix and neighbour order (all methods), the dendrogram (agglomerative),
+the spectral embedding (spectral). A new slider value is then a cheap step: a cut of
+the dendrogram, one Louvain/Leiden run on a cached graph, or one k-means.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._neurons import MAX_NEIGHBOURS, NeuronSet, zscore_correlation
+
+_GRAPH_PARAMS = {"k": 10, "min_corr": 0.0}
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "louvain": {"resolution": 1.0, **_GRAPH_PARAMS},
+    "leiden": {"resolution": 1.0, **_GRAPH_PARAMS},
+    "agglomerative": {"threshold": 0.7, "linkage": "average", **_GRAPH_PARAMS},
+    "spectral": {"n_communities": 8, **_GRAPH_PARAMS},
+}
+METHODS = tuple(DEFAULTS)
+LINKAGES = ("average", "complete", "single")
+_MAX_SPECTRAL = 64
+# igraph draws from one global random source; seeding it is made atomic with this lock.
+_IGRAPH_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Communities:
+    """A partition of neurons into communities.
+
+    ``labels[i]`` is the community of ``neurons[i]``, numbered by falling size from 0;
+    dead (constant) neurons get -1 and belong to no community.
+    """
+
+    method: str
+    params: dict[str, Any]
+    seed: int
+    neurons: list[tuple[str, int]] = field(repr=False)
+    labels: np.ndarray = field(repr=False)
+    modularity: float
+    stability: float | None
+
+    @property
+    def layers(self) -> list[str]:
+        return list(dict.fromkeys(layer for layer, _ in self.neurons))
+
+    @property
+    def num_communities(self) -> int:
+        return int(self.labels.max()) + 1 if (self.labels >= 0).any() else 0
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.bincount(self.labels[self.labels >= 0], minlength=self.num_communities)
+
+    @property
+    def dead(self) -> list[tuple[str, int]]:
+        """Neurons constant over the probe images: reported, not clustered."""
+        return [n for n, label in zip(self.neurons, self.labels) if label < 0]
+
+    def _check(self, community: int) -> int:
+        if not isinstance(community, (int, np.integer)) or not 0 <= community < self.num_communities:
+            raise ValueError(
+                f"community must be in 0..{self.num_communities - 1}, got {community!r}"
+            )
+        return int(community)
+
+    def member_positions(self, community: int) -> np.ndarray:
+        """Positions in ``neurons`` of the community's members."""
+        return np.flatnonzero(self.labels == self._check(community))
+
+    def members(self, community: int) -> list[tuple[str, int]]:
+        """The community's neurons as ``(layer, index)``."""
+        return [self.neurons[i] for i in self.member_positions(community)]
+
+    def spec(self, community: int) -> dict[str, list[int]]:
+        """The community as an ablation spec ``{layer: [neuron, ...]}``."""
+        out: dict[str, list[int]] = {}
+        for layer, index in self.members(community):
+            out.setdefault(layer, []).append(index)
+        return out
+
+    def to_dataframe(self) -> Any:
+        """One row per neuron: layer, neuron index, community (-1 for dead)."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "layer": [layer for layer, _ in self.neurons],
+                "neuron": [index for _, index in self.neurons],
+                "community": self.labels,
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "params": dict(self.params),
+            "seed": self.seed,
+            "modularity": self.modularity,
+            "stability": self.stability,
+            "communities": [
+                [[layer, int(i)] for layer, i in self.members(c)] for c in range(self.num_communities)
+            ],
+            "dead": [[layer, int(i)] for layer, i in self.dead],
+        }
+
+    def __repr__(self) -> str:
+        stability = "" if self.stability is None else f", stability ARI {self.stability:.2f}"
+        return (
+            f"Communities({self.method}, {self.num_communities} communities of {len(self.neurons)} "
+            f"neurons in {self.layers}, modularity {self.modularity:.3f}{stability})"
+        )
+
+
+def check_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The method's full parameter set, or an error that says what is wrong and what is allowed."""
+    if method not in DEFAULTS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    unknown = set(params) - set(DEFAULTS[method])
+    if unknown:
+        raise ValueError(
+            f"{method} takes no parameter {', '.join(sorted(unknown))}; "
+            f"its parameters are {', '.join(DEFAULTS[method])}"
+        )
+    full = {**DEFAULTS[method], **params}
+    _in_range(full, "k", int, 1, MAX_NEIGHBOURS)
+    _in_range(full, "min_corr", float, -1.0, 0.999)
+    if "resolution" in full:
+        _in_range(full, "resolution", float, 1e-3, 100.0)
+    if "threshold" in full:
+        _in_range(full, "threshold", float, 1e-6, 2.0)
+        if full["linkage"] not in LINKAGES:
+            raise ValueError(f"linkage must be one of {', '.join(LINKAGES)}, got {full['linkage']!r}")
+    if "n_communities" in full:
+        _in_range(full, "n_communities", int, 2, _MAX_SPECTRAL)
+    return full
+
+
+def _in_range(params: dict[str, Any], name: str, kind: type, low: float, high: float) -> None:
+    value = params[name]
+    if kind is int and not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer in {low}..{high}, got {value!r}")
+    if kind is float and not isinstance(value, (int, float, np.number)):
+        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must lie in [{low}, {high}], got {value!r}")
+    params[name] = kind(value)
+
+
+class Aggregator:
+    """Partitions of one NeuronSet; keeps the expensive intermediate results between calls."""
+
+    def __init__(self, neurons: NeuronSet) -> None:
+        self.neurons = neurons
+        self.alive = np.flatnonzero(~neurons.dead)
+        self._edges: dict[tuple[int, float], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._igraphs: dict[tuple[int, float], Any] = {}
+        self._linkages: dict[str, np.ndarray] = {}
+        self._embeddings: dict[tuple[int, float, int], np.ndarray] = {}
+        self._lock = threading.RLock()
+
+    def communities(self, method: str, params: dict[str, Any], seed: int, stability_runs: int) -> Communities:
+        full = check_params(method, params)
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if not isinstance(stability_runs, (int, np.integer)) or not 0 <= stability_runs <= 50:
+            raise ValueError(f"stability_runs must be an integer in 0..50, got {stability_runs!r}")
+        with self._lock:
+            labels = self._labels(method, full, int(seed))
+            stability = None
+            if stability_runs:
+                stability = self._stability(method, full, int(seed), labels, int(stability_runs))
+            q = modularity(labels, *self.edges(full["k"], full["min_corr"]))
+        return Communities(method, full, int(seed), list(self.neurons.neurons), labels, q, stability)
+
+    # ---------------------------------------------------------------- graphs
+    def edges(self, k: int, min_corr: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        key = (k, min_corr)
+        if key not in self._edges:
+            self._edges[key] = self.neurons.knn_edges(k, min_corr)
+        return self._edges[key]
+
+    def _igraph(self, k: int, min_corr: float) -> Any:
+        key = (k, min_corr)
+        if key not in self._igraphs:
+            ig = _import_igraph()
+            rows, cols, weights = self.edges(k, min_corr)
+            graph = ig.Graph(n=self.neurons.size, edges=np.stack([rows, cols], axis=1))
+            graph.es["weight"] = weights
+            self._igraphs[key] = graph
+        return self._igraphs[key]
+
+    # --------------------------------------------------------------- methods
+    def _labels(self, method: str, p: dict[str, Any], seed: int) -> np.ndarray:
+        raw = np.full(self.neurons.size, -1, dtype=np.int64)
+        if self.alive.size == 0:
+            return raw
+        if method in ("louvain", "leiden"):
+            raw[:] = self._modularity_method(method, p, seed)
+        elif method == "agglomerative":
+            raw[self.alive] = self._agglomerative(p["threshold"], p["linkage"])
+        else:
+            raw[self.alive] = self._spectral(p, seed)
+        raw[self.neurons.dead] = -1
+        return canonical(raw)
+
+    def _modularity_method(self, method: str, p: dict[str, Any], seed: int) -> np.ndarray:
+        graph = self._igraph(p["k"], p["min_corr"])
+        ig = _import_igraph()
+        with _IGRAPH_LOCK:
+            ig.set_random_number_generator(random.Random(seed))
+            try:
+                if method == "louvain":
+                    clusters = graph.community_multilevel(weights="weight", resolution=p["resolution"])
+                else:
+                    clusters = graph.community_leiden(
+                        objective_function="modularity",
+                        weights="weight",
+                        resolution=p["resolution"],
+                        n_iterations=-1,
+                    )
+            finally:
+                ig.set_random_number_generator(random)
+        return np.asarray(clusters.membership, dtype=np.int64)
+
+    def _agglomerative(self, threshold: float, linkage: str) -> np.ndarray:
+        from scipy.cluster.hierarchy import fcluster
+
+        return fcluster(self.dendrogram(linkage), t=threshold, criterion="distance")
+
+    def dendrogram(self, linkage: str) -> np.ndarray:
+        """SciPy linkage matrix over the living neurons with distance 1 - correlation."""
+        if linkage not in self._linkages:
+            self._linkages[linkage] = _linkage(self.neurons.corr[np.ix_(self.alive, self.alive)], linkage)
+        return self._linkages[linkage]
+
+    def _spectral(self, p: dict[str, Any], seed: int) -> np.ndarray:
+        from sklearn.cluster import KMeans
+
+        n = min(p["n_communities"], self.alive.size)
+        embedding = self._embedding(p["k"], p["min_corr"], seed)
+        return KMeans(n_clusters=n, n_init=4, random_state=seed).fit_predict(embedding[:, :n])
+
+    def _embedding(self, k: int, min_corr: float, seed: int) -> np.ndarray:
+        key = (k, min_corr, seed)
+        if key not in self._embeddings:
+            from scipy.sparse import coo_matrix
+            from sklearn.manifold import spectral_embedding
+
+            rows, cols, weights = self.edges(k, min_corr)
+            position = np.full(self.neurons.size, -1)
+            position[self.alive] = np.arange(self.alive.size)
+            n = self.alive.size
+            adjacency = coo_matrix((weights, (position[rows], position[cols])), shape=(n, n))
+            adjacency = (adjacency + adjacency.T).tocsr()
+            components = min(_MAX_SPECTRAL, n - 1) if n > 1 else 1
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Graph is not fully connected")
+                self._embeddings[key] = spectral_embedding(
+                    adjacency, n_components=components, random_state=seed, drop_first=False
+                )
+        return self._embeddings[key]
+
+    # ------------------------------------------------------------- stability
+    def _stability(self, method: str, p: dict[str, Any], seed: int, labels: np.ndarray, runs: int) -> float:
+        """Mean adjusted Rand index against ``labels``: over other seeds, or (for the
+        deterministic agglomerative method) over bootstrap resamples of the probe images."""
+        from sklearn.metrics import adjusted_rand_score
+
+        alive = self.alive
+        scores = []
+        for r in range(1, runs + 1):
+            if method == "agglomerative":
+                other = self._bootstrap_cut(p, seed + r)
+            else:
+                other = self._labels(method, p, seed + r)[alive]
+            scores.append(adjusted_rand_score(labels[alive], other))
+        return float(np.mean(scores))
+
+    def _bootstrap_cut(self, p: dict[str, Any], seed: int) -> np.ndarray:
+        import torch
+        from scipy.cluster.hierarchy import fcluster
+
+        z = self.neurons.z[:, self.alive]
+        rows = np.random.default_rng(seed).integers(0, z.shape[0], size=z.shape[0])
+        _, _, corr = zscore_correlation(torch.from_numpy(z[rows]))
+        return fcluster(_linkage(corr.numpy(), p["linkage"]), t=p["threshold"], criterion="distance")
+
+
+def _linkage(corr: np.ndarray, method: str) -> np.ndarray:
+    from scipy.cluster.hierarchy import linkage
+    from scipy.spatial.distance import squareform
+
+    distance = np.clip(1.0 - corr.astype(np.float64), 0.0, 2.0)
+    np.fill_diagonal(distance, 0.0)
+    if distance.shape[0] < 2:
+        return np.zeros((0, 4))
+    return linkage(squareform(distance, checks=False), method=method)
+
+
+def canonical(raw: np.ndarray) -> np.ndarray:
+    """Renumber communities 0.. by falling size, ties by first member; keep -1 for none."""
+    out = np.full_like(raw, -1)
+    alive = raw >= 0
+    if not alive.any():
+        return out
+    ids, first, counts = np.unique(raw[alive], return_index=True, return_counts=True)
+    order = np.lexsort((first, -counts))
+    mapping = np.empty(ids.max() + 1, dtype=np.int64)
+    mapping[ids[order]] = np.arange(len(ids))
+    out[alive] = mapping[raw[alive]]
+    return out
+
+
+def modularity(labels: np.ndarray, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray) -> float:
+    """Newman modularity (resolution 1) of ``labels`` on an undirected weighted edge list."""
+    total = weights.sum()
+    if total <= 0 or (labels < 0).all():
+        return 0.0
+    k = int(labels.max()) + 1
+    m = labels.size
+    degree = np.bincount(rows, weights, m) + np.bincount(cols, weights, m)
+    same = (labels[rows] == labels[cols]) & (labels[rows] >= 0)
+    internal = np.bincount(labels[rows][same], weights[same], minlength=k)
+    alive = labels >= 0
+    degree_sum = np.bincount(labels[alive], degree[alive], minlength=k)
+    return float((internal / total - (degree_sum / (2 * total)) ** 2).sum())
+
+
+def _import_igraph() -> Any:
+    try:
+        import igraph
+    except ImportError as exc:  # pragma: no cover - igraph is a dependency
+        raise ImportError(
+            "Louvain and Leiden run on igraph, which is not importable here; install it with "
+            "`pip install igraph` (or choose method='agglomerative' or 'spectral')"
+        ) from exc
+    return igraph

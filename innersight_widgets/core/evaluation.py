@@ -1,0 +1,313 @@
+"""InnerSightNet evaluation: what each community responds to, whether it matters, where it flows.
+
+Cheap figures (scores, selectivity, coherence, concept AUROC) are computed for all
+communities at once when the report is made; the costly ones (patches, ablation
+importance, flow) are computed on request and kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+import numpy as np
+
+from .communities import Communities
+
+if TYPE_CHECKING:
+    from .analysis import Analysis
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A crop of a probe image around a community member's strongest response."""
+
+    image: int
+    layer: str
+    neuron: int
+    box: tuple[int, int, int, int]  # top, left, bottom, right in input pixels (bottom/right exclusive)
+
+
+@dataclass(frozen=True)
+class ConceptScore:
+    """How well the community score separates images with one concept value from the rest."""
+
+    concept: str
+    value: str
+    auroc: float
+
+
+@dataclass(frozen=True)
+class Importance:
+    """Ablating the community against ablating random neuron sets of the same size and layers."""
+
+    community: int
+    mode: str
+    accuracy_drop: float
+    class_accuracy_drop: np.ndarray  # K
+    own_logit_change: np.ndarray  # K
+    null_drops: np.ndarray  # draws
+    null_class_drops: np.ndarray  # draws x K
+
+    @property
+    def null_mean(self) -> float:
+        return float(self.null_drops.mean())
+
+    @property
+    def null_std(self) -> float:
+        return float(self.null_drops.std(ddof=1)) if len(self.null_drops) > 1 else 0.0
+
+    @property
+    def z_score(self) -> float:
+        spread = self.null_std
+        if spread == 0:
+            gap = self.accuracy_drop - self.null_mean
+            return 0.0 if gap == 0 else float(np.sign(gap) * np.inf)
+        return (self.accuracy_drop - self.null_mean) / spread
+
+    @property
+    def p_value(self) -> float:
+        """Empirical one-sided p: the share of random sets (plus this one) that hurt at least as much."""
+        return float((1 + np.sum(self.null_drops >= self.accuracy_drop)) / (len(self.null_drops) + 1))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "community": self.community,
+            "mode": self.mode,
+            "accuracy_drop": self.accuracy_drop,
+            "null_mean": self.null_mean,
+            "null_std": self.null_std,
+            "z_score": self.z_score,
+            "p_value": self.p_value,
+            "draws": len(self.null_drops),
+            "class_accuracy_drop": self.class_accuracy_drop.tolist(),
+            "null_class_drop_mean": self.null_class_drops.mean(0).tolist(),
+        }
+
+
+class CommunityReport:
+    """The evaluation of one partition (METHODS.md 1, evaluation 1-6)."""
+
+    def __init__(self, analysis: Analysis, communities: Communities) -> None:
+        self.analysis = analysis
+        self.communities = communities
+        neurons = analysis._aggregator(communities.layers).neurons
+        if neurons.neurons != communities.neurons:
+            raise ValueError("these communities were made by another analysis or for other layers")
+        self._neurons = neurons
+        k = communities.num_communities
+        self._membership = np.zeros((neurons.size, k), dtype=np.float32)
+        alive = communities.labels >= 0
+        self._membership[np.flatnonzero(alive), communities.labels[alive]] = 1.0
+        sizes = np.maximum(self._membership.sum(0), 1)
+        #: N x K community scores: the mean of the members' z-scored activations.
+        self.scores = neurons.z @ self._membership / sizes
+        self._importance: dict[tuple[int, int, str, int], Importance] = {}
+        self._flow: np.ndarray | None = None
+        self._concepts = self._concept_aurocs()
+
+    @property
+    def num_communities(self) -> int:
+        return self.communities.num_communities
+
+    # ------------------------------------------------------------ 1. images
+    def top_images(self, community: int, k: int = 16) -> np.ndarray:
+        """Probe image indices with the highest community score, best first."""
+        c = self.communities._check(community)
+        return np.argsort(-self.scores[:, c], kind="stable")[:k]
+
+    def patches(self, community: int, k: int = 16) -> list[Patch]:
+        """For each of the top-k images, the receptive field of the member (of a conv layer)
+        that responds most strongly there, centred on that member's maximum."""
+        an = self.analysis
+        positions = self.communities.member_positions(community)
+        spatial = [p for p in positions if len(an.layer_info(self._neurons.neurons[p][0]).spatial_shape) == 2]
+        if not spatial:
+            return []
+        out = []
+        for image in self.top_images(community, k):
+            best = spatial[int(np.argmax(self._neurons.z[image, spatial]))]
+            layer, neuron = self._neurons.neurons[best]
+            out.append(Patch(int(image), layer, neuron, an.receptive_box(layer, image, neuron)))
+        return out
+
+    # ---------------------------------------------------- 2. class selectivity
+    def class_selectivity(self) -> tuple[np.ndarray, np.ndarray]:
+        """(K_classes x K_communities mean score per class, selectivity index per community).
+
+        The index is 1 - normalised entropy of the class means shifted to start at 0:
+        0 when every class drives the community alike, 1 when one class alone does.
+        """
+        labels = self.analysis.data.labels.numpy()
+        n_classes = self.analysis.data.num_classes
+        onehot = np.eye(n_classes, dtype=np.float32)[labels]
+        counts = np.maximum(onehot.sum(0), 1)[:, None]
+        means = onehot.T @ self.scores / counts
+        shifted = means - means.min(axis=0, keepdims=True)
+        total = shifted.sum(axis=0, keepdims=True)
+        p = np.divide(shifted, total, out=np.full_like(shifted, 1.0 / n_classes), where=total > 0)
+        entropy = -(p * np.log(np.where(p > 0, p, 1))).sum(0)
+        return means, 1.0 - entropy / np.log(n_classes)
+
+    # --------------------------------------------------------- 3. importance
+    def importance(self, community: int, draws: int = 20, mode: str = "zero", seed: int = 0) -> Importance:
+        """Ablate the members; compare with ``draws`` random sets of the same size per layer."""
+        c = self.communities._check(community)
+        if not isinstance(draws, (int, np.integer)) or draws < 1:
+            raise ValueError(f"draws must be a positive integer (20 or more for a p-value below 0.05), got {draws!r}")
+        key = (c, int(draws), mode, int(seed))
+        if key not in self._importance:
+            spec = self.communities.spec(c)
+            rng = np.random.default_rng([seed, c])
+            nulls = [
+                {
+                    layer: sorted(rng.choice(self.analysis.layer_info(layer).num_neurons, len(idx), replace=False).tolist())
+                    for layer, idx in spec.items()
+                }
+                for _ in range(draws)
+            ]
+            results = self.analysis.ablate_many([spec, *nulls], mode=mode)
+            own, null = results[0], results[1:]
+            class_drop = own.class_accuracy_before - own.class_accuracy_after
+            self._importance[key] = Importance(
+                c,
+                mode,
+                own.accuracy_drop,
+                class_drop,
+                own.own_logit_change,
+                np.array([r.accuracy_drop for r in null]),
+                np.stack([r.class_accuracy_before - r.class_accuracy_after for r in null]),
+            )
+        return self._importance[key]
+
+    # ---------------------------------------------------------- 4. coherence
+    def coherence(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean correlation within each community, mean correlation of its members to the
+        other living neurons of the same layers). NaN within a one-neuron community."""
+        corr, a = self._neurons.corr, self._membership
+        sizes = a.sum(0)
+        pair_sums = a.T @ corr @ a
+        within_sum = np.diagonal(pair_sums) - sizes  # drop each member's correlation with itself
+        with np.errstate(invalid="ignore", divide="ignore"):
+            within = np.where(sizes > 1, within_sum / (sizes * (sizes - 1)), np.nan)
+            alive = (~self._neurons.dead).astype(np.float32)
+            to_all = a.T @ (corr @ alive)
+            outside_count = sizes * (alive.sum() - sizes)
+            outside = np.where(outside_count > 0, (to_all - np.diagonal(pair_sums)) / outside_count, np.nan)
+        return within, outside
+
+    # ------------------------------------------------------- 5. information flow
+    def flow(self, method: str = "gradient", images: int = 256) -> np.ndarray:
+        """K x K summed flow edges from the members of community a in one selected layer to
+        those of community b in the next selected layer (rows: from, columns: to)."""
+        if self._flow is None:
+            layers = self.communities.layers
+            total = np.zeros((self.num_communities, self.num_communities))
+            for lower, upper in zip(layers, layers[1:]):
+                f = self.analysis.flow(lower, upper, method=method, images=images)
+                a_low = self._layer_membership(lower)
+                a_up = self._layer_membership(upper)
+                total += a_low.T @ f.T @ a_up
+            self._flow = total
+        return self._flow
+
+    def _layer_membership(self, layer: str) -> np.ndarray:
+        start, stop = self._neurons.offsets[layer]
+        return self._membership[start:stop]
+
+    # -------------------------------------------------- 6. concept association
+    def _concept_aurocs(self) -> dict[tuple[str, str], np.ndarray]:
+        from scipy.stats import rankdata
+
+        data = self.analysis.data
+        concepts = {name: (c.values, c.names) for name, c in data.concepts.items()}
+        labels = data.labels.numpy()
+        if not any(np.array_equal(values, labels) for values, _ in concepts.values()):
+            concepts["class"] = (labels, tuple(data.class_names))
+        ranks = rankdata(self.scores, axis=0) if self.scores.size else self.scores
+        out = {}
+        for name, (values, names) in concepts.items():
+            for v, value_name in enumerate(names):
+                positive = values == v
+                n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+                if n_pos == 0 or n_neg == 0:
+                    continue
+                u = ranks[positive].sum(0) - n_pos * (n_pos + 1) / 2
+                out[(name, value_name)] = u / (n_pos * n_neg)
+        return out
+
+    def concepts(self, community: int) -> list[ConceptScore]:
+        """AUROC of the community score for every annotated concept value, best first."""
+        c = self.communities._check(community)
+        scores = [ConceptScore(name, value, float(auc[c])) for (name, value), auc in self._concepts.items()]
+        return sorted(scores, key=lambda s: -s.auroc)
+
+    def label(self, community: int) -> ConceptScore | None:
+        """The concept value the community separates best: its label."""
+        scores = self.concepts(community)
+        return scores[0] if scores else None
+
+    # ------------------------------------------------------------- summaries
+    def to_dataframe(self, importance: bool = False, draws: int = 20) -> Any:
+        """One row per community; with ``importance=True`` the ablation test is run for each."""
+        import pandas as pd
+
+        return pd.DataFrame([self._row(c, importance, draws) for c in range(self.num_communities)]).set_index("community")
+
+    def to_dict(self, importance: bool = False, draws: int = 20) -> dict[str, Any]:
+        return {
+            "communities": self.communities.to_dict(),
+            "evaluation": [self._row(c, importance, draws) for c in range(self.num_communities)],
+        }
+
+    def _row(self, c: int, importance: bool, draws: int) -> dict[str, Any]:
+        means, selectivity = self.class_selectivity()
+        within, outside = self.coherence()
+        names = self.analysis.data.class_names
+        label = self.label(c)
+        row: dict[str, Any] = {
+            "community": c,
+            "size": int(self.communities.sizes[c]),
+            "layers": ",".join(sorted({layer for layer, _ in self.communities.members(c)})),
+            "label": None if label is None else f"{label.concept}={label.value}",
+            "label_auroc": None if label is None else label.auroc,
+            "top_classes": [names[i] for i in np.argsort(-means[:, c])[:3]],
+            "selectivity": float(selectivity[c]),
+            "coherence_within": _plain(within[c]),
+            "coherence_outside": _plain(outside[c]),
+        }
+        if importance:
+            imp = self.importance(c, draws=draws)
+            row.update(
+                accuracy_drop=imp.accuracy_drop, null_mean=imp.null_mean, z_score=imp.z_score, p_value=imp.p_value
+            )
+        return row
+
+    def community_graph(self, flow: bool = False) -> nx.DiGraph:
+        """Communities as nodes (size, label, layers); edges carry the mean correlation
+        between two communities (when positive) and, with ``flow=True``, the summed flow."""
+        graph = nx.DiGraph()
+        for c in range(self.num_communities):
+            row = self._row(c, False, 0)
+            graph.add_node(
+                f"c{c}", community=c, size=row["size"], layers=row["layers"], label=row["label"] or "",
+                label_auroc=row["label_auroc"] or 0.0,
+            )
+        a, corr = self._membership, self._neurons.corr
+        sizes = np.maximum(a.sum(0), 1)
+        between = (a.T @ corr @ a) / np.outer(sizes, sizes)
+        for i in range(self.num_communities):
+            for j in range(self.num_communities):
+                if i != j and between[i, j] > 0:
+                    graph.add_edge(f"c{i}", f"c{j}", similarity=float(between[i, j]))
+        if flow:
+            f = self.flow()
+            for i, j in zip(*np.nonzero(f)):
+                graph.add_edge(f"c{i}", f"c{j}", flow=float(f[i, j]))
+        return graph
+
+
+def _plain(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+

@@ -1,0 +1,218 @@
+"""InnerSightNet communities: planted ground truth on the shipped models, and the machinery."""
+
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import AgglomerativeClustering
+from sklearn.metrics import adjusted_rand_score
+
+from innersight_widgets import Analysis, load_pretrained, load_shapes
+from innersight_widgets.core.communities import Communities, canonical, modularity
+
+
+@pytest.fixture(scope="module")
+def shapes_analysis():
+    """shapes-cnn (trained where colour and shape are independent) on 1,000 test images."""
+    return Analysis(load_pretrained("shapes-cnn"), load_shapes("test", n=1000), layers=["layer2", "layer3"], progress=False)
+
+
+def test_colour_communities_in_the_first_layer():
+    # Colour is a local property decided in the first conv block, so we look there, with
+    # max pooling (is the colour present anywhere?) and a cut that keeps neurons whose
+    # profiles correlate above about 0.5 together.
+    an = Analysis(load_pretrained("shapes-cnn"), load_shapes("test", n=1000), layers=["stem.2"], pooling="max", progress=False)
+    communities = an.communities("stem.2", "agglomerative", threshold=0.5)
+    report = an.evaluate(communities)
+    colours = {
+        label.value
+        for label in (report.label(c) for c in range(communities.num_communities))
+        if label.concept == "colour" and label.auroc >= 0.9
+    }
+    assert len(colours) >= 3, colours
+
+
+def test_shape_communities_in_the_last_block(shapes_analysis):
+    communities = shapes_analysis.communities("layer3", "louvain")  # default resolution 1, k=10
+    report = shapes_analysis.evaluate(communities)
+    labels = [report.label(c) for c in range(communities.num_communities)]
+    shapes = {label.value for label in labels if label.concept == "shape" and label.auroc >= 0.9}
+    assert len(shapes) >= 3, labels
+    means, selectivity = report.class_selectivity()
+    names = shapes_analysis.data.class_names
+    for c, label in enumerate(labels):
+        if label.concept == "shape" and label.auroc >= 0.95:
+            assert names[int(np.argmax(means[:, c]))] == label.value  # the class it fires for is its shape
+    within, outside = report.coherence()
+    assert np.all(within > outside)
+
+
+def test_the_most_important_late_community_beats_random_sets_and_random_partitions_do_not(shapes_analysis):
+    communities = shapes_analysis.communities("layer3", "louvain")
+    report = shapes_analysis.evaluate(communities)
+    tests = [report.importance(c, draws=20) for c in range(communities.num_communities)]
+    strongest = max(tests, key=lambda t: t.accuracy_drop)
+    assert strongest.p_value < 0.05 and strongest.z_score > 3
+    assert strongest.accuracy_drop > 0.1 and strongest.null_mean < 0.02
+
+    rng = np.random.default_rng(0)
+    random_labels = canonical(rng.permutation(np.arange(64) % communities.num_communities))
+    random_partition = Communities("random", {}, 0, communities.neurons, random_labels, 0.0, None)
+    random_report = shapes_analysis.evaluate(random_partition)
+    p_values = [random_report.importance(c, draws=20).p_value for c in range(random_partition.num_communities)]
+    assert sum(p < 0.05 for p in p_values) <= len(p_values) // 2, p_values
+
+
+def test_moving_a_slider_reproduces_a_fresh_computation(shapes_analysis):
+    an = shapes_analysis
+    fresh = Analysis(an.model, an.data, layers=["layer2", "layer3"], progress=False)
+    for method, name, values in [
+        ("agglomerative", "threshold", [0.3, 1.1, 0.6]),
+        ("louvain", "resolution", [0.4, 3.0, 1.5]),
+        ("leiden", "resolution", [0.4, 3.0, 1.5]),
+        ("spectral", "n_communities", [3, 9, 5]),
+    ]:
+        for value in values:
+            moved = an.communities("layer2", method, stability_runs=0, **{name: value})
+        again = fresh.communities("layer2", method, stability_runs=0, **{name: values[-1]})
+        assert np.array_equal(moved.labels, again.labels), method
+        assert moved.modularity == again.modularity
+
+
+def test_the_dendrogram_cut_equals_scikit_learns_agglomerative_clustering(shapes_analysis):
+    an = shapes_analysis
+    profiles = an.profiles("layer2")
+    distance = 1 - np.corrcoef(profiles.T)
+    for threshold in (0.4, 0.8, 1.2):
+        ours = an.communities("layer2", "agglomerative", threshold=threshold, stability_runs=0)
+        reference = AgglomerativeClustering(
+            n_clusters=None, distance_threshold=threshold, metric="precomputed", linkage="average"
+        ).fit_predict(distance)
+        assert adjusted_rand_score(ours.labels, reference) == pytest.approx(1.0)
+
+
+def test_correlation_knn_graph_and_modularity_match_references(shapes_analysis):
+    an = shapes_analysis
+    aggregator = an._aggregator(["layer3"])
+    np.testing.assert_allclose(aggregator.neurons.corr, np.corrcoef(an.profiles("layer3").T), atol=1e-4)
+    rows, cols, weights = aggregator.edges(5, 0.2)
+    assert np.all(rows < cols) and np.all(weights >= 0.2)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(64))
+    graph.add_weighted_edges_from(zip(rows.tolist(), cols.tolist(), weights.tolist()))
+    communities = an.communities("layer3", "louvain", k=5, min_corr=0.2, stability_runs=0)
+    groups = [set(np.flatnonzero(communities.labels == c)) for c in range(communities.num_communities)]
+    assert communities.modularity == pytest.approx(nx.community.modularity(graph, groups), abs=1e-9)
+
+
+def test_stability_is_an_adjusted_rand_index(shapes_analysis):
+    for method in ("louvain", "agglomerative"):
+        communities = shapes_analysis.communities("layer3", method, stability_runs=3)
+        assert 0.8 <= communities.stability <= 1.0
+
+
+@pytest.mark.parametrize(
+    "method, params, message",
+    [
+        ("kmeans", {}, "unknown method 'kmeans'; choose one of louvain, leiden, agglomerative, spectral"),
+        ("louvain", {"threshold": 0.5}, "louvain takes no parameter threshold; its parameters are resolution, k, min_corr"),
+        ("louvain", {"resolution": -1}, r"resolution must lie in \[0.001, 100.0\], got -1"),
+        ("agglomerative", {"threshold": 3}, "threshold must lie"),
+        ("agglomerative", {"linkage": "ward"}, "linkage must be one of average, complete, single"),
+        ("spectral", {"n_communities": 1}, "n_communities must lie"),
+        ("louvain", {"k": 0}, "k must lie"),
+        ("louvain", {"k": 2.5}, "k must be an integer"),
+    ],
+)
+def test_bad_parameters_get_clear_errors(shapes_analysis, method, params, message):
+    with pytest.raises(ValueError, match=message):
+        shapes_analysis.communities("layer3", method, **params)
+
+
+def test_unselected_layers_and_foreign_communities_are_refused(shapes_analysis):
+    with pytest.raises(ValueError, match="not selected"):
+        shapes_analysis.communities("layer1")
+    # a partition found on other images of the same layer can be evaluated on these
+    other = Analysis(shapes_analysis.model, shapes_analysis.data.subset(range(100)), layers=["layer3"], progress=False)
+    assert shapes_analysis.evaluate(other.communities("layer3")).scores.shape[0] == 1000
+    # but not one over other neurons
+    wrong = Communities("hand", {}, 0, [("layer3", i) for i in range(10)], np.zeros(10, int), 0.0, None)
+    with pytest.raises(ValueError, match="another analysis or for other layers"):
+        shapes_analysis.evaluate(wrong)
+
+
+def test_dead_neurons_are_reported_not_nan(tiny_model, tiny_data):
+    with torch.no_grad():
+        tiny_model.conv.weight[1:3] = 0
+        tiny_model.conv.bias[1:3] = 0.5  # channels 1 and 2 are constant
+    an = Analysis(tiny_model, tiny_data, layers=["conv", "tokens"], progress=False)
+    for method in ("louvain", "leiden", "agglomerative", "spectral"):
+        params = {"n_communities": 3} if method == "spectral" else {}
+        communities = an.communities(["conv", "tokens"], method, **params)
+        assert communities.dead == [("conv", 1), ("conv", 2)]
+        assert np.isfinite(communities.modularity)
+        assert (communities.labels[[1, 2]] == -1).all() and (np.delete(communities.labels, [1, 2]) >= 0).all()
+    assert np.isfinite(an._aggregator(["conv", "tokens"]).neurons.corr).all()
+    report = an.evaluate(communities)
+    assert np.isfinite(report.scores).all()
+
+
+def test_community_scores_and_top_images(shapes_analysis):
+    communities = shapes_analysis.communities("layer3", "louvain")
+    report = shapes_analysis.evaluate(communities)
+    profiles = shapes_analysis.profiles("layer3")
+    z = (profiles - profiles.mean(0)) / profiles.std(0)
+    members = [i for _, i in communities.members(0)]
+    np.testing.assert_allclose(report.scores[:, 0], z[:, members].mean(1), atol=1e-4)
+    top = report.top_images(0, k=10)
+    assert list(top) == list(np.argsort(-report.scores[:, 0], kind="stable")[:10])
+
+
+def test_patches_are_receptive_fields_around_the_maximum():
+    an = Analysis(load_pretrained("shapes-cnn"), load_shapes("test", n=200), layers=["stem.0", "layer1"], progress=False)
+    # stem.0 is a 3x3 conv with stride 2 and padding 1: position (r, c) sees rows 2r-1..2r+1
+    for image, neuron in [(0, 3), (5, 7), (17, 0)]:
+        row, col = an.top_images("stem.0", neuron, k=200).positions[list(an.top_images("stem.0", neuron, k=200).indices).index(image)]
+        top, left, bottom, right = an.receptive_box("stem.0", image, neuron)
+        assert (top, left) == (max(0, 2 * row - 1), max(0, 2 * col - 1))
+        assert (bottom, right) == (min(64, 2 * row + 2), min(64, 2 * col + 2))
+    communities = an.communities("layer1", "louvain")
+    patches = an.evaluate(communities).patches(0, k=5)
+    assert len(patches) == 5
+    for patch in patches:
+        top, left, bottom, right = patch.box
+        assert 0 <= top < bottom <= 64 and 0 <= left < right <= 64
+        assert bottom - top >= 8  # layer1 sees more than the stem's 3x3
+
+
+def test_neuron_graph_exports_to_graphml_and_json(shapes_analysis, tmp_path):
+    from innersight_widgets import export_graph
+
+    communities = shapes_analysis.communities(["layer2", "layer3"], "louvain")
+    graph = shapes_analysis.neuron_graph(["layer2", "layer3"], k=5, flow_top=3, communities=communities)
+    assert graph.number_of_nodes() == 128
+    kinds = {k for _, _, data in graph.edges(data=True) for k in data}
+    assert kinds == {"similarity", "flow"}
+    flow_edges = [(u, v) for u, v, d in graph.edges(data=True) if "flow" in d]
+    assert all(u.startswith("layer2:") and v.startswith("layer3:") for u, v in flow_edges)
+    assert len(flow_edges) == 64 * 3
+    back = nx.read_graphml(export_graph(graph, tmp_path / "g.graphml"))
+    assert back.number_of_nodes() == 128 and back.nodes["layer3:0"]["community"] == graph.nodes["layer3:0"]["community"]
+    assert "nodes" in (export_graph(graph, tmp_path / "g.json")).read_text()
+    with pytest.raises(ValueError, match="graphml or .json"):
+        export_graph(graph, tmp_path / "g.png")
+
+
+def test_community_flow_sums_neuron_flow(shapes_analysis):
+    communities = shapes_analysis.communities(["layer2", "layer3"], "louvain")
+    report = shapes_analysis.evaluate(communities)
+    flow = shapes_analysis.flow("layer2", "layer3")
+    low, up = communities.labels[:64], communities.labels[64:]
+    expected = np.zeros((communities.num_communities,) * 2)
+    for u in range(64):
+        for v in range(64):
+            if low[v] >= 0 and up[u] >= 0:
+                expected[low[v], up[u]] += flow[u, v]
+    np.testing.assert_allclose(report.flow(), expected, rtol=1e-5)
+    graph = report.community_graph(flow=True)
+    assert graph.number_of_nodes() == communities.num_communities
