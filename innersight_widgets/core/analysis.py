@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -24,6 +24,10 @@ from .graphs import neuron_graph
 from .results import AblationResult, Predictions, TopImages
 
 AblationSpec = Mapping[str, Iterable[int]]
+
+
+class Cancelled(Exception):
+    """A long computation stopped because its ``should_stop`` callback said so."""
 
 
 class Analysis:
@@ -163,11 +167,15 @@ class Analysis:
         return self.ablate_many([spec], mode)[0]
 
     def ablate_many(
-        self, specs: Sequence[AblationSpec], mode: Literal["zero", "mean"] = "zero"
+        self,
+        specs: Sequence[AblationSpec],
+        mode: Literal["zero", "mean"] = "zero",
+        should_stop: Callable[[], bool] | None = None,
     ) -> list[AblationResult]:
         """Several ablations in one batched pass: each batch is copied once per ablation.
 
-        Gives the same results as calling :meth:`ablate` on each spec.
+        Gives the same results as calling :meth:`ablate` on each spec. ``should_stop`` is
+        asked between batches; when it returns True the work ends with :class:`Cancelled`.
         """
         if mode not in ("zero", "mean"):
             raise ValueError(f"mode must be 'zero' or 'mean', got {mode!r}")
@@ -175,7 +183,7 @@ class Analysis:
         if not checked:
             return []
         stats = self._pass()
-        logits_after = _run_ablations(self, checked, mode, stats)
+        logits_after = _run_ablations(self, checked, mode, stats, should_stop)
         return [
             AblationResult(
                 spec,
@@ -404,7 +412,11 @@ def _streaming_pass(an: Analysis) -> dict[str, np.ndarray]:
 
 
 def _run_ablations(
-    an: Analysis, specs: list[dict[str, tuple[int, ...]]], mode: str, stats: dict[str, np.ndarray]
+    an: Analysis,
+    specs: list[dict[str, tuple[int, ...]]],
+    mode: str,
+    stats: dict[str, np.ndarray],
+    should_stop: Callable[[], bool] | None,
 ) -> np.ndarray:
     """S x N x K logits with each spec applied; a forward carries one copy of a batch per spec."""
     n, dev, s_total = len(an.data), an.device, len(specs)
@@ -451,6 +463,8 @@ def _run_ablations(
                     current[layer] = torch.as_tensor(masks[layer][chunk], device=dev)
             k = chunk.stop - chunk.start
             for rows in _batches(n, images_per_batch):
+                if should_stop is not None and should_stop():
+                    raise Cancelled("ablation stopped: a newer request replaced it")
                 x = an.data.images[rows].to(dev, non_blocking=True)
                 batch = x.unsqueeze(0).expand(k, *x.shape).reshape(k * x.shape[0], *x.shape[1:])
                 logits = an.model(batch).float().reshape(k, x.shape[0], -1)

@@ -7,6 +7,7 @@ importance, flow) are computed on request and kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -151,7 +152,14 @@ class CommunityReport:
         return means, 1.0 - entropy / np.log(n_classes)
 
     # --------------------------------------------------------- 3. importance
-    def importance(self, community: int, draws: int = 20, mode: str = "zero", seed: int = 0) -> Importance:
+    def importance(
+        self,
+        community: int,
+        draws: int = 20,
+        mode: str = "zero",
+        seed: int = 0,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Importance:
         """Ablate the members; compare with ``draws`` random sets of the same size per layer."""
         c = self.communities._check(community)
         if not isinstance(draws, (int, np.integer)) or draws < 1:
@@ -167,7 +175,7 @@ class CommunityReport:
                 }
                 for _ in range(draws)
             ]
-            results = self.analysis.ablate_many([spec, *nulls], mode=mode)
+            results = self.analysis.ablate_many([spec, *nulls], mode=mode, should_stop=should_stop)
             own, null = results[0], results[1:]
             class_drop = own.class_accuracy_before - own.class_accuracy_after
             self._importance[key] = Importance(

@@ -1,0 +1,5 @@
+"""Jupyter widgets: views over the analysis core."""
+
+from .community_explorer import CommunityExplorer
+
+__all__ = ["CommunityExplorer"]
