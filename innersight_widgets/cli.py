@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 from .core import Analysis
 from .core._layers import default_layers, discover
@@ -71,6 +75,35 @@ def _print_communities(an: Analysis, layer: str, draws: int) -> None:
         )
 
 
+def lab(extra: list[str]) -> int:
+    """Open the quickstart notebook in JupyterLab (the checkout's, or a copy in ./innersight-notebooks)."""
+    from .widgets._assets import asset
+
+    quickstart = asset("notebooks/01_quickstart.ipynb")
+    folder = quickstart.parent
+    if folder.parent.name == "innersight_widgets":  # installed from a wheel: work on a copy, not site-packages
+        target = Path.cwd() / "innersight-notebooks"
+        target.mkdir(exist_ok=True)
+        for notebook in folder.glob("*.ipynb"):
+            if not (target / notebook.name).exists():
+                shutil.copy(notebook, target)
+        folder = target
+    if shutil.which("jupyter") is None and not _has_module("jupyterlab"):
+        print("JupyterLab is not installed; install it with: python -m pip install jupyterlab", file=sys.stderr)
+        return 1
+    command = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={folder}", str(folder / quickstart.name), *extra]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
+        command.append("--allow-root")
+    print("starting:", " ".join(command), flush=True)
+    return subprocess.call(command)
+
+
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="innersight", description="innersight_widgets from the command line")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -79,9 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
     demo_parser.add_argument("--cache-dir", default=None, help="cache the pass in this folder")
     demo_parser.add_argument("--draws", type=int, default=20, help="random neuron sets per importance test")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        demo(args.model, args.device, args.cache_dir, args.draws)
+    commands.add_parser(
+        "lab", help="open the quickstart notebook in JupyterLab (other arguments go to jupyter lab)"
+    )
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "lab":
+        return lab(extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    demo(args.model, args.device, args.cache_dir, args.draws)
     return 0
 
 

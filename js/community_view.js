@@ -41,7 +41,8 @@ function drawGraph(container, model) {
   const nodes = graph.nodes || [];
   const communities = graph.communities || [];
   const selected = model.get("selected");
-  const size = 440;
+  const size = 440, pad = 34;
+  const px = (v) => pad + v * (size - 2 * pad);
   const count = el("div", { "data-testid": "community-count" }, `${communities.length} communities`);
   container.append(count);
   const svg = el("svg:svg", { width: size, height: size, viewBox: `0 0 ${size} ${size}`, "data-testid": "community-graph" });
@@ -51,7 +52,7 @@ function drawGraph(container, model) {
     const a = byId.get(e.a), b = byId.get(e.b);
     if (!a || !b) continue;
     svg.append(el("svg:line", {
-      x1: a.x * size, y1: a.y * size, x2: b.x * size, y2: b.y * size,
+      x1: px(a.x), y1: px(a.y), x2: px(b.x), y2: px(b.y),
       stroke: "#888", "stroke-opacity": (0.15 + 0.6 * e.w / maxWeight).toFixed(3), "stroke-width": 1,
     }));
   }
@@ -60,7 +61,7 @@ function drawGraph(container, model) {
   for (const n of nodes) {
     const r = neuronMode ? 4 : 8 + 22 * Math.sqrt(n.size / maxSize);
     const circle = el("svg:circle", {
-      cx: n.x * size, cy: n.y * size, r, fill: colour(n.community),
+      cx: px(n.x), cy: px(n.y), r, fill: colour(n.community),
       class: "isw-node" + (n.community === selected && n.community >= 0 ? " isw-selected" : ""),
       "data-testid": neuronMode ? "neuron-node" : "community-node",
       "data-community": n.community,
@@ -77,7 +78,7 @@ function drawGraph(container, model) {
     svg.append(circle);
     if (!neuronMode) {
       svg.append(el("svg:text", {
-        x: n.x * size, y: n.y * size + 4, "text-anchor": "middle", "font-size": 11, "pointer-events": "none", fill: "#111",
+        x: px(n.x), y: px(n.y) + 4, "text-anchor": "middle", "font-size": 11, "pointer-events": "none", fill: "#111",
       }, String(n.community)));
     }
   }
@@ -89,13 +90,13 @@ function drawGraph(container, model) {
 }
 
 function barChart({ labels, values, nulls = null, spreads = null, testid, title, format = (v) => v.toFixed(2) }) {
-  const width = 360, rowH = 18, left = 90, top = 18;
+  const width = 440, rowH = 18, left = 90, top = 18, valueX = width - 44;
   const height = top + rowH * labels.length + 6;
   const svg = el("svg:svg", { width, height, "data-testid": testid });
   svg.append(el("svg:text", { x: 0, y: 12, "font-size": 11, fill: "#555" }, title));
   const finite = values.concat(nulls || []).filter((v) => v !== null && Number.isFinite(v));
   const lo = Math.min(0, ...finite), hi = Math.max(1e-6, ...finite);
-  const scale = (v) => left + ((v - lo) / (hi - lo || 1)) * (width - left - 50);
+  const scale = (v) => left + ((v - lo) / (hi - lo || 1)) * (valueX - left - 10);
   labels.forEach((label, i) => {
     const y = top + i * rowH;
     svg.append(el("svg:text", { x: left - 6, y: y + 12, "text-anchor": "end", "font-size": 11 }, label));
@@ -103,7 +104,7 @@ function barChart({ labels, values, nulls = null, spreads = null, testid, title,
     if (v !== null && Number.isFinite(v)) {
       const x0 = scale(Math.min(0, v)), x1 = scale(Math.max(0, v));
       svg.append(el("svg:rect", { x: x0, y: y + 2, width: Math.max(1, x1 - x0), height: rowH - 6, fill: "#4e79a7" }));
-      svg.append(el("svg:text", { x: scale(Math.max(0, v)) + 4, y: y + 12, "font-size": 10, fill: "#333" }, format(v)));
+      svg.append(el("svg:text", { x: valueX, y: y + 12, "font-size": 10, fill: "#333" }, format(v)));
     }
     if (nulls && nulls[i] !== null) {
       const m = nulls[i], s = spreads ? spreads[i] || 0 : 0;

@@ -19,6 +19,8 @@ def test_the_ten_line_example_runs(tmp_path, monkeypatch, capsys):
 
 def test_the_two_setup_commands_are_what_ci_runs():
     ci = (README.parent / ".ci" / "run").read_text()
+    text = README.read_text()
     test_command = 'python -m pip install torch==2.13.0 -e ".[test]" && python -m pytest'
-    assert test_command in README.read_text()
-    assert test_command in ci
+    assert test_command in text
+    assert ci.strip().splitlines()[-1] == test_command  # CI ends on exactly README's command
+    assert 'python -m pip install torch==2.13.0 -e ".[lab]" && innersight lab' in text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -97,16 +98,21 @@ class CommunityReport:
         if neurons.neurons != communities.neurons:
             raise ValueError("these communities were made by another analysis or for other layers")
         self._neurons = neurons
+        from scipy.sparse import csr_matrix
+
         k = communities.num_communities
-        self._membership = np.zeros((neurons.size, k), dtype=np.float32)
-        alive = communities.labels >= 0
-        self._membership[np.flatnonzero(alive), communities.labels[alive]] = 1.0
-        sizes = np.maximum(self._membership.sum(0), 1)
+        alive = np.flatnonzero(communities.labels >= 0)
+        # M x K sparse 0/1 membership: every product with it costs O(M), whatever K is.
+        self._membership = csr_matrix(
+            (np.ones(alive.size, np.float32), (alive, communities.labels[alive])), shape=(neurons.size, k)
+        )
+        sizes = np.maximum(np.asarray(self._membership.sum(0)).ravel(), 1)
         #: N x K community scores: the mean of the members' z-scored activations.
-        self.scores = neurons.z @ self._membership / sizes
+        self.scores = np.asarray((self._membership.T @ neurons.z.T).T) / sizes
+        self._sizes = sizes
         self._importance: dict[tuple[int, int, str, int], Importance] = {}
         self._flow: np.ndarray | None = None
-        self._concepts = self._concept_aurocs()
+        self._aurocs: dict[int, dict[tuple[str, str], float]] = {}
 
     @property
     def num_communities(self) -> int:
@@ -135,6 +141,11 @@ class CommunityReport:
 
     # ---------------------------------------------------- 2. class selectivity
     def class_selectivity(self) -> tuple[np.ndarray, np.ndarray]:
+        """(K_classes x K_communities mean score per class, selectivity index per community)."""
+        return self._class_selectivity
+
+    @cached_property
+    def _class_selectivity(self) -> tuple[np.ndarray, np.ndarray]:
         """(K_classes x K_communities mean score per class, selectivity index per community).
 
         The index is 1 - normalised entropy of the class means shifted to start at 0:
@@ -193,16 +204,30 @@ class CommunityReport:
     def coherence(self) -> tuple[np.ndarray, np.ndarray]:
         """(mean correlation within each community, mean correlation of its members to the
         other living neurons of the same layers). NaN within a one-neuron community."""
-        corr, a = self._neurons.corr, self._membership
-        sizes = a.sum(0)
-        pair_sums = a.T @ corr @ a
-        within_sum = np.diagonal(pair_sums) - sizes  # drop each member's correlation with itself
+        return self._coherence
+
+    def similarity(self) -> np.ndarray:
+        """K x K mean correlation between the members of two communities (O(M^2 + M K))."""
+        corr = self._neurons.corr
+        sums = self._membership.T @ np.asarray(self._membership.T @ corr).T
+        return np.asarray(sums) / np.outer(self._sizes, self._sizes)
+
+    @cached_property
+    def _coherence(self) -> tuple[np.ndarray, np.ndarray]:
+        corr, labels = self._neurons.corr, self.communities.labels
+        k = self.num_communities
+        order = np.argsort(labels, kind="stable")
+        bounds = np.searchsorted(labels[order], np.arange(k + 1))
+        within_sum = np.array([corr[np.ix_(m, m)].sum() for m in (order[a:b] for a, b in zip(bounds, bounds[1:]))])
+        sizes = self._sizes
+        alive = ~self._neurons.dead
+        to_alive = corr[:, alive].sum(1)
+        member = labels >= 0
+        to_all = np.bincount(labels[member], to_alive[member], minlength=k)
         with np.errstate(invalid="ignore", divide="ignore"):
-            within = np.where(sizes > 1, within_sum / (sizes * (sizes - 1)), np.nan)
-            alive = (~self._neurons.dead).astype(np.float32)
-            to_all = a.T @ (corr @ alive)
+            within = np.where(sizes > 1, (within_sum - sizes) / (sizes * (sizes - 1)), np.nan)
             outside_count = sizes * (alive.sum() - sizes)
-            outside = np.where(outside_count > 0, (to_all - np.diagonal(pair_sums)) / outside_count, np.nan)
+            outside = np.where(outside_count > 0, (to_all - within_sum) / outside_count, np.nan)
         return within, outside
 
     # ------------------------------------------------------- 5. information flow
@@ -222,33 +247,48 @@ class CommunityReport:
 
     def _layer_membership(self, layer: str) -> np.ndarray:
         start, stop = self._neurons.offsets[layer]
-        return self._membership[start:stop]
+        return self._membership[start:stop].toarray()
 
     # -------------------------------------------------- 6. concept association
-    def _concept_aurocs(self) -> dict[tuple[str, str], np.ndarray]:
-        from scipy.stats import rankdata
-
+    def _concept_values(self) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
         data = self.analysis.data
         concepts = {name: (c.values, c.names) for name, c in data.concepts.items()}
         labels = data.labels.numpy()
         if not any(np.array_equal(values, labels) for values, _ in concepts.values()):
             concepts["class"] = (labels, tuple(data.class_names))
-        ranks = rankdata(self.scores, axis=0) if self.scores.size else self.scores
-        out = {}
-        for name, (values, names) in concepts.items():
+        return concepts
+
+    def _compute_aurocs(self, communities: list[int]) -> None:
+        """AUROC (Mann-Whitney U from ranks) of each community score for every concept value."""
+        from scipy.stats import rankdata
+
+        todo = [c for c in communities if c not in self._aurocs]
+        if not todo:
+            return
+        ranks = rankdata(self.scores[:, todo], axis=0)
+        results: dict[int, dict[tuple[str, str], float]] = {c: {} for c in todo}
+        for name, (values, names) in self._concept_values().items():
             for v, value_name in enumerate(names):
                 positive = values == v
                 n_pos, n_neg = int(positive.sum()), int((~positive).sum())
                 if n_pos == 0 or n_neg == 0:
                     continue
-                u = ranks[positive].sum(0) - n_pos * (n_pos + 1) / 2
-                out[(name, value_name)] = u / (n_pos * n_neg)
-        return out
+                auc = (ranks[positive].sum(0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+                for c, a in zip(todo, auc):
+                    results[c][(name, value_name)] = float(a)
+        self._aurocs.update(results)
+
+    def labels(self, communities: list[int] | None = None) -> list[ConceptScore | None]:
+        """The best concept label of each of ``communities`` (default: all), in one batch."""
+        chosen = list(range(self.num_communities)) if communities is None else list(communities)
+        self._compute_aurocs(chosen)
+        return [self.label(c) for c in chosen]
 
     def concepts(self, community: int) -> list[ConceptScore]:
         """AUROC of the community score for every annotated concept value, best first."""
         c = self.communities._check(community)
-        scores = [ConceptScore(name, value, float(auc[c])) for (name, value), auc in self._concepts.items()]
+        self._compute_aurocs([c])
+        scores = [ConceptScore(name, value, auc) for (name, value), auc in self._aurocs[c].items()]
         return sorted(scores, key=lambda s: -s.auroc)
 
     def label(self, community: int) -> ConceptScore | None:
@@ -292,23 +332,29 @@ class CommunityReport:
             )
         return row
 
-    def community_graph(self, flow: bool = False) -> nx.DiGraph:
+    def community_graph(self, flow: bool = False, top: int | None = None) -> nx.DiGraph:
         """Communities as nodes (size, label, layers); edges carry the mean correlation
-        between two communities (when positive) and, with ``flow=True``, the summed flow."""
+        between two communities (when positive; with ``top``, only each community's ``top``
+        strongest) and, with ``flow=True``, the summed flow."""
         graph = nx.DiGraph()
-        for c in range(self.num_communities):
-            row = self._row(c, False, 0)
+        layer_names = np.array(self._neurons.layers)
+        layer_of = self._neurons.layer_of()
+        present = np.asarray((self._membership.T @ np.eye(len(layer_names))[layer_of]) > 0)  # K x layers
+        for c, label in enumerate(self.labels()):
             graph.add_node(
-                f"c{c}", community=c, size=row["size"], layers=row["layers"], label=row["label"] or "",
-                label_auroc=row["label_auroc"] or 0.0,
+                f"c{c}", community=c, size=int(self.communities.sizes[c]), layers=",".join(layer_names[present[c]]),
+                label="" if label is None else f"{label.concept}={label.value}",
+                label_auroc=0.0 if label is None else label.auroc,
             )
-        a, corr = self._membership, self._neurons.corr
-        sizes = np.maximum(a.sum(0), 1)
-        between = (a.T @ corr @ a) / np.outer(sizes, sizes)
-        for i in range(self.num_communities):
-            for j in range(self.num_communities):
-                if i != j and between[i, j] > 0:
-                    graph.add_edge(f"c{i}", f"c{j}", similarity=float(between[i, j]))
+        between = self.similarity().copy()
+        np.fill_diagonal(between, 0)
+        if top is not None:
+            keep = np.zeros_like(between, dtype=bool)
+            strongest = np.argsort(-between, axis=1)[:, :top]
+            keep[np.arange(len(between))[:, None], strongest] = True
+            between = np.where(keep, between, 0)
+        for i, j in zip(*np.nonzero(between > 0)):
+            graph.add_edge(f"c{i}", f"c{j}", similarity=float(between[i, j]))
         if flow:
             f = self.flow()
             for i, j in zip(*np.nonzero(f)):

@@ -31,7 +31,9 @@ SLIDERS = {
     "spectral": ("n_communities", "communities k", 2, 30, 1),
 }
 # Above this many neurons the neuron-level graph is not drawn (the community graph is).
-MAX_DRAWN_NEURONS = 1500
+MAX_DRAWN_NEURONS = 600
+# A force layout costs O(n^2) per iteration: above this many nodes, a sunflower by size.
+MAX_SPRING_NODES = 150
 
 
 class CommunityView(anywidget.AnyWidget):
@@ -157,30 +159,31 @@ class CommunityExplorer(w.VBox):
 
     def _graph_payload(self, report: CommunityReport, mode: str, params: dict[str, Any]) -> dict:
         communities = report.communities
-        sizes = communities.sizes
-        labels = [report.label(c) for c in range(communities.num_communities)]
+        k = communities.num_communities
+        # Labels and links for the largest communities only: beyond that a drawing is a hairball.
+        shown = min(k, MAX_SPRING_NODES)
+        labels = report.labels(list(range(shown))) + [None] * (k - shown)
         info = [
             {
                 "id": c,
                 "community": c,
-                "size": int(sizes[c]),
-                "label": "" if labels[c] is None else f"{labels[c].value}",
-                "auroc": None if labels[c] is None else round(labels[c].auroc, 3),
+                "size": int(size),
+                "label": "" if label is None else label.value,
+                "auroc": None if label is None else round(label.auroc, 3),
             }
-            for c in range(communities.num_communities)
+            for c, (size, label) in enumerate(zip(communities.sizes, labels))
         ]
         if mode == "neurons" and len(communities.neurons) <= MAX_DRAWN_NEURONS:
             return self._neuron_payload(communities, params, info)
-        graph = report.community_graph()
+        graph = report.community_graph(top=3) if k <= MAX_SPRING_NODES else _nodes_only(k)
         positions = _layout(graph, weight="similarity")
         for node in info:
             node["x"], node["y"] = positions[f"c{node['id']}"]
-        edges = []
-        for c in range(communities.num_communities):
-            strongest = sorted(
-                ((d["similarity"], v) for _, v, d in graph.out_edges(f"c{c}", data=True) if "similarity" in d), reverse=True
-            )[:3]
-            edges += [{"a": c, "b": int(v[1:]), "w": round(s, 3)} for s, v in strongest if s > 0.05 and c < int(v[1:])]
+        pairs = {}  # each community's 3 strongest links, drawn once per pair
+        for u, v, d in graph.edges(data=True):
+            if d["similarity"] > 0.05:
+                pairs[tuple(sorted((int(u[1:]), int(v[1:]))))] = d["similarity"]
+        edges = [{"a": a, "b": b, "w": round(sim, 3)} for (a, b), sim in pairs.items()]
         return {"mode": "communities", "nodes": info, "edges": edges, "communities": info}
 
     def _neuron_payload(self, communities: Communities, params: dict[str, Any], info: list[dict]) -> dict:
@@ -314,16 +317,28 @@ class CommunityExplorer(w.VBox):
         self._live.wait(timeout)
 
 
+def _nodes_only(k: int) -> nx.Graph:
+    graph = nx.Graph()
+    graph.add_nodes_from(f"c{c}" for c in range(k))
+    return graph
+
+
 def _layout(graph: nx.Graph, weight: str) -> dict[Any, tuple[float, float]]:
-    """Spring layout scaled into [0.05, 0.95]^2; deterministic."""
-    if graph.number_of_nodes() == 0:
+    """Positions in [0, 1]^2, deterministic: a spring layout, or for large graphs a
+    sunflower spiral in node order (communities are numbered by falling size)."""
+    n = graph.number_of_nodes()
+    if n == 0:
         return {}
-    positions = nx.spring_layout(graph, weight=weight, seed=0)
-    xy = np.array(list(positions.values()))
+    if n > MAX_SPRING_NODES:
+        k = np.arange(n) + 0.5
+        radius, angle = np.sqrt(k / n) / 2, k * np.pi * (3 - np.sqrt(5))
+        xy = np.stack([0.5 + radius * np.cos(angle), 0.5 + radius * np.sin(angle)], axis=1)
+    else:
+        xy = np.array(list(nx.spring_layout(graph, weight=weight, seed=0).values()))
     low, high = xy.min(0), xy.max(0)
     span = np.where(high - low > 1e-9, high - low, 1)
-    scaled = 0.05 + 0.9 * (xy - low) / span
-    return {node: (round(float(x), 4), round(float(y), 4)) for node, (x, y) in zip(positions, scaled)}
+    scaled = (xy - low) / span
+    return {node: (round(float(x), 4), round(float(y), 4)) for node, (x, y) in zip(graph.nodes, scaled)}
 
 
 def _number(x: float) -> float | None:

@@ -1,0 +1,156 @@
+"""End to end in a real JupyterLab driven through Debian's headless Chromium.
+
+Opens the quickstart, runs it, waits for the explorer, drags the resolution slider and
+sees the number of communities change, clicks a community and sees its images load.
+Screenshots go to $INNERSIGHT_SCREENSHOTS (default: the test's temporary folder).
+Needs Debian's ``chromium`` (.ci/run installs it); elsewhere the test is skipped, in CI
+(``CI`` set) it fails instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+
+
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is missing: .ci/run must install it (apt-get install chromium)")
+        pytest.skip("needs Debian's chromium (apt-get install chromium)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_settings(folder: Path) -> None:
+    """Render every cell (no windowing), never autosave into the notebook, no update checks."""
+    settings = {
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "defer"},
+        "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"checkForUpdates": False, "fetchNews": "false"},
+    }
+    for relative, values in settings.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+
+@pytest.fixture
+def lab(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(ROOT / "notebooks" / "01_quickstart.ipynb", root)
+    write_settings(tmp_path / "settings")
+    port, token = free_port(), "innersight-test"
+    log = open(tmp_path / "lab.log", "w")
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
+            f"--LabApp.user_settings_dir={tmp_path / 'settings'}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+        ],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "JUPYTER_PLATFORM_DIRS": "1"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise RuntimeError("JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:])
+            time.sleep(0.5)
+    yield base, token
+    server.terminate()
+    try:
+        server.wait(20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+def test_quickstart_in_jupyterlab(lab, tmp_path):
+    executable = chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ.get("INNERSIGHT_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    base, token = lab
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            page.goto(f"{base}/lab/tree/01_quickstart.ipynb?token={token}")
+            page.locator(".jp-Notebook").first.wait_for(timeout=90_000)
+            page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=90_000)
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_text("Run All Cells", exact=True).click()
+
+            explorer = page.get_by_test_id("community-explorer")
+            explorer.wait_for(timeout=180_000)
+            count = page.get_by_test_id("community-count")
+            expect(count).not_to_have_text("0 communities", timeout=120_000)
+            status = page.get_by_test_id("explorer-status")
+            expect(status).to_have_attribute("data-kind", "idle", timeout=120_000)
+            before = count.inner_text()
+            explorer.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "explorer.png"), full_page=False)
+
+            # Drag the resolution slider to its right end: more, smaller communities.
+            handle = page.locator(".widget-slider .noUi-handle").first
+            track = page.locator(".widget-slider .noUi-target").first
+            box, bar = handle.bounding_box(), track.bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(bar["x"] + bar["width"] + 20, box["y"] + box["height"] / 2, steps=12)
+            page.mouse.up()
+            expect(count).not_to_have_text(before, timeout=60_000)
+            expect(status).to_have_attribute("data-kind", "idle", timeout=60_000)
+            after = count.inner_text()
+            assert int(after.split()[0]) > int(before.split()[0]), (before, after)
+
+            # Click a community: its image grid fills with loaded images.
+            page.get_by_test_id("community-node").first.click()
+            grid = page.get_by_test_id("image-grid")
+            grid.wait_for(timeout=60_000)
+            images = grid.locator("img")
+            expect(images).to_have_count(12, timeout=60_000)
+            page.wait_for_function(
+                """() => { const imgs = [...document.querySelectorAll('[data-testid="community-image"]')];
+                           return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
+                timeout=60_000,
+            )
+            expect(page.get_by_test_id("ablation-summary")).to_contain_text("p = ", timeout=120_000)
+            page.get_by_test_id("community-details").scroll_into_view_if_needed()
+            explorer.screenshot(path=str(shots / "community.png"))
+
+            assert page.get_by_text("Click to show javascript error").count() == 0
+            assert not errors, errors
+        finally:
+            page.screenshot(path=str(shots / "last.png"), full_page=True)
+            browser.close()
