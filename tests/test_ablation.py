@@ -62,6 +62,19 @@ def test_ablate_many_equals_repeated_ablate(tiny_model, tiny_data):
             assert result.accuracy_after == alone.accuracy_after
 
 
+def test_progress_is_reported_and_a_stop_request_is_honoured(tiny_model, tiny_data):
+    from innersight_widgets.core.analysis import Cancelled
+
+    an = Analysis(tiny_model, tiny_data, layers=LAYERS, batch_size=8, progress=False)
+    seen = []
+    an.ablate_many([{"conv": [0]}, {"conv": [1]}], on_progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (2 * 37, 2 * 37) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    calls = []
+    with pytest.raises(Cancelled):
+        an.ablate_many([{"conv": [0]}], should_stop=lambda: calls.append(1) or len(calls) > 2)
+    assert len(calls) == 3
+
+
 def test_results_report_accuracy_and_logit_change(tiny_model, tiny_data):
     an = Analysis(tiny_model, tiny_data, layers=LAYERS, progress=False)
     result = an.ablate({"tokens": [0, 1, 2]})

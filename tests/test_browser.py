@@ -43,6 +43,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_idle_kernel(base: str, token: str, timeout: float = 90) -> None:
+    """The page's kernel is started and idle (asked of the server, the same for both front ends)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sessions = json.load(urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=5))
+        if any(s["kernel"]["execution_state"] == "idle" for s in sessions):
+            return
+        time.sleep(0.5)
+    raise TimeoutError("the notebook's kernel did not become idle")
+
+
 def write_settings(folder: Path) -> None:
     """Render every cell (no windowing), never autosave into the notebook, no update checks."""
     settings = {
@@ -92,22 +103,25 @@ def lab(tmp_path):
     log.close()
 
 
-def test_quickstart_in_jupyterlab(lab, tmp_path):
+@pytest.mark.parametrize("app", ["lab", "notebook"])
+def test_quickstart_in_a_real_browser(lab, tmp_path, app):
+    """JupyterLab 4 at /lab/tree/..., Notebook 7 at /notebooks/...: the same widget in both."""
     executable = chromium()
     from playwright.sync_api import expect, sync_playwright
 
-    shots = Path(os.environ.get("INNERSIGHT_SCREENSHOTS", tmp_path / "screenshots"))
+    shots = Path(os.environ.get("INNERSIGHT_SCREENSHOTS", tmp_path / "screenshots")) / app
     shots.mkdir(parents=True, exist_ok=True)
     base, token = lab
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("pageerror", lambda exc: errors.append(f"{exc}\n{exc.stack}"))
         try:
-            page.goto(f"{base}/lab/tree/01_quickstart.ipynb?token={token}")
+            path = "lab/tree" if app == "lab" else "notebooks"
+            page.goto(f"{base}/{path}/01_quickstart.ipynb?token={token}")
             page.locator(".jp-Notebook").first.wait_for(timeout=90_000)
-            page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=90_000)
+            wait_for_idle_kernel(base, token)
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_text("Run All Cells", exact=True).click()
 
@@ -150,7 +164,10 @@ def test_quickstart_in_jupyterlab(lab, tmp_path):
             explorer.screenshot(path=str(shots / "community.png"))
 
             assert page.get_by_text("Click to show javascript error").count() == 0
-            assert not errors, errors
+            # Notebook 7.6 itself throws one settings-schema TypeError from its own core bundle
+            # at start-up, with or without our widget; any other page error fails the test.
+            ours = [e for e in errors if not (app == "notebook" and "/static/notebook/notebook_core" in e)]
+            assert not ours, ours
         finally:
             page.screenshot(path=str(shots / "last.png"), full_page=True)
             browser.close()

@@ -171,11 +171,13 @@ class Analysis:
         specs: Sequence[AblationSpec],
         mode: Literal["zero", "mean"] = "zero",
         should_stop: Callable[[], bool] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> list[AblationResult]:
         """Several ablations in one batched pass: each batch is copied once per ablation.
 
         Gives the same results as calling :meth:`ablate` on each spec. ``should_stop`` is
         asked between batches; when it returns True the work ends with :class:`Cancelled`.
+        ``on_progress(done, total)`` hears after each batch how many image copies are done.
         """
         if mode not in ("zero", "mean"):
             raise ValueError(f"mode must be 'zero' or 'mean', got {mode!r}")
@@ -183,7 +185,7 @@ class Analysis:
         if not checked:
             return []
         stats = self._pass()
-        logits_after = _run_ablations(self, checked, mode, stats, should_stop)
+        logits_after = _run_ablations(self, checked, mode, stats, should_stop, on_progress)
         return [
             AblationResult(
                 spec,
@@ -417,6 +419,7 @@ def _run_ablations(
     mode: str,
     stats: dict[str, np.ndarray],
     should_stop: Callable[[], bool] | None,
+    on_progress: Callable[[int, int], None] | None,
 ) -> np.ndarray:
     """S x N x K logits with each spec applied; a forward carries one copy of a batch per spec."""
     n, dev, s_total = len(an.data), an.device, len(specs)
@@ -435,6 +438,7 @@ def _run_ablations(
     images_per_batch = max(1, an.batch_size // copies)
     out = np.empty((s_total, n, an.data.num_classes), dtype=np.float32)
     current: dict[str, torch.Tensor] = {}
+    done = 0
 
     def replacer(info: LayerInfo):
         def hook(_module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor | None:
@@ -470,4 +474,7 @@ def _run_ablations(
                 logits = an.model(batch).float().reshape(k, x.shape[0], -1)
                 out[chunk, rows] = logits.cpu().numpy()
                 bar.update(k * x.shape[0])
+                done += k * x.shape[0]
+                if on_progress is not None:
+                    on_progress(done, s_total * n)
     return out

@@ -170,6 +170,7 @@ class CommunityReport:
         mode: str = "zero",
         seed: int = 0,
         should_stop: Callable[[], bool] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> Importance:
         """Ablate the members; compare with ``draws`` random sets of the same size per layer."""
         c = self.communities._check(community)
@@ -186,7 +187,9 @@ class CommunityReport:
                 }
                 for _ in range(draws)
             ]
-            results = self.analysis.ablate_many([spec, *nulls], mode=mode, should_stop=should_stop)
+            results = self.analysis.ablate_many(
+                [spec, *nulls], mode=mode, should_stop=should_stop, on_progress=on_progress
+            )
             own, null = results[0], results[1:]
             class_drop = own.class_accuracy_before - own.class_accuracy_after
             self._importance[key] = Importance(

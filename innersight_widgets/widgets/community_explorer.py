@@ -271,7 +271,12 @@ class CommunityExplorer(w.VBox):
         def compute(stale: Any) -> dict | None:
             try:
                 imp = report.importance(
-                    c, draws=self.draws, should_stop=lambda: stale() or self.report is not report
+                    c,
+                    draws=self.draws,
+                    should_stop=lambda: stale() or self.report is not report,
+                    on_progress=lambda done, total: self._set_status(
+                        "busy", f"community {c}: ablating it and {self.draws} random sets of its size … {done / total:.0%}"
+                    ),
                 )
             except Cancelled:
                 return None
