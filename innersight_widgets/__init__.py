@@ -3,6 +3,7 @@
 from .core import (
     AblationResult,
     Analysis,
+    Circuit,
     Communities,
     CommunityReport,
     ConceptScore,
@@ -12,6 +13,7 @@ from .core import (
     Patch,
     Predictions,
     TopImages,
+    build_circuit,
     export_graph,
 )
 from .data import Concept, ImageDataset, as_image_dataset, load_digits, load_shapes
@@ -22,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AblationResult",
     "Analysis",
+    "Circuit",
     "Communities",
     "CommunityReport",
     "Concept",
@@ -34,6 +37,7 @@ __all__ = [
     "Predictions",
     "TopImages",
     "as_image_dataset",
+    "build_circuit",
     "export_graph",
     "load_digits",
     "load_pretrained",

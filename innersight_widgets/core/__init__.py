@@ -2,6 +2,7 @@
 
 from ._layers import LayerInfo, LayerNotFoundError
 from .analysis import Analysis
+from .circuits import Circuit, build_circuit
 from .communities import Communities
 from .evaluation import CommunityReport, ConceptScore, Importance, Patch
 from .graphs import export_graph
@@ -10,6 +11,7 @@ from .results import AblationResult, Predictions, TopImages
 __all__ = [
     "AblationResult",
     "Analysis",
+    "Circuit",
     "Communities",
     "CommunityReport",
     "ConceptScore",
@@ -19,5 +21,6 @@ __all__ = [
     "Patch",
     "Predictions",
     "TopImages",
+    "build_circuit",
     "export_graph",
 ]
