@@ -28,20 +28,8 @@ if TYPE_CHECKING:
 _IMAGES_PER_PASS = 1024
 
 
-def lower_activations(an: Analysis, images: torch.Tensor, lower: LayerInfo) -> torch.Tensor:
-    """The lower layer's output for a batch of images (no gradient)."""
-    captured: dict[str, torch.Tensor] = {}
-
-    def grab(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
-        captured["out"] = out.detach()
-        raise StopForward
-
-    with hooked(an.model, {lower.name: grab}), torch.inference_mode():
-        try:
-            an.model(images)
-        except StopForward:
-            pass
-    return captured["out"].clone()
+class _BatchMismatch(RuntimeError):
+    """The layers after ``lower`` did not carry the widened batch through (see below)."""
 
 
 def integrated_gradients(
@@ -53,7 +41,13 @@ def integrated_gradients(
     steps: int,
 ) -> np.ndarray:
     """rows x C_lower mean |IG| of each row's target (a neuron of ``upper``, or a logit when
-    ``upper`` is None) with respect to each lower neuron, averaged over positions."""
+    ``upper`` is None) with respect to each lower neuron, averaged over positions.
+
+    The layers below ``lower`` run once per row, not once per step: the hook that scales
+    the lower activation also widens the batch to rows x steps. Where later layers mix in
+    tensors from before ``lower`` (a shortcut around it), that cannot work and the rows
+    are repeated per step from the input instead; both give the same numbers.
+    """
     dev = an.device
     rows = len(targets)
     out = np.empty((rows, lower.num_neurons), dtype=np.float32)
@@ -62,30 +56,36 @@ def integrated_gradients(
     for start in range(0, rows, per_chunk):
         stop = min(start + per_chunk, rows)
         x = images[start:stop].to(dev)
-        target = torch.as_tensor(targets[start:stop], device=dev)
-        act = lower_activations(an, x, lower)
-        shape = [steps] + [1] * act.ndim
-        scaled = (alphas.view(shape) * act.unsqueeze(0)).reshape(steps * act.shape[0], *act.shape[1:])
-        scaled.requires_grad_(True)
-        grads = _gradients(an, x.repeat(steps, *([1] * (x.ndim - 1))), scaled, target.repeat(steps), lower, upper)
+        target = torch.as_tensor(targets[start:stop], device=dev).repeat(steps)
+        try:
+            act, grads = _run(an, x, target, lower, upper, alphas, widen=True)
+        except (RuntimeError, _BatchMismatch):
+            act, grads = _run(an, x.repeat(steps, *([1] * (x.ndim - 1))), target, lower, upper, alphas, widen=False)
         mean_grad = grads.reshape(steps, *act.shape).mean(0)
         ig = (act * mean_grad).abs()
         out[start:stop] = ig.movedim(lower.channel_axis, 1).reshape(act.shape[0], lower.num_neurons, -1).mean(2).cpu().numpy()
     return out
 
 
-def _gradients(
+def _run(
     an: Analysis,
     images: torch.Tensor,
-    replacement: torch.Tensor,
     targets: torch.Tensor,
     lower: LayerInfo,
     upper: LayerInfo | None,
-) -> torch.Tensor:
+    alphas: torch.Tensor,
+    widen: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward and backward: (the rows' lower activation A, d target / d (alpha A))."""
+    steps, rows = len(alphas), len(targets) // len(alphas)
     captured: dict[str, torch.Tensor] = {}
 
-    def replace(_m: nn.Module, _i: object, _out: torch.Tensor) -> torch.Tensor:
-        return replacement
+    def replace(_m: nn.Module, _i: object, out: torch.Tensor) -> torch.Tensor:
+        act = out.detach()[:rows]
+        shape = [steps] + [1] * act.ndim
+        scaled = (alphas.view(shape) * act.unsqueeze(0)).reshape(steps * rows, *act.shape[1:]).requires_grad_(True)
+        captured["act"], captured["scaled"] = act, scaled
+        return scaled
 
     def grab(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
         captured["upper"] = out
@@ -100,8 +100,10 @@ def _gradients(
         except StopForward:
             pass
         out = captured["upper"]
+        if widen and out.shape[0] != steps * rows:
+            raise _BatchMismatch(f"{out.shape[0]} rows reached the target, expected {steps * rows}")
         axis = 1 if upper is None else upper.channel_axis
         pooled = out.movedim(axis, 1).reshape(out.shape[0], out.shape[axis], -1).mean(2)
         selected = pooled.gather(1, targets.view(-1, 1)).sum()
-        (grad,) = torch.autograd.grad(selected, replacement)
-    return grad.detach()
+        (grad,) = torch.autograd.grad(selected, captured["scaled"])
+    return captured["act"], grad.detach()

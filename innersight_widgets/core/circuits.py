@@ -113,7 +113,7 @@ class Circuit:
             image = an.data.images[int(image)]
         crops, boxes = _crops(image[None], self.settings["granularities"])
         space_layer = groups[0].space_layer
-        vectors = _pooled(an, crops, space_layer)
+        vectors = _pooled(an, crops, [space_layer])[space_layer]
         out = []
         for group in groups:
             score = barrier_score(vectors[:, group.space], np.asarray(group.vector))
@@ -144,7 +144,7 @@ class Circuit:
         lower = an.layer_info(self.layers[self.layers.index(layer) + 1])
         upper = an.layer_info(layer)
         crops = self.crop_tensor()
-        vectors = _pooled(an, crops, layer)
+        vectors = _pooled(an, crops, [layer])[layer]
         k = min(self.settings["top_k"], len(crops))
         rng = np.random.default_rng(seed)
         neurons, core, random_ = [], [], []
@@ -250,7 +250,7 @@ def build_circuit(
     chosen = members[np.linspace(0, members.size - 1, min(max_images, members.size)).round().astype(int)]
     crops, boxes = _crops(an.data.images[chosen], granularities)
     boxes[:, 0] = chosen[boxes[:, 0]]
-    crop_vectors = {layer: _pooled(an, crops, layer) for layer in layers}
+    crop_vectors = _pooled(an, crops, layers)
     logits = _logits(an, crops)[:, c]
     k = min(top_k, len(crops))
 
@@ -290,7 +290,7 @@ def build_circuit(
 
     levels = ["logit", *layers]
     space_of = {level: layers[i] if i < len(layers) else layers[-1] for i, level in enumerate(levels)}
-    probe = _probe_vectors(an, layers)
+    probe = _pooled(an, an.data.images, layers)
     groups = []
     for level in levels:
         level_concepts = [cc for cc in concepts if cc.layer == level]
@@ -353,24 +353,30 @@ def _crops(images: torch.Tensor, granularities: tuple[float, ...]) -> tuple[torc
     return crops, box
 
 
-def _pooled(an: Analysis, images: torch.Tensor, layer: str, batch: int = 256) -> np.ndarray:
-    """Spatially averaged activations of ``layer`` for a stack of images."""
-    info = an.layer_info(layer)
-    out, captured = [], {}
+def _pooled(an: Analysis, images: torch.Tensor, layers: list[str], batch: int = 256) -> dict[str, np.ndarray]:
+    """Spatially averaged activations of several layers for a stack of images, in one pass
+    that stops once the last of them has run."""
+    infos = [an.layer_info(layer) for layer in layers]
+    out: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+    seen: set[str] = set()
 
-    def grab(_m: Any, _i: Any, o: torch.Tensor) -> None:
-        captured["o"] = o
-        raise StopForward
+    def grab(info: Any) -> Any:
+        def hook(_m: Any, _i: Any, o: torch.Tensor) -> None:
+            out[info.name].append(o.movedim(info.channel_axis, 1).reshape(o.shape[0], info.num_neurons, -1).mean(2).float().cpu())
+            seen.add(info.name)
+            if len(seen) == len(infos):
+                raise StopForward
 
-    with hooked(an.model, {layer: grab}), torch.inference_mode():
+        return hook
+
+    with hooked(an.model, {info.name: grab(info) for info in infos}), torch.inference_mode():
         for start in range(0, len(images), batch):
+            seen.clear()
             try:
                 an.model(images[start : start + batch].to(an.device))
             except StopForward:
                 pass
-            o = captured["o"]
-            out.append(o.movedim(info.channel_axis, 1).reshape(o.shape[0], info.num_neurons, -1).mean(2).float().cpu())
-    return torch.cat(out).numpy()
+    return {layer: torch.cat(parts).numpy() for layer, parts in out.items()}
 
 
 def _logits(an: Analysis, images: torch.Tensor, batch: int = 256) -> np.ndarray:
@@ -379,18 +385,20 @@ def _logits(an: Analysis, images: torch.Tensor, batch: int = 256) -> np.ndarray:
 
 
 def _ward(vectors: np.ndarray, n: int | None, low: int = 2, high: int = 5) -> np.ndarray:
-    """Ward clusters; their number by silhouette in low..high unless given."""
-    from sklearn.cluster import AgglomerativeClustering
+    """Ward clusters (0-based labels); their number by silhouette in low..high unless given.
+    The Ward tree is built once and cut at each candidate number."""
+    from scipy.cluster.hierarchy import fcluster, linkage
     from sklearn.metrics import silhouette_score
 
     m = len(vectors)
     if m < 3:
         return np.arange(m)
+    tree = linkage(vectors.astype(np.float64), method="ward")
     if n is not None:
-        return AgglomerativeClustering(n_clusters=min(n, m), linkage="ward").fit_predict(vectors)
+        return fcluster(tree, t=min(n, m), criterion="maxclust") - 1
     best, best_labels = -2.0, np.zeros(m, dtype=int)
     for k in range(low, min(high, m - 1) + 1):
-        labels = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(vectors)
+        labels = fcluster(tree, t=k, criterion="maxclust") - 1
         if len(set(labels)) < 2:
             continue
         score = silhouette_score(vectors, labels)
@@ -416,10 +424,6 @@ def _concepts_of(layer: str, neuron: int, crops: np.ndarray, vectors: np.ndarray
             weights = {int(v): float(s / total) for v, s in zip(space, mean_ig)}
         out.append(ConceptOfNeuron(layer, int(neuron), index, crops[members].tolist(), crops[central].tolist(), weights))
     return out
-
-
-def _probe_vectors(an: Analysis, layers: list[str]) -> dict[str, np.ndarray]:
-    return {layer: _pooled(an, an.data.images, layer) for layer in layers}
 
 
 def _group(level: str, concepts: list[ConceptOfNeuron], crop_vectors: np.ndarray, space: np.ndarray, space_layer: str,
