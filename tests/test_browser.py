@@ -71,7 +71,8 @@ def write_settings(folder: Path) -> None:
 def lab(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
-    shutil.copy(ROOT / "notebooks" / "01_quickstart.ipynb", root)
+    for notebook in ("01_quickstart.ipynb", "03_circuits.ipynb"):
+        shutil.copy(ROOT / "notebooks" / notebook, root)
     write_settings(tmp_path / "settings")
     port, token = free_port(), "innersight-test"
     log = open(tmp_path / "lab.log", "w")
@@ -103,6 +104,14 @@ def lab(tmp_path):
     log.close()
 
 
+def open_and_run(page, base: str, token: str, path: str) -> None:
+    page.goto(f"{base}/{path}?token={token}")
+    page.locator(".jp-Notebook").first.wait_for(timeout=90_000)
+    wait_for_idle_kernel(base, token)
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_text("Run All Cells", exact=True).click()
+
+
 @pytest.mark.parametrize("app", ["lab", "notebook"])
 def test_quickstart_in_a_real_browser(lab, tmp_path, app):
     """JupyterLab 4 at /lab/tree/..., Notebook 7 at /notebooks/...: the same widget in both."""
@@ -118,12 +127,7 @@ def test_quickstart_in_a_real_browser(lab, tmp_path, app):
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(f"{exc}\n{exc.stack}"))
         try:
-            path = "lab/tree" if app == "lab" else "notebooks"
-            page.goto(f"{base}/{path}/01_quickstart.ipynb?token={token}")
-            page.locator(".jp-Notebook").first.wait_for(timeout=90_000)
-            wait_for_idle_kernel(base, token)
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_text("Run All Cells", exact=True).click()
+            open_and_run(page, base, token, ("lab/tree" if app == "lab" else "notebooks") + "/01_quickstart.ipynb")
 
             explorer = page.get_by_test_id("community-explorer")
             explorer.wait_for(timeout=180_000)
@@ -168,6 +172,42 @@ def test_quickstart_in_a_real_browser(lab, tmp_path, app):
             # at start-up, with or without our widget; any other page error fails the test.
             ours = [e for e in errors if not (app == "notebook" and "/static/notebook/notebook_core" in e)]
             assert not ours, ours
+        finally:
+            page.screenshot(path=str(shots / "last.png"), full_page=True)
+            browser.close()
+
+
+def test_circuit_view_in_jupyterlab(lab, tmp_path):
+    """The circuits notebook: the layered graph renders, a click shows a group's crops,
+    and the debugged image is drawn with the groups it triggers."""
+    executable = chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ.get("INNERSIGHT_SCREENSHOTS", tmp_path / "screenshots")) / "circuit"
+    shots.mkdir(parents=True, exist_ok=True)
+    base, token = lab
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(f"{exc}\n{exc.stack}"))
+        try:
+            open_and_run(page, base, token, "lab/tree/03_circuits.ipynb")
+            view = page.get_by_test_id("circuit-view")
+            view.wait_for(timeout=240_000)
+            expect(page.get_by_test_id("debug-image")).to_be_visible(timeout=120_000)
+            assert page.locator('[data-testid="circuit-group"][data-lit="1"]').count() >= 1
+            page.locator('[data-testid="circuit-group"]').nth(1).click()
+            crops = page.get_by_test_id("group-crop")
+            expect(crops.first).to_be_visible(timeout=60_000)
+            page.wait_for_function(
+                """() => { const imgs = [...document.querySelectorAll('[data-testid="group-crop"]')];
+                           return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
+                timeout=60_000,
+            )
+            view.scroll_into_view_if_needed()
+            view.screenshot(path=str(shots / "circuit.png"))
+            assert not errors, errors
         finally:
             page.screenshot(path=str(shots / "last.png"), full_page=True)
             browser.close()

@@ -22,7 +22,7 @@ def outputs(notebook):
             yield from cell.outputs
 
 
-@pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_your_own_model.ipynb"])
+@pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_your_own_model.ipynb", "03_circuits.ipynb"])
 def test_notebook_runs_and_shows_the_explorer(name, tmp_path):
     notebook = run(name, tmp_path)
     views = [o for o in outputs(notebook) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
@@ -36,3 +36,14 @@ def test_quickstart_prints_accuracy_and_a_community_table(tmp_path):
     assert "accuracy on the test images: 0." in text
     tables = [o["data"]["text/html"] for o in outputs(notebook) if "text/html" in o.get("data", {})]
     assert any("label_auroc" in t and "colour=" in t for t in tables)
+
+
+def test_circuits_notebook_debugs_a_yellow_square_and_checks_fidelity(tmp_path):
+    notebook = run("03_circuits.ipynb", tmp_path)
+    text = "".join(o.get("text", "") for o in outputs(notebook))
+    import re
+
+    called = int(re.search(r"(\d+) yellow squares are called stars", text).group(1))
+    assert called > 0 and "crops above threshold" in text
+    core, random_ = map(float, re.search(r"changed by ([\d.]+) \(core inputs\) vs ([\d.]+)", text).groups())
+    assert core > 2 * random_

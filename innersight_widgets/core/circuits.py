@@ -73,6 +73,13 @@ class Circuit:
     crops: np.ndarray = field(repr=False)  # m x 5: source image, top, left, bottom, right
     _analysis: Analysis | None = field(default=None, repr=False, compare=False)
 
+    def __repr__(self) -> str:
+        core = ", ".join(f"{layer}: {len(v)}" for layer, v in self.core.items())
+        return (
+            f"Circuit(class {self.class_name!r}, core neurons {{{core}}}, {len(self.concepts)} concepts, "
+            f"{len(self.groups)} groups, {len(self.edges)} edges)"
+        )
+
     def graph(self) -> nx.DiGraph:
         """Groups as nodes (layer, level, size, label), edges lower -> upper with ``weight``."""
         levels = {layer: i for i, layer in enumerate(["logit", *self.layers])}

@@ -1,5 +1,6 @@
 """Jupyter widgets: views over the analysis core."""
 
+from .circuit_view import CircuitView
 from .community_explorer import CommunityExplorer
 
-__all__ = ["CommunityExplorer"]
+__all__ = ["CircuitView", "CommunityExplorer"]
