@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -112,102 +113,105 @@ def open_and_run(page, base: str, token: str, path: str) -> None:
     page.get_by_text("Run All Cells", exact=True).click()
 
 
-@pytest.mark.parametrize("app", ["lab", "notebook"])
-def test_quickstart_in_a_real_browser(lab, tmp_path, app):
-    """JupyterLab 4 at /lab/tree/..., Notebook 7 at /notebooks/...: the same widget in both."""
+@contextmanager
+def browser_page(shots: Path):
+    """A Chromium page, the page errors it collects, and a full-page screenshot at the end."""
     executable = chromium()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
-    shots = Path(os.environ.get("INNERSIGHT_SCREENSHOTS", tmp_path / "screenshots")) / app
     shots.mkdir(parents=True, exist_ok=True)
-    base, token = lab
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(f"{exc}\n{exc.stack}"))
         try:
-            open_and_run(page, base, token, ("lab/tree" if app == "lab" else "notebooks") + "/01_quickstart.ipynb")
-
-            explorer = page.get_by_test_id("community-explorer")
-            explorer.wait_for(timeout=180_000)
-            count = page.get_by_test_id("community-count")
-            expect(count).not_to_have_text("0 communities", timeout=120_000)
-            status = page.get_by_test_id("explorer-status")
-            expect(status).to_have_attribute("data-kind", "idle", timeout=120_000)
-            before = count.inner_text()
-            explorer.scroll_into_view_if_needed()
-            page.screenshot(path=str(shots / "explorer.png"), full_page=False)
-
-            # Drag the resolution slider to its right end: more, smaller communities.
-            handle = page.locator(".widget-slider .noUi-handle").first
-            track = page.locator(".widget-slider .noUi-target").first
-            box, bar = handle.bounding_box(), track.bounding_box()
-            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-            page.mouse.down()
-            page.mouse.move(bar["x"] + bar["width"] + 20, box["y"] + box["height"] / 2, steps=12)
-            page.mouse.up()
-            expect(count).not_to_have_text(before, timeout=60_000)
-            expect(status).to_have_attribute("data-kind", "idle", timeout=60_000)
-            after = count.inner_text()
-            assert int(after.split()[0]) > int(before.split()[0]), (before, after)
-
-            # Click a community: its image grid fills with loaded images.
-            page.get_by_test_id("community-node").first.click()
-            grid = page.get_by_test_id("image-grid")
-            grid.wait_for(timeout=60_000)
-            images = grid.locator("img")
-            expect(images).to_have_count(12, timeout=60_000)
-            page.wait_for_function(
-                """() => { const imgs = [...document.querySelectorAll('[data-testid="community-image"]')];
-                           return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
-                timeout=60_000,
-            )
-            expect(page.get_by_test_id("ablation-summary")).to_contain_text("p = ", timeout=120_000)
-            page.get_by_test_id("community-details").scroll_into_view_if_needed()
-            explorer.screenshot(path=str(shots / "community.png"))
-
-            assert page.get_by_text("Click to show javascript error").count() == 0
-            # Notebook 7.6 itself throws one settings-schema TypeError from its own core bundle
-            # at start-up, with or without our widget; any other page error fails the test.
-            ours = [e for e in errors if not (app == "notebook" and "/static/notebook/notebook_core" in e)]
-            assert not ours, ours
+            yield page, errors
         finally:
             page.screenshot(path=str(shots / "last.png"), full_page=True)
             browser.close()
+
+
+def screenshot_dir(tmp_path: Path, name: str) -> Path:
+    return Path(os.environ.get("INNERSIGHT_SCREENSHOTS", tmp_path / "screenshots")) / name
+
+
+@pytest.mark.parametrize("app", ["lab", "notebook"])
+def test_quickstart_in_a_real_browser(lab, tmp_path, app):
+    """JupyterLab 4 at /lab/tree/..., Notebook 7 at /notebooks/...: the same widget in both."""
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path, app)
+    base, token = lab
+    with browser_page(shots) as (page, errors):
+        open_and_run(page, base, token, ("lab/tree" if app == "lab" else "notebooks") + "/01_quickstart.ipynb")
+
+        explorer = page.get_by_test_id("community-explorer")
+        explorer.wait_for(timeout=180_000)
+        count = page.get_by_test_id("community-count")
+        expect(count).not_to_have_text("0 communities", timeout=120_000)
+        status = page.get_by_test_id("explorer-status")
+        expect(status).to_have_attribute("data-kind", "idle", timeout=120_000)
+        before = count.inner_text()
+        explorer.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "explorer.png"), full_page=False)
+
+        # Drag the resolution slider to its right end: more, smaller communities.
+        handle = page.locator(".widget-slider .noUi-handle").first
+        track = page.locator(".widget-slider .noUi-target").first
+        box, bar = handle.bounding_box(), track.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(bar["x"] + bar["width"] + 20, box["y"] + box["height"] / 2, steps=12)
+        page.mouse.up()
+        expect(count).not_to_have_text(before, timeout=60_000)
+        expect(status).to_have_attribute("data-kind", "idle", timeout=60_000)
+        after = count.inner_text()
+        assert int(after.split()[0]) > int(before.split()[0]), (before, after)
+
+        # Click a community: its image grid fills with loaded images.
+        page.get_by_test_id("community-node").first.click()
+        grid = page.get_by_test_id("image-grid")
+        grid.wait_for(timeout=60_000)
+        images = grid.locator("img")
+        expect(images).to_have_count(12, timeout=60_000)
+        page.wait_for_function(
+            """() => { const imgs = [...document.querySelectorAll('[data-testid="community-image"]')];
+                       return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
+            timeout=60_000,
+        )
+        expect(page.get_by_test_id("ablation-summary")).to_contain_text("p = ", timeout=120_000)
+        page.get_by_test_id("community-details").scroll_into_view_if_needed()
+        explorer.screenshot(path=str(shots / "community.png"))
+
+        assert page.get_by_text("Click to show javascript error").count() == 0
+        # Notebook 7.6 itself throws one settings-schema TypeError from its own core bundle
+        # at start-up, with or without our widget; any other page error fails the test.
+        ours = [e for e in errors if not (app == "notebook" and "/static/notebook/notebook_core" in e)]
+        assert not ours, ours
 
 
 def test_circuit_view_in_jupyterlab(lab, tmp_path):
     """The circuits notebook: the layered graph renders, a click shows a group's crops,
     and the debugged image is drawn with the groups it triggers."""
-    executable = chromium()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    shots = Path(os.environ.get("INNERSIGHT_SCREENSHOTS", tmp_path / "screenshots")) / "circuit"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshot_dir(tmp_path, "circuit")
     base, token = lab
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(f"{exc}\n{exc.stack}"))
-        try:
-            open_and_run(page, base, token, "lab/tree/03_circuits.ipynb")
-            view = page.get_by_test_id("circuit-view")
-            view.wait_for(timeout=240_000)
-            expect(page.get_by_test_id("debug-image")).to_be_visible(timeout=120_000)
-            assert page.locator('[data-testid="circuit-group"][data-lit="1"]').count() >= 1
-            page.locator('[data-testid="circuit-group"]').nth(1).click()
-            crops = page.get_by_test_id("group-crop")
-            expect(crops.first).to_be_visible(timeout=60_000)
-            page.wait_for_function(
-                """() => { const imgs = [...document.querySelectorAll('[data-testid="group-crop"]')];
-                           return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
-                timeout=60_000,
-            )
-            view.scroll_into_view_if_needed()
-            view.screenshot(path=str(shots / "circuit.png"))
-            assert not errors, errors
-        finally:
-            page.screenshot(path=str(shots / "last.png"), full_page=True)
-            browser.close()
+    with browser_page(shots) as (page, errors):
+        open_and_run(page, base, token, "lab/tree/03_circuits.ipynb")
+        view = page.get_by_test_id("circuit-view")
+        view.wait_for(timeout=240_000)
+        expect(page.get_by_test_id("debug-image")).to_be_visible(timeout=120_000)
+        assert page.locator('[data-testid="circuit-group"][data-lit="1"]').count() >= 1
+        page.locator('[data-testid="circuit-group"]').nth(1).click()
+        crops = page.get_by_test_id("group-crop")
+        expect(crops.first).to_be_visible(timeout=60_000)
+        page.wait_for_function(
+            """() => { const imgs = [...document.querySelectorAll('[data-testid="group-crop"]')];
+                       return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
+            timeout=60_000,
+        )
+        view.scroll_into_view_if_needed()
+        view.screenshot(path=str(shots / "circuit.png"))
+        assert not errors, errors

@@ -18,7 +18,7 @@ def test_the_wheel_ships_the_widget_module_and_notebooks(tmp_path):
     )
     (wheel,) = tmp_path.glob("innersight_widgets-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "innersight_widgets/static/community_view.js" in names
+    assert {"innersight_widgets/static/community_view.js", "innersight_widgets/static/circuit_view.js"} <= names
     assert "innersight_widgets/notebooks/01_quickstart.ipynb" in names
     assert {f"innersight_widgets/models/weights/{m}.pt" for m in ("digits-cnn", "shapes-spurious-cnn")} <= names
 
