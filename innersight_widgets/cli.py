@@ -88,7 +88,7 @@ def lab(extra: list[str]) -> int:
             if not (target / notebook.name).exists():
                 shutil.copy(notebook, target)
         folder = target
-    if shutil.which("jupyter") is None and not _has_module("jupyterlab"):
+    if not _has_module("jupyterlab"):
         print("JupyterLab is not installed; install it with: python -m pip install jupyterlab", file=sys.stderr)
         return 1
     command = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={folder}", str(folder / quickstart.name), *extra]
