@@ -72,7 +72,7 @@ def write_settings(folder: Path) -> None:
 def lab(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
-    for notebook in ("01_quickstart.ipynb", "03_circuits.ipynb"):
+    for notebook in ("01_quickstart.ipynb", "03_circuits.ipynb", "04_critical_neurons.ipynb"):
         shutil.copy(ROOT / "notebooks" / notebook, root)
     write_settings(tmp_path / "settings")
     port, token = free_port(), "innersight-test"
@@ -214,4 +214,38 @@ def test_circuit_view_in_jupyterlab(lab, tmp_path):
         )
         view.scroll_into_view_if_needed()
         view.screenshot(path=str(shots / "circuit.png"))
+        assert not errors, errors
+
+
+def test_critical_neurons_view_in_jupyterlab(lab, tmp_path):
+    """The critical-neurons notebook: the selection table and mechanism images render, and
+    dragging the FDR slider changes the number of selected neurons."""
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path, "critical")
+    base, token = lab
+    with browser_page(shots) as (page, errors):
+        open_and_run(page, base, token, "lab/tree/04_critical_neurons.ipynb")
+        view = page.get_by_test_id("critical-view")
+        view.wait_for(timeout=240_000)
+        count = page.get_by_test_id("critical-count")
+        expect(count).to_contain_text("critical neurons", timeout=120_000)
+        page.wait_for_function(
+            """() => { const imgs = [...document.querySelectorAll('[data-testid="mechanism-image"]')];
+                       return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
+            timeout=120_000,
+        )
+        expect(page.get_by_test_id("mechanism-report")).to_contain_text("NMI with digit", timeout=120_000)
+        before = count.inner_text()
+        slider = page.locator(".widget-slider").filter(has_text="FDR q")
+        slider.scroll_into_view_if_needed()
+        handle, track = slider.locator(".noUi-handle").first, slider.locator(".noUi-target").first
+        box, bar = handle.bounding_box(), track.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(bar["x"] + bar["width"] + 20, box["y"] + box["height"] / 2, steps=10)
+        page.mouse.up()
+        expect(count).not_to_have_text(before, timeout=60_000)
+        view.scroll_into_view_if_needed()
+        view.screenshot(path=str(shots / "critical.png"))
         assert not errors, errors

@@ -52,3 +52,13 @@ def test_circuits_notebook_debugs_a_yellow_square_and_checks_fidelity(tmp_path):
     assert called > 0 and "crops above threshold" in text
     core, random_ = map(float, re.search(r"changed by ([\d.]+) \(core inputs\) vs ([\d.]+)", text).groups())
     assert core > 2 * random_
+
+
+def test_critical_neurons_notebook_finds_mechanisms_that_read_the_digit(tmp_path):
+    import re
+
+    notebook = run("04_critical_neurons.ipynb", tmp_path)
+    assert_shows_a_widget(notebook)
+    text = "".join(o.get("text", "") for o in outputs(notebook))
+    nmi, random_nmi = map(float, re.search(r"NMI with the digit ([\d.]+) vs ([\d.]+)", text).groups())
+    assert nmi > random_nmi

@@ -117,6 +117,19 @@ class Analysis:
             )
         return info
 
+    def class_index(self, target: int | str) -> int:
+        """A class given by index or by name, checked against the data's class names."""
+        names = self.data.class_names
+        if isinstance(target, str):
+            if target not in names:
+                raise ValueError(f"unknown class {target!r}; the classes are {', '.join(names)}")
+            return names.index(target)
+        if not isinstance(target, (int, np.integer)) or not 0 <= target < len(names):
+            raise ValueError(
+                f"target_class must be a class index in 0..{len(names) - 1} or a name in {names}, got {target!r}"
+            )
+        return int(target)
+
     # ------------------------------------------------------------- statistics
     def profiles(self, layer: str) -> np.ndarray:
         """N x C: each neuron's pooled activation on each probe image."""

@@ -236,7 +236,7 @@ def build_circuit(
     its ranked inputs whose masking changes its top-k crop set by at least
     (1 - error_range) of the change that masking all tau of them makes.
     """
-    c = _check_class(an, target_class)
+    c = an.class_index(target_class)
     layers = _check_layers(an, layers)
     infos = {layer: an.layer_info(layer) for layer in layers}
     for layer, info in infos.items():
@@ -312,17 +312,6 @@ def build_circuit(
 
 
 # ------------------------------------------------------------------ pieces
-def _check_class(an: Analysis, target: int | str) -> int:
-    names = an.data.class_names
-    if isinstance(target, str):
-        if target not in names:
-            raise ValueError(f"unknown class {target!r}; the classes are {', '.join(names)}")
-        return names.index(target)
-    if not isinstance(target, (int, np.integer)) or not 0 <= target < len(names):
-        raise ValueError(f"target_class must be a class index in 0..{len(names) - 1} or a name in {names}, got {target!r}")
-    return int(target)
-
-
 def _check_layers(an: Analysis, layers: list[str]) -> list[str]:
     if isinstance(layers, str) or not layers:
         raise ValueError("layers must be a non-empty list of layer names, high to low")

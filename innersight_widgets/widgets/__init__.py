@@ -2,5 +2,6 @@
 
 from .circuit_view import CircuitView
 from .community_explorer import CommunityExplorer
+from .critical_view import CriticalNeuronsView
 
-__all__ = ["CircuitView", "CommunityExplorer"]
+__all__ = ["CircuitView", "CommunityExplorer", "CriticalNeuronsView"]
