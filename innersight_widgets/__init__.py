@@ -7,6 +7,7 @@ from .core import (
     Communities,
     CommunityReport,
     ConceptScore,
+    CriticalNeurons,
     Importance,
     LayerInfo,
     LayerNotFoundError,
@@ -14,7 +15,10 @@ from .core import (
     Predictions,
     TopImages,
     build_circuit,
+    critical_neurons,
+    evaluate_mechanisms,
     export_graph,
+    mechanisms,
 )
 from .data import Concept, ImageDataset, as_image_dataset, load_digits, load_shapes
 from .models import load_pretrained
@@ -29,6 +33,7 @@ __all__ = [
     "CommunityReport",
     "Concept",
     "ConceptScore",
+    "CriticalNeurons",
     "Importance",
     "Patch",
     "ImageDataset",
@@ -38,7 +43,10 @@ __all__ = [
     "TopImages",
     "as_image_dataset",
     "build_circuit",
+    "critical_neurons",
+    "evaluate_mechanisms",
     "export_graph",
+    "mechanisms",
     "load_digits",
     "load_pretrained",
     "load_shapes",

@@ -66,6 +66,12 @@ function drawMechanisms(box, model, urls) {
       `NMI with ${r.concept}: ${r.nmi.toFixed(2)} (random sets of the same size ${r.random_nmi.toFixed(2)}, ` +
       `most salient neurons ${r.saliency_nmi.toFixed(2)}); H(${r.concept} | mechanism) = ${r.conditional_entropy.toFixed(2)} nats`));
   }
+  const a = m.ablation;
+  if (a) {
+    box.append(el("div", { "data-testid": "ablation-comparison" },
+      `Zeroing the ${a.neurons} critical neurons drops the class's accuracy by ${a.critical.toFixed(3)}; ` +
+      `as many random neurons ${a.random.toFixed(3)} ± ${a.random_std.toFixed(3)}, the most salient ${a.saliency.toFixed(3)}`));
+  }
 }
 
 function render({ model, el: root }) {

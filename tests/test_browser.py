@@ -132,6 +132,17 @@ def browser_page(shots: Path):
             browser.close()
 
 
+def drag_to_the_right_end(page, slider) -> None:
+    """Drag an ipywidgets slider's handle past the end of its track, as a user would."""
+    slider.scroll_into_view_if_needed()
+    handle, track = slider.locator(".noUi-handle").first, slider.locator(".noUi-target").first
+    box, bar = handle.bounding_box(), track.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(bar["x"] + bar["width"] + 20, box["y"] + box["height"] / 2, steps=12)
+    page.mouse.up()
+
+
 def screenshot_dir(tmp_path: Path, name: str) -> Path:
     return Path(os.environ.get("INNERSIGHT_SCREENSHOTS", tmp_path / "screenshots")) / name
 
@@ -157,13 +168,7 @@ def test_quickstart_in_a_real_browser(lab, tmp_path, app):
         page.screenshot(path=str(shots / "explorer.png"), full_page=False)
 
         # Drag the resolution slider to its right end: more, smaller communities.
-        handle = page.locator(".widget-slider .noUi-handle").first
-        track = page.locator(".widget-slider .noUi-target").first
-        box, bar = handle.bounding_box(), track.bounding_box()
-        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        page.mouse.down()
-        page.mouse.move(bar["x"] + bar["width"] + 20, box["y"] + box["height"] / 2, steps=12)
-        page.mouse.up()
+        drag_to_the_right_end(page, page.locator(".widget-slider").first)
         expect(count).not_to_have_text(before, timeout=60_000)
         expect(status).to_have_attribute("data-kind", "idle", timeout=60_000)
         after = count.inner_text()
@@ -237,14 +242,7 @@ def test_critical_neurons_view_in_jupyterlab(lab, tmp_path):
         )
         expect(page.get_by_test_id("mechanism-report")).to_contain_text("NMI with digit", timeout=120_000)
         before = count.inner_text()
-        slider = page.locator(".widget-slider").filter(has_text="FDR q")
-        slider.scroll_into_view_if_needed()
-        handle, track = slider.locator(".noUi-handle").first, slider.locator(".noUi-target").first
-        box, bar = handle.bounding_box(), track.bounding_box()
-        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        page.mouse.down()
-        page.mouse.move(bar["x"] + bar["width"] + 20, box["y"] + box["height"] / 2, steps=10)
-        page.mouse.up()
+        drag_to_the_right_end(page, page.locator(".widget-slider").filter(has_text="FDR q"))
         expect(count).not_to_have_text(before, timeout=60_000)
         view.scroll_into_view_if_needed()
         view.screenshot(path=str(shots / "critical.png"))

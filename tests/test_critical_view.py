@@ -23,6 +23,7 @@ def test_the_view_shows_the_selection_and_the_mechanisms(analysis):
     assert sum(m["size"] for m in mech["mechanisms"]) == int(np.sum(analysis.predictions.classes == 0))
     assert len(view.drawing.thumbnails) == sum(len(m["images"]) for m in mech["mechanisms"])
     assert mech["report"]["concept"] == "digit" and 0 <= mech["report"]["nmi"] <= 1
+    assert mech["ablation"]["neurons"] == expected.selected.size and "random" in mech["ablation"]
     assert 'data-kind="idle"' in view.status.value
 
 

@@ -128,7 +128,7 @@ def test_an_exception_in_a_computation_shows_in_the_status_line(analysis):
         del analysis.communities
     assert 'data-kind="error"' in explorer.status.value
     assert "RuntimeError: the GPU &lt;caught fire&gt;" in explorer.status.value  # escaped, not HTML
-    assert isinstance(explorer.last_error, RuntimeError)
+    assert isinstance(explorer.status.last_error, RuntimeError)
     explorer.parameter.value = 1.0
     explorer.wait()
     assert 'data-kind="idle"' in explorer.status.value  # it recovers

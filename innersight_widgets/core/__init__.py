@@ -4,6 +4,7 @@ from ._layers import LayerInfo, LayerNotFoundError
 from .analysis import Analysis
 from .circuits import Circuit, build_circuit
 from .communities import Communities
+from .critical import CriticalNeurons, critical_neurons, evaluate_mechanisms, mechanisms
 from .evaluation import CommunityReport, ConceptScore, Importance, Patch
 from .graphs import export_graph
 from .results import AblationResult, Predictions, TopImages
@@ -14,6 +15,7 @@ __all__ = [
     "Circuit",
     "Communities",
     "CommunityReport",
+    "CriticalNeurons",
     "ConceptScore",
     "Importance",
     "LayerInfo",
@@ -22,5 +24,8 @@ __all__ = [
     "Predictions",
     "TopImages",
     "build_circuit",
+    "critical_neurons",
+    "evaluate_mechanisms",
     "export_graph",
+    "mechanisms",
 ]

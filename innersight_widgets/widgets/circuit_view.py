@@ -6,7 +6,6 @@ image (a misclassified one, say) to see which groups it triggers and where.
 
 from __future__ import annotations
 
-import html
 
 import anywidget
 import ipywidgets as w
@@ -16,6 +15,7 @@ import traitlets
 from ..core import Circuit
 from ._assets import asset
 from ._images import to_png
+from ._status import StatusLine
 
 
 class CircuitDrawing(anywidget.AnyWidget):
@@ -37,7 +37,6 @@ class CircuitView(w.VBox):
         self.circuit = circuit
         self.analysis = circuit._need_analysis()
         self.crops_per_group = crops_per_group
-        self.last_error: BaseException | None = None
         an = self.analysis
         predicted = an.predictions.classes
         labels = an.data.labels.numpy()
@@ -50,14 +49,14 @@ class CircuitView(w.VBox):
         self.image_index = w.BoundedIntText(value=0, min=0, max=len(an.data) - 1, description="image #")
         self.debug_button = w.Button(description="debug this image", icon="search")
         self.layer = w.Dropdown(options=circuit.layers, value=circuit.layers[0], description="layer")
-        self.status = w.HTML()
+        self.status = StatusLine("circuit-status")
         self.drawing = CircuitDrawing(graph=self._graph_payload())
         self.drawing.observe(self._on_select, names="selected")
         self.misclassified.observe(self._on_misclassified, names="value")
         self.debug_button.on_click(lambda _b: self.debug(int(self.image_index.value)))
         controls = w.HBox([self.misclassified, self.image_index, self.layer, self.debug_button])
         super().__init__([controls, self.status, self.drawing])
-        self._set_status("idle", f"circuit of class {circuit.class_name}: {len(circuit.groups)} groups; click a group")
+        self.status.show("idle", f"circuit of class {circuit.class_name}: {len(circuit.groups)} groups; click a group")
 
     # ---------------------------------------------------------------- graph
     def _graph_payload(self) -> dict:
@@ -105,9 +104,9 @@ class CircuitView(w.VBox):
                     "inputs": [{"group": g, "weight": round(wt, 4)} for wt, g in inputs[:5]],
                     "outputs": [{"group": g, "weight": round(wt, 4)} for wt, g in outputs[:5]],
                 }
-            self._set_status("idle", f"group {group_id}: {len(group.members)} neuron concepts")
+            self.status.show("idle", f"group {group_id}: {len(group.members)} neuron concepts")
         except Exception as exc:  # shown in the status line, kept in last_error
-            self._show_error(exc)
+            self.status.error(exc)
 
     # ---------------------------------------------------------------- debug
     def _on_misclassified(self, change: dict) -> None:
@@ -135,19 +134,10 @@ class CircuitView(w.VBox):
                     ],
                 }
             triggered = [m["group"] for m in matches if m["crops"]]
-            self._set_status(
+            self.status.show(
                 "idle", f"image #{image} ({truth}, predicted {predicted}) triggers {len(triggered)} of {len(matches)} groups in {layer}"
             )
         except Exception as exc:  # shown in the status line, kept in last_error
-            self._show_error(exc)
+            self.status.error(exc)
 
-    def _set_status(self, kind: str, text: str) -> None:
-        colour = {"idle": "#1a7f37", "error": "#b42318"}[kind]
-        self.status.value = (
-            f'<div data-testid="circuit-status" data-kind="{kind}" style="color:{colour};font-size:13px">'
-            f"{html.escape(text)}</div>"
-        )
 
-    def _show_error(self, exc: BaseException) -> None:
-        self.last_error = exc
-        self._set_status("error", f"error: {type(exc).__name__}: {exc}")

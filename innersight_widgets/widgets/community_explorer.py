@@ -6,7 +6,6 @@ core (``Analysis.communities`` / ``Analysis.evaluate``). It holds UI state only.
 
 from __future__ import annotations
 
-import html
 import time
 from typing import Any
 
@@ -22,6 +21,7 @@ from ..core.communities import DEFAULTS, MAX_NEIGHBOURS
 from ._assets import asset
 from ._images import to_png
 from ._live import LiveRunner
+from ._status import StatusLine
 
 # Slider set-up per method: (parameter, label, min, max, step).
 SLIDERS = {
@@ -73,9 +73,8 @@ class CommunityExplorer(w.VBox):
         self.draws = draws
         self.communities: Communities | None = None
         self.report: CommunityReport | None = None
-        self.last_error: BaseException | None = None
         self._layouts: dict[tuple, dict[str, tuple[float, float]]] = {}
-        self._live = LiveRunner(self._show_error, debounce=debounce)
+        self._live = LiveRunner(lambda _channel, exc: self.status.error(exc), debounce=debounce)
 
         chosen = analysis._layer_list(layers if layers is not None else analysis.layers[len(analysis.layers) // 2])
         self.layers = w.SelectMultiple(
@@ -86,7 +85,7 @@ class CommunityExplorer(w.VBox):
         self.k = w.IntSlider(value=DEFAULTS[method]["k"], min=1, max=MAX_NEIGHBOURS, description="k neighbours")
         self.min_corr = w.FloatSlider(value=0.0, min=0.0, max=0.95, step=0.05, description="min corr")
         self.graph_mode = w.ToggleButtons(options=["communities", "neurons"], value="communities", description="graph")
-        self.status = w.HTML()
+        self.status = StatusLine("explorer-status")
         self.view = CommunityView()
         self._configure_slider(method)
 
@@ -129,9 +128,9 @@ class CommunityExplorer(w.VBox):
     def _request_partition(self) -> None:
         layers, method, params, mode = list(self.layers.value), self.method.value, self.current_params(), self.graph_mode.value
         if not layers:
-            self._set_status("error", "select at least one layer")
+            self.status.show("error", "select at least one layer")
             return
-        self._set_status("busy", f"computing {method} communities of {', '.join(layers)} …")
+        self.status.show("busy", f"computing {method} communities of {', '.join(layers)} …")
         started = time.perf_counter()
 
         def compute(_stale: Any) -> tuple[Communities, CommunityReport, dict]:
@@ -148,7 +147,7 @@ class CommunityExplorer(w.VBox):
                 self.view.thumbnails = []
                 self.view.selected = -1
             dead = f", {len(communities.dead)} dead neurons" if communities.dead else ""
-            self._set_status(
+            self.status.show(
                 "idle",
                 f"{communities.num_communities} communities of {len(communities.neurons)} neurons, "
                 f"modularity {communities.modularity:.3f}{dead} ({time.perf_counter() - started:.2f} s); "
@@ -213,9 +212,9 @@ class CommunityExplorer(w.VBox):
         if community < 0 or report is None:
             return
         if community >= report.num_communities:
-            self._set_status("error", f"there is no community {community}; this partition has {report.num_communities}")
+            self.status.show("error", f"there is no community {community}; this partition has {report.num_communities}")
             return
-        self._set_status("busy", f"loading community {community} …")
+        self.status.show("busy", f"loading community {community} …")
 
         def compute(_stale: Any) -> tuple[dict, list[bytes]]:
             return self._details(report, community)
@@ -225,7 +224,7 @@ class CommunityExplorer(w.VBox):
             with self.view.hold_sync():
                 self.view.details = details
                 self.view.thumbnails = thumbnails
-            self._set_status("busy", f"community {community}: testing its importance against {self.draws} random sets …")
+            self.status.show("busy", f"community {community}: testing its importance against {self.draws} random sets …")
             self._request_importance(report, community, details)
 
         self._live.submit("details", compute, apply)
@@ -274,7 +273,7 @@ class CommunityExplorer(w.VBox):
                     c,
                     draws=self.draws,
                     should_stop=lambda: stale() or self.report is not report,
-                    on_progress=lambda done, total: self._set_status(
+                    on_progress=lambda done, total: self.status.show(
                         "busy", f"community {c}: ablating it and {self.draws} random sets of its size … {done / total:.0%}"
                     ),
                 )
@@ -297,7 +296,7 @@ class CommunityExplorer(w.VBox):
             if result is None or self.view.selected != c or self.report is not report:
                 return
             self.view.details = {**details, "importance": result}
-            self._set_status(
+            self.status.show(
                 "idle",
                 f"community {c}: ablation drops accuracy by {result['accuracy_drop']:.3f} "
                 f"(random sets {result['null_mean']:.3f} ± {result['null_std']:.3f}, p = {result['p_value']:.3f})",
@@ -306,16 +305,7 @@ class CommunityExplorer(w.VBox):
         self._live.submit("importance", compute, apply)
 
     # --------------------------------------------------------------- status
-    def _set_status(self, kind: str, text: str) -> None:
-        colour = {"busy": "#555", "idle": "#1a7f37", "error": "#b42318"}[kind]
-        self.status.value = (
-            f'<div data-testid="explorer-status" data-kind="{kind}" style="color:{colour};font-size:13px">'
-            f"{html.escape(text)}</div>"
-        )
 
-    def _show_error(self, _channel: str, exc: BaseException) -> None:
-        self.last_error = exc
-        self._set_status("error", f"error: {type(exc).__name__}: {exc}")
 
     def wait(self, timeout: float = 120.0) -> None:
         """Block until pending computations are done (for scripts and tests)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import anywidget
@@ -11,10 +10,11 @@ import numpy as np
 import traitlets
 
 from ..core import Analysis
-from ..core.critical import CriticalNeurons, critical_neurons, evaluate_mechanisms, mechanisms
+from ..core.critical import CriticalNeurons, ablation_comparison, critical_neurons, evaluate_mechanisms, mechanisms
 from ._assets import asset
 from ._images import to_png
 from ._live import LiveRunner
+from ._status import StatusLine
 
 
 class CriticalDrawing(anywidget.AnyWidget):
@@ -38,8 +38,7 @@ class CriticalNeuronsView(w.VBox):
         self.runs = runs
         self.images_per_mechanism = images_per_mechanism
         self.critical: CriticalNeurons | None = None
-        self.last_error: BaseException | None = None
-        self._live = LiveRunner(self._show_error, debounce=debounce)
+        self._live = LiveRunner(lambda _channel, exc: self.status.error(exc), debounce=debounce)
         concepts = list(analysis.data.concepts)
         self.layer = w.Dropdown(options=analysis.layers, value=layer or analysis.layers[-1], description="layer")
         self.target = w.Dropdown(options=analysis.data.class_names,
@@ -47,7 +46,7 @@ class CriticalNeuronsView(w.VBox):
         self.fdr = w.FloatSlider(value=0.1, min=0.01, max=0.5, step=0.01, description="FDR q", continuous_update=True)
         self.concept = w.Dropdown(options=["—", *concepts], value=concept or (concepts[0] if concepts else "—"),
                                   description="sub-label")
-        self.status = w.HTML()
+        self.status = StatusLine("critical-status")
         self.drawing = CriticalDrawing()
         for control in (self.layer, self.target):
             control.observe(lambda _c: self._refit(), names="value")
@@ -58,7 +57,7 @@ class CriticalNeuronsView(w.VBox):
 
     def _refit(self) -> None:
         layer, target = self.layer.value, self.target.value
-        self._set_status("busy", f"fitting knockoffs for {layer}, class {target} ({self.runs} runs) …")
+        self.status.show("busy", f"fitting knockoffs for {layer}, class {target} ({self.runs} runs) …")
 
         def compute(_stale: Any) -> CriticalNeurons:
             return critical_neurons(self.analysis, layer, target, fdr=float(self.fdr.value), runs=self.runs)
@@ -86,9 +85,9 @@ class CriticalNeuronsView(w.VBox):
         }
         if selected.size == 0:
             self.drawing.mechanisms, self.drawing.thumbnails = {}, []
-            self._set_status("idle", f"no neuron of {critical.layer} is selected at FDR {critical.fdr:.2f}")
+            self.status.show("idle", f"no neuron of {critical.layer} is selected at FDR {critical.fdr:.2f}")
             return
-        self._set_status("busy", f"{selected.size} critical neurons; clustering the class's images …")
+        self.status.show("busy", f"{selected.size} critical neurons; clustering the class's images …")
         concept = self.concept.value
 
         def compute(_stale: Any) -> tuple[dict, list[bytes]]:
@@ -107,6 +106,7 @@ class CriticalNeuronsView(w.VBox):
                 payload["mechanisms"].append(entry)
             if truth is not None:
                 payload["report"] = evaluate_mechanisms(self.analysis, critical, found, concept).to_dict()
+            payload["ablation"] = ablation_comparison(self.analysis, critical)
             return payload, thumbnails
 
         def apply(result: tuple[dict, list[bytes]]) -> None:
@@ -114,7 +114,7 @@ class CriticalNeuronsView(w.VBox):
             with self.drawing.hold_sync():
                 self.drawing.mechanisms = payload
                 self.drawing.thumbnails = thumbnails
-            self._set_status("idle", f"{selected.size} critical neurons at FDR {critical.fdr:.2f}; {payload['k']} mechanisms")
+            self.status.show("idle", f"{selected.size} critical neurons at FDR {critical.fdr:.2f}; {payload['k']} mechanisms")
 
         self._live.submit("mechanisms", compute, apply)
 
@@ -122,11 +122,4 @@ class CriticalNeuronsView(w.VBox):
         """Block until pending computations are done (for scripts and tests)."""
         self._live.wait(timeout)
 
-    def _set_status(self, kind: str, text: str) -> None:
-        colour = {"busy": "#555", "idle": "#1a7f37", "error": "#b42318"}[kind]
-        self.status.value = (f'<div data-testid="critical-status" data-kind="{kind}" style="color:{colour};font-size:13px">'
-                             f"{html.escape(text)}</div>")
 
-    def _show_error(self, _channel: str, exc: BaseException) -> None:
-        self.last_error = exc
-        self._set_status("error", f"error: {type(exc).__name__}: {exc}")
