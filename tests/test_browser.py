@@ -143,6 +143,16 @@ def drag_to_the_right_end(page, slider) -> None:
     page.mouse.up()
 
 
+def wait_for_loaded_images(page, testid: str, timeout: int) -> None:
+    """Wait until there are images with this data-testid and every one has decoded pixels."""
+    page.wait_for_function(
+        """(testid) => { const imgs = [...document.querySelectorAll(`[data-testid="${testid}"]`)];
+                         return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
+        arg=testid,
+        timeout=timeout,
+    )
+
+
 def screenshot_dir(tmp_path: Path, name: str) -> Path:
     return Path(os.environ.get("INNERSIGHT_SCREENSHOTS", tmp_path / "screenshots")) / name
 
@@ -180,11 +190,7 @@ def test_quickstart_in_a_real_browser(lab, tmp_path, app):
         grid.wait_for(timeout=60_000)
         images = grid.locator("img")
         expect(images).to_have_count(12, timeout=60_000)
-        page.wait_for_function(
-            """() => { const imgs = [...document.querySelectorAll('[data-testid="community-image"]')];
-                       return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
-            timeout=60_000,
-        )
+        wait_for_loaded_images(page, "community-image", 60_000)
         expect(page.get_by_test_id("ablation-summary")).to_contain_text("p = ", timeout=120_000)
         page.get_by_test_id("community-details").scroll_into_view_if_needed()
         explorer.screenshot(path=str(shots / "community.png"))
@@ -212,11 +218,7 @@ def test_circuit_view_in_jupyterlab(lab, tmp_path):
         page.locator('[data-testid="circuit-group"]').nth(1).click()
         crops = page.get_by_test_id("group-crop")
         expect(crops.first).to_be_visible(timeout=60_000)
-        page.wait_for_function(
-            """() => { const imgs = [...document.querySelectorAll('[data-testid="group-crop"]')];
-                       return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
-            timeout=60_000,
-        )
+        wait_for_loaded_images(page, "group-crop", 60_000)
         view.scroll_into_view_if_needed()
         view.screenshot(path=str(shots / "circuit.png"))
         assert not errors, errors
@@ -235,11 +237,7 @@ def test_critical_neurons_view_in_jupyterlab(lab, tmp_path):
         view.wait_for(timeout=240_000)
         count = page.get_by_test_id("critical-count")
         expect(count).to_contain_text("critical neurons", timeout=120_000)
-        page.wait_for_function(
-            """() => { const imgs = [...document.querySelectorAll('[data-testid="mechanism-image"]')];
-                       return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
-            timeout=120_000,
-        )
+        wait_for_loaded_images(page, "mechanism-image", 120_000)
         expect(page.get_by_test_id("mechanism-report")).to_contain_text("NMI with digit", timeout=120_000)
         before = count.inner_text()
         drag_to_the_right_end(page, page.locator(".widget-slider").filter(has_text="FDR q"))
