@@ -1,4 +1,5 @@
-"""``Analysis``: one streaming pass of a model over probe images, and ablation on top of it."""
+"""``Analysis``: one streaming pass of a model over probe images, and what is built on it
+(ablation, flow edges, receptive fields, and the entry points to communities)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+import networkx as nx
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from ..data import ImageDataset, as_image_dataset
-import networkx as nx
 
 from . import _cache, _flow, _receptive
 from ._device import resolve_device
