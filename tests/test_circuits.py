@@ -3,9 +3,15 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from scipy.spatial.distance import pdist, squareform
+from sklearn.metrics import silhouette_score
+from torch import nn
 
-from innersight_widgets import Analysis, Circuit, build_circuit, load_pretrained, load_shapes
+from innersight_widgets import Analysis, Circuit, ImageDataset, build_circuit, load_pretrained, load_shapes
 from innersight_widgets.core._ig import integrated_gradients
+from innersight_widgets.core._segment import SegmentPlan, plan_segment
+from innersight_widgets.core.circuits import _silhouette
 
 LAYERS = ["layer3", "layer2"]
 
@@ -119,3 +125,121 @@ def test_error_range_keeps_fewer_inputs(analysis):
     cut = build_circuit(analysis, "circle", ["layer3", "layer2"], tau=8, top_k=20, ig_steps=4, max_images=8, error_range=0.5)
     assert sum(map(len, cut.scores["layer3"].values())) <= sum(map(len, full.scores["layer3"].values()))
     assert all(1 <= len(v) <= 8 for v in cut.scores["layer3"].values())
+
+
+# ---------------------------------------------------------------- the exact IG plan (core/_segment.py)
+class TorchvisionStyleBlock(nn.Module):
+    """Identity shortcut, in-place ReLUs and ``out += identity``, as torchvision writes them."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += x
+        return self.relu(out)
+
+
+class PlanNet(nn.Module):
+    """Max pooling, a biased strided conv, functional ReLU and pooling, torch.flatten."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+        self.block = TorchvisionStyleBlock(8)
+        self.pool = nn.MaxPool2d(2)
+        self.conv = nn.Conv2d(8, 6, 3, stride=2, padding=1)
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x):
+        x = self.pool(self.block(self.stem(x)))
+        x = F.relu(self.conv(x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class Untraceable(PlanNet):
+    def forward(self, x):
+        if x.sum() > 0:  # data-dependent control flow: torch.fx cannot trace this
+            x = x * 1.0
+        return super().forward(x)
+
+
+def _plan_analysis(cls):
+    torch.manual_seed(3)
+    model = cls()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.3, 0.3)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    g = torch.Generator().manual_seed(4)
+    data = ImageDataset(torch.rand(8, 3, 16, 16, generator=g), torch.arange(8) % 3, ["a", "b", "c"])
+    return Analysis(model.eval(), data, progress=False)
+
+
+def _check_against_reference(an, lower, upper, steps=8):
+    n = an.layer_info(upper).num_neurons if upper else len(an.data.class_names)
+    targets = np.arange(len(an.data)) % n
+    images = an.data.images
+    got = integrated_gradients(an, images, targets, an.layer_info(lower), an.layer_info(upper) if upper else None, steps)
+    reference = np.stack(
+        [reference_ig(an.model, images[i], lower, upper, int(targets[i]), steps) for i in range(len(targets))]
+    )
+    np.testing.assert_allclose(got, reference, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "lower, upper, planned",
+    [
+        ("stem", "block", True),  # the lower activation itself is the shortcut: read at the target channel only
+        ("block", "conv", True),  # max pooling before the sliced conv
+        ("conv", None, True),  # functional ReLU and pooling, flatten, the sliced linear head
+        ("block.conv1", "block", False),  # the shortcut reads from below block.conv1: plain path
+    ],
+)
+def test_planned_ig_equals_the_reference_on_other_architectures(lower, upper, planned):
+    an = _plan_analysis(PlanNet)
+    plan = plan_segment(an.model, lower, upper)
+    assert (plan is not None) == planned
+    _check_against_reference(an, lower, upper)  # a plan that failed or disagreed would warn: an error here
+
+
+def test_the_plan_takes_the_shortcuts_on_the_shipped_models(analysis):
+    plan = plan_segment(analysis.model, "layer2", "layer3")
+    head, sliced = {n.name for n in plan.head}, {n.name for n in plan.sliced}
+    # conv1 and the projection shortcut run once per row; conv2 computes the target channel only
+    assert {"layer3_conv1", "layer3_bn1", "layer3_shortcut_0", "layer3_shortcut_1"} <= head
+    assert {"layer3_conv2", "layer3_bn2", "layer3_relu2"} <= sliced
+    digits = load_pretrained("digits-cnn")
+    assert {n.name for n in plan_segment(digits, "conv2", "conv3").sliced} == {"conv3"}
+
+
+def test_a_model_fx_cannot_trace_takes_the_plain_path():
+    an = _plan_analysis(Untraceable)
+    assert plan_segment(an.model, "block", "conv") is None
+    _check_against_reference(an, "block", "conv")
+
+
+def test_a_plan_that_disagrees_with_the_plain_path_is_dropped(monkeypatch):
+    an = _plan_analysis(PlanNet)
+    original = SegmentPlan.mean_gradient
+    monkeypatch.setattr(SegmentPlan, "mean_gradient", lambda self, *a: 2 * original(self, *a))
+    with pytest.warns(UserWarning, match="disagreed with the plain path"):
+        _check_against_reference(an, "block", "conv")
+
+
+def test_silhouette_equals_scikit_learn():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        m = int(rng.integers(6, 40))
+        x = rng.normal(size=(m, 4))
+        labels = np.arange(m) % int(rng.integers(2, 5))
+        rng.shuffle(labels)
+        assert _silhouette(squareform(pdist(x)), labels) == pytest.approx(silhouette_score(x, labels), abs=1e-9)

@@ -9,10 +9,16 @@ with a zero baseline: the lower layer's output is replaced by alpha_s * A (a for
 hook), everything else in the network unchanged. All rows of a chunk and all steps go
 through one forward and one backward: the rows are independent, so the gradient of the
 sum of each row's own target is each row's own gradient.
+
+Where the piece of network between the two layers traces with torch.fx, an exact plan
+(``_segment``) does far less work: the affine operations after the lower layer run once
+per row instead of once per step, and only each row's target channel is computed above
+the last convolution. Its first rows are checked against the plain path on every call.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +26,7 @@ import torch
 from torch import nn
 
 from ._layers import LayerInfo, StopForward, hooked
+from ._segment import SegmentPlan, plan_segment
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -53,18 +60,68 @@ def integrated_gradients(
     out = np.empty((rows, lower.num_neurons), dtype=np.float32)
     per_chunk = max(1, _IMAGES_PER_PASS // steps)
     alphas = (torch.arange(steps, device=dev, dtype=torch.float32) + 0.5) / steps
+    sliceable = upper is None or upper.channel_axis == 1
+    plan = plan_segment(an.model, lower.name, None if upper is None else upper.name) if sliceable else None
     for start in range(0, rows, per_chunk):
         stop = min(start + per_chunk, rows)
         x = images[start:stop].to(dev)
-        target = torch.as_tensor(targets[start:stop], device=dev).repeat(steps)
-        try:
-            act, grads = _run(an, x, target, lower, upper, alphas, widen=True)
-        except (RuntimeError, _BatchMismatch):
-            act, grads = _run(an, x.repeat(steps, *([1] * (x.ndim - 1))), target, lower, upper, alphas, widen=False)
-        mean_grad = grads.reshape(steps, *act.shape).mean(0)
+        target = torch.as_tensor(targets[start:stop], device=dev)
+        act = mean_grad = None
+        if plan is not None:
+            act, mean_grad = _planned(an, plan, x, target, lower, upper, alphas, check=start == 0)
+            plan = plan if mean_grad is not None else None
+        if mean_grad is None:
+            act, mean_grad = _plain(an, x, target, lower, upper, alphas)
         ig = (act * mean_grad).abs()
         out[start:stop] = ig.movedim(lower.channel_axis, 1).reshape(act.shape[0], lower.num_neurons, -1).mean(2).cpu().numpy()
     return out
+
+
+def _plain(
+    an: Analysis, x: torch.Tensor, target: torch.Tensor, lower: LayerInfo, upper: LayerInfo | None, alphas: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A, step-mean gradient) by one forward and backward of every (row, step)."""
+    steps = len(alphas)
+    try:
+        act, grads = _run(an, x, target.repeat(steps), lower, upper, alphas, widen=True)
+    except (RuntimeError, _BatchMismatch):
+        act, grads = _run(an, x.repeat(steps, *([1] * (x.ndim - 1))), target.repeat(steps), lower, upper, alphas, widen=False)
+    return act, grads.reshape(steps, *act.shape).mean(0)
+
+
+def _planned(
+    an: Analysis, plan: SegmentPlan, x: torch.Tensor, target: torch.Tensor, lower: LayerInfo, upper: LayerInfo | None,
+    alphas: torch.Tensor, check: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(A, step-mean gradient) through the plan; with ``check``, its first rows must match the
+    plain path, or it warns and gives None so that the caller goes the plain way."""
+    captured: dict[str, torch.Tensor] = {}
+
+    def grab(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
+        captured["act"] = out.detach()
+        raise StopForward
+
+    with hooked(an.model, {lower.name: grab}), torch.no_grad():
+        try:
+            an.model(x)
+        except StopForward:
+            pass
+    act = captured["act"]
+    try:
+        mean_grad = plan.mean_gradient(act, target, alphas)
+    except Exception as error:  # noqa: BLE001 - any failure of the shortcut is reported and the exact plain path used
+        if not check:
+            raise
+        warnings.warn(f"the fast IG plan failed ({error}); using the plain path, which is slower", stacklevel=3)
+        return act, None
+    if check:
+        few = slice(0, min(2, len(x)))
+        _, plain = _plain(an, x[few], target[few], lower, upper, alphas)
+        scale = float(plain.abs().max()) + 1e-12
+        if not torch.allclose(mean_grad[few], plain, rtol=1e-3, atol=1e-3 * scale):
+            warnings.warn("the fast IG plan disagreed with the plain path; using the plain path, which is slower", stacklevel=3)
+            return act, None
+    return act, mean_grad
 
 
 def _run(

@@ -257,8 +257,8 @@ def build_circuit(
     chosen = members[np.linspace(0, members.size - 1, min(max_images, members.size)).round().astype(int)]
     crops, boxes = _crops(an.data.images[chosen], granularities)
     boxes[:, 0] = chosen[boxes[:, 0]]
-    crop_vectors = _pooled(an, crops, layers)
-    logits = _logits(an, crops)[:, c]
+    crop_vectors = _pooled(an, crops, layers, logits=True)
+    logits = crop_vectors.pop("logit")[:, c]
     k = min(top_k, len(crops))
 
     core: dict[str, list[int]] = {}
@@ -297,7 +297,7 @@ def build_circuit(
 
     levels = ["logit", *layers]
     space_of = {level: layers[i] if i < len(layers) else layers[-1] for i, level in enumerate(levels)}
-    probe = _pooled(an, an.data.images, layers)
+    probe = _probe_vectors(an, layers)
     groups = []
     for level in levels:
         level_concepts = [cc for cc in concepts if cc.layer == level]
@@ -349,18 +349,19 @@ def _crops(images: torch.Tensor, granularities: tuple[float, ...]) -> tuple[torc
     return crops, box
 
 
-def _pooled(an: Analysis, images: torch.Tensor, layers: list[str], batch: int = 256) -> dict[str, np.ndarray]:
+def _pooled(an: Analysis, images: torch.Tensor, layers: list[str], batch: int = 256, logits: bool = False) -> dict[str, np.ndarray]:
     """Spatially averaged activations of several layers for a stack of images, in one pass
-    that stops once the last of them has run."""
+    that stops once the last of them has run (with ``logits``, it runs to the end and the
+    model's outputs come under the key "logit")."""
     infos = [an.layer_info(layer) for layer in layers]
-    out: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+    out: dict[str, list[torch.Tensor]] = {layer: [] for layer in [*layers, *(["logit"] if logits else [])]}
     seen: set[str] = set()
 
     def grab(info: Any) -> Any:
         def hook(_m: Any, _i: Any, o: torch.Tensor) -> None:
             out[info.name].append(o.movedim(info.channel_axis, 1).reshape(o.shape[0], info.num_neurons, -1).mean(2).float().cpu())
             seen.add(info.name)
-            if len(seen) == len(infos):
+            if len(seen) == len(infos) and not logits:
                 raise StopForward
 
         return hook
@@ -369,22 +370,43 @@ def _pooled(an: Analysis, images: torch.Tensor, layers: list[str], batch: int = 
         for start in range(0, len(images), batch):
             seen.clear()
             try:
-                an.model(images[start : start + batch].to(an.device))
+                result = an.model(images[start : start + batch].to(an.device))
             except StopForward:
-                pass
+                continue
+            if logits:
+                out["logit"].append(result.float().cpu())
     return {layer: torch.cat(parts).numpy() for layer, parts in out.items()}
 
 
-def _logits(an: Analysis, images: torch.Tensor, batch: int = 256) -> np.ndarray:
-    with torch.inference_mode():
-        return torch.cat([an.model(images[s : s + batch].to(an.device)).float().cpu() for s in range(0, len(images), batch)]).numpy()
+def _probe_vectors(an: Analysis, layers: list[str]) -> dict[str, np.ndarray]:
+    """Mean-pooled activations of the probe images: the analysis's own profiles where it has
+    them all, else one pass that stops after the highest layer."""
+    if an.pooling == "mean" and set(layers) <= set(an.layers):
+        return {layer: an.profiles(layer) for layer in layers}
+    return _pooled(an, an.data.images, layers)
+
+
+def _silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette from a square distance matrix (as scikit-learn's, whose per-call
+    checks cost more than this whole computation on the few dozen points clustered here)."""
+    clusters = np.unique(labels)
+    member = labels[:, None] == clusters[None, :]
+    sizes = member.sum(0)
+    mean_to = distances @ member / np.maximum(sizes, 1)  # mean distance to each cluster, self included
+    own = member.argmax(1)
+    size_own = sizes[own]
+    a = mean_to[np.arange(len(labels)), own] * size_own / np.maximum(size_own - 1, 1)
+    mean_to[np.arange(len(labels)), own] = np.inf
+    b = mean_to.min(1)
+    s = np.where(size_own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-300), 0.0)
+    return float(s.mean())
 
 
 def _ward(vectors: np.ndarray, n: int | None, low: int = 2, high: int = 5) -> np.ndarray:
     """Ward clusters (0-based labels); their number by silhouette in low..high unless given.
     The Ward tree is built once and cut at each candidate number."""
     from scipy.cluster.hierarchy import fcluster, linkage
-    from sklearn.metrics import silhouette_score
+    from scipy.spatial.distance import pdist, squareform
 
     m = len(vectors)
     if m < 3:
@@ -392,12 +414,13 @@ def _ward(vectors: np.ndarray, n: int | None, low: int = 2, high: int = 5) -> np
     tree = linkage(vectors.astype(np.float64), method="ward")
     if n is not None:
         return fcluster(tree, t=min(n, m), criterion="maxclust") - 1
+    distances = squareform(pdist(vectors.astype(np.float64)))
     best, best_labels = -2.0, np.zeros(m, dtype=int)
     for k in range(low, min(high, m - 1) + 1):
         labels = fcluster(tree, t=k, criterion="maxclust") - 1
         if len(set(labels)) < 2:
             continue
-        score = silhouette_score(vectors, labels)
+        score = _silhouette(distances, labels)
         if score > best:
             best, best_labels = score, labels
     return best_labels
