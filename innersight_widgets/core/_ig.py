@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._layers import LayerInfo, StopForward, hooked
+from ._layers import LayerInfo, StopForward, hooked, output_of
 from ._segment import SegmentPlan, plan_segment
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def integrated_gradients(
         stop = min(start + per_chunk, rows)
         x = images[start:stop].to(dev)
         target = torch.as_tensor(targets[start:stop], device=dev)
-        act = mean_grad = None
+        mean_grad = None
         if plan is not None:
             act, mean_grad = _planned(an, plan, x, target, lower, upper, alphas, check=start == 0)
             plan = plan if mean_grad is not None else None
@@ -95,18 +95,8 @@ def _planned(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(A, step-mean gradient) through the plan; with ``check``, its first rows must match the
     plain path, or it warns and gives None so that the caller goes the plain way."""
-    captured: dict[str, torch.Tensor] = {}
-
-    def grab(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
-        captured["act"] = out.detach()
-        raise StopForward
-
-    with hooked(an.model, {lower.name: grab}), torch.no_grad():
-        try:
-            an.model(x)
-        except StopForward:
-            pass
-    act = captured["act"]
+    with torch.no_grad():
+        act = output_of(an.model, lower.name, x)
     try:
         mean_grad = plan.mean_gradient(act, target, alphas)
     except Exception as error:  # noqa: BLE001 - any failure of the shortcut is reported and the exact plain path used

@@ -131,3 +131,25 @@ def hooked(
     finally:
         for h in handles:
             h.remove()
+
+
+def output_of(
+    model: nn.Module,
+    layer: str | None,
+    x: torch.Tensor,
+    hooks: dict[str, Callable[[nn.Module, object, torch.Tensor], torch.Tensor | None]] | None = None,
+) -> torch.Tensor:
+    """``layer``'s output for ``x``, the layers after it not run (the model's output when
+    ``layer`` is None); ``hooks`` are attached for the pass as well."""
+    captured: dict[str, torch.Tensor] = {}
+
+    def grab(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
+        captured["out"] = out
+        raise StopForward
+
+    with hooked(model, {**(hooks or {}), **({layer: grab} if layer is not None else {})}):
+        try:
+            captured["out"] = model(x)
+        except StopForward:
+            pass
+    return captured["out"]

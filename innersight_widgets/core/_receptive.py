@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
 
-from ._layers import StopForward, hooked
+from ._layers import output_of
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -47,19 +46,9 @@ def measure(an: Analysis, layer: str, samples: int = 8) -> ReceptiveField:
     h, w = info.spatial_shape
     image_h, image_w = an.data.images.shape[-2:]
     row, col = h // 2, w // 2
-    captured: dict[str, torch.Tensor] = {}
-
-    def grab(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
-        captured["out"] = out
-        raise StopForward
-
     x = an.data.images[:samples].to(an.device).clone().requires_grad_(True)
-    with hooked(an.model, {layer: grab}), torch.enable_grad():
-        try:
-            an.model(x)
-        except StopForward:
-            pass
-        centre = captured["out"].movedim(info.channel_axis, 1)[:, :, row, col]
+    with torch.enable_grad():
+        centre = output_of(an.model, layer, x).movedim(info.channel_axis, 1)[:, :, row, col]
         (grad,) = torch.autograd.grad(centre.pow(2).sum() + centre.sum(), x)
     touched = grad.abs().sum(dim=(0, 1)) > 0
     rows = torch.nonzero(touched.any(dim=1)).flatten()

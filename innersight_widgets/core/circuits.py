@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ._ig import integrated_gradients
-from ._layers import StopForward, hooked
+from ._layers import StopForward, hooked, output_of
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -526,27 +526,15 @@ def topk_change(an: Analysis, crops: torch.Tensor, u: int, masked: np.ndarray, l
     mask[torch.as_tensor(np.asarray(masked, dtype=np.int64), device=an.device)] = True
     shape = [1] * (1 + len(lower.shape))
     shape[lower.channel_axis] = lower.num_neurons
-    captured: dict[str, torch.Tensor] = {}
-
     def zero(_m: Any, _i: Any, o: torch.Tensor) -> torch.Tensor:
         return o.masked_fill(mask.view(shape), 0)
 
-    def grab(_m: Any, _i: Any, o: torch.Tensor) -> None:
-        captured["o"] = o
-        raise StopForward
-
-    hooks = {lower.name: zero}
-    if upper is not None:
-        hooks[upper.name] = grab
+    axis = 1 if upper is None else upper.channel_axis
     values = []
-    with hooked(an.model, hooks), torch.inference_mode():
+    with torch.inference_mode():
         for start in range(0, len(crops), 256):
-            try:
-                captured["o"] = an.model(crops[start : start + 256].to(an.device))
-            except StopForward:
-                pass
-            o = captured["o"]
-            axis = 1 if upper is None else upper.channel_axis
+            o = output_of(an.model, None if upper is None else upper.name, crops[start : start + 256].to(an.device),
+                          {lower.name: zero})
             values.append(o.movedim(axis, 1).reshape(o.shape[0], o.shape[axis], -1).mean(2)[:, u].float().cpu())
     after = torch.cat(values).numpy()
     new_top = set(np.argsort(-after, kind="stable")[:k].tolist())
