@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from .core import Analysis
-from .core._layers import default_layers, discover
 from .data import colour_agrees_with_shape, load_digits, load_shapes
 from .models import DEMO_MODELS, load_pretrained
 
@@ -33,8 +32,9 @@ def demo(
     model = load_pretrained(model_name)
     data = _DEMO_DATA[model_name]()
     mid = _MID_LAYER[model_name]
-    layers = default_layers(model, discover(model, data.images[:2])[0]) + [mid]
-    an = Analysis(model, data, layers=layers, device=device, cache_dir=cache_dir)
+    # every conv and linear layer (the default) and the mid block
+    units = Analysis(model, data, device=device, progress=False).layers
+    an = Analysis(model, data, layers=[*units, mid], device=device, cache_dir=cache_dir)
     predictions = an.predictions
     print(f"model {model_name} on {data} ({an.device})")
     print("\nlayers analysed:")

@@ -51,7 +51,7 @@ def reference_ig(model, image, lower, upper, target, steps):
 
 @pytest.mark.parametrize("lower, upper", [("layer2", "layer3"), ("layer3", None), ("layer1.conv2", "layer2")])
 def test_batched_ig_equals_a_per_neuron_per_step_loop(analysis, lower, upper):
-    images = analysis.data.images[:6]
+    images = analysis.images(range(6))
     targets = np.array([0, 1, 2, 3, 0, 1]) if upper is None else np.array([0, 5, 9, 17, 33, 63])
     batched = integrated_gradients(
         analysis, images, targets, analysis.layer_info(lower), None if upper is None else analysis.layer_info(upper), 8
@@ -93,7 +93,7 @@ def test_fidelity_core_inputs_matter_more_than_random_ones(circuit):
 
 
 def test_debug_image_finds_the_class_groups_in_a_star(circuit, analysis):
-    star = int(np.flatnonzero(analysis.data.labels.numpy() == 3)[0])
+    star = int(np.flatnonzero(analysis.labels == 3)[0])
     matches = circuit.debug_image(star, "layer3")
     assert matches[0]["best"] >= max(m["best"] for m in matches)
     assert any(m["crops"] for m in matches)
@@ -187,7 +187,7 @@ def _plan_analysis(cls):
 def _check_against_reference(an, lower, upper, steps=8):
     n = an.layer_info(upper).num_neurons if upper else len(an.data.class_names)
     targets = np.arange(len(an.data)) % n
-    images = an.data.images
+    images = an.images(range(len(an.data)))
     got = integrated_gradients(an, images, targets, an.layer_info(lower), an.layer_info(upper) if upper else None, steps)
     reference = np.stack(
         [reference_ig(an.model, images[i], lower, upper, int(targets[i]), steps) for i in range(len(targets))]

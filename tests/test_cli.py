@@ -26,4 +26,4 @@ def test_python_dash_m_runs_the_embedded_default(tmp_path):
     assert "layer3.conv2" in done.stdout
     assert "where colour agrees with shape" in done.stdout and "disagrees" in done.stdout
     assert "communities of layer2" in done.stdout and "colour=" in done.stdout
-    assert list(tmp_path.glob("*.npz"))
+    assert list(tmp_path.glob("pass-*/meta.json"))

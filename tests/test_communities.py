@@ -93,7 +93,7 @@ def test_the_dendrogram_cut_equals_scikit_learns_agglomerative_clustering(shapes
 
 def test_correlation_knn_graph_and_modularity_match_references(shapes_analysis):
     an = shapes_analysis
-    aggregator = an._aggregator(["layer3"])
+    aggregator = an.aggregator(["layer3"])
     np.testing.assert_allclose(aggregator.neurons.corr, np.corrcoef(an.profiles("layer3").T), atol=1e-4)
     rows, cols, weights = aggregator.edges(5, 0.2)
     assert np.all(rows < cols) and np.all(weights >= 0.2)
@@ -152,7 +152,7 @@ def test_dead_neurons_are_reported_not_nan(tiny_model, tiny_data):
         assert communities.dead == [("conv", 1), ("conv", 2)]
         assert np.isfinite(communities.modularity)
         assert (communities.labels[[1, 2]] == -1).all() and (np.delete(communities.labels, [1, 2]) >= 0).all()
-    assert np.isfinite(an._aggregator(["conv", "tokens"]).neurons.corr).all()
+    assert np.isfinite(an.aggregator(["conv", "tokens"]).neurons.corr).all()
     report = an.evaluate(communities)
     assert np.isfinite(report.scores).all()
 

@@ -14,7 +14,7 @@ def test_the_ten_line_example_runs(tmp_path, monkeypatch, capsys):
     exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "->" in out and "accuracy_after" in out
-    assert list((tmp_path / ".cache").glob("*.npz"))
+    assert list((tmp_path / ".cache").glob("pass-*/meta.json"))
 
 
 def test_the_two_setup_commands_are_what_ci_runs():

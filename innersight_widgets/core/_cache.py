@@ -1,6 +1,11 @@
-"""Disk cache of the streaming pass: npz arrays plus JSON metadata, keyed by a fingerprint.
+"""Statistics of the streaming pass: where they live (RAM or memory-mapped ``.npy``) and
+their disk cache, keyed by a fingerprint.
 
-No pickle anywhere: files are read with ``allow_pickle=False``. A file that is
+A cached pass is a folder ``pass-<key>/`` of one ``.npy`` file per array plus
+``meta.json`` (no pickle: files are read with ``allow_pickle=False``). It is written
+under a temporary name and renamed when complete, so a reader never sees half of one.
+Arrays at or above ``memmap_threshold`` bytes are memory-mapped instead of read into
+RAM, while the pass fills them and when a cache is opened. A folder that is
 truncated, corrupt, or made for other settings is reported and recomputed.
 """
 
@@ -9,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+import uuid
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -19,70 +25,136 @@ import numpy as np
 import torch
 from torch import nn
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Rows per piece when a large array is checksummed, so memory stays bounded.
+_CHECKSUM_ROWS = 4096
 
 
-def fingerprint(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, settings: dict[str, Any]) -> str:
-    """SHA-256 over the model's class, parameters and buffers, the data, and the settings."""
+def fingerprint(model: nn.Module, data_key: str, settings: dict[str, Any]) -> str:
+    """SHA-256 over the model's class, parameters and buffers, the data's own fingerprint
+    and the settings of the pass."""
     h = hashlib.sha256()
     h.update(f"v{FORMAT_VERSION}|{type(model).__module__}.{type(model).__qualname__}".encode())
     for name, tensor in model.state_dict().items():
         t = tensor.detach().cpu().contiguous()
         h.update(f"|{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(_raw_bytes(t))
-    for t in (images, labels):
-        t = t.detach().cpu().contiguous()
-        h.update(f"|data|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(_raw_bytes(t))
+        if t.numel():
+            h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
+    h.update(f"|data|{data_key}|".encode())
     h.update(json.dumps(settings, sort_keys=True).encode())
     return h.hexdigest()
 
 
-def _raw_bytes(t: torch.Tensor) -> memoryview:
-    if t.numel() == 0:
-        return memoryview(b"")
-    return memoryview(t.reshape(-1).view(torch.uint8).numpy())
-
-
-def _checksum(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).view(np.uint8)).hexdigest()
-
-
 def path_for(cache_dir: str | os.PathLike, key: str) -> Path:
-    return Path(cache_dir) / f"pass-{key[:32]}.npz"
+    return Path(cache_dir) / f"pass-{key[:32]}"
 
 
-def save(path: Path, key: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    """Write atomically: a reader never sees a half-written file under the final name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    checksums = {name: _checksum(a) for name, a in arrays.items()}
-    header = json.dumps({"format": FORMAT_VERSION, "fingerprint": key, "checksums": checksums, **meta})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, __meta__=np.array(header), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+class Store:
+    """Allocates the pass's arrays: in RAM, or as memory-mapped ``.npy`` files in a
+    temporary folder of ``cache_dir`` when they are large; :meth:`commit` makes that
+    folder the cache entry at ``path``."""
+
+    def __init__(self, path: Path | None, memmap_threshold: int) -> None:
+        self.path = path
+        self.memmap_threshold = memmap_threshold
+        self.arrays: dict[str, np.ndarray] = {}
+        self._tmp: Path | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+
+    def array(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        size = int(np.prod(shape)) * dtype.itemsize
+        if self._tmp is not None and size >= self.memmap_threshold:
+            out = np.lib.format.open_memmap(self._tmp / _file(name), mode="w+", dtype=dtype, shape=shape)
+        else:
+            out = np.empty(shape, dtype)
+        self.arrays[name] = out
+        return out
+
+    def commit(self, key: str, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Write what is in RAM, checksum everything, and move the folder into place; returns
+        the arrays (large ones re-opened read-only from the cache)."""
+        if self._tmp is None or self.path is None:
+            return self.arrays
+        try:
+            checksums = {}
+            for name, array in self.arrays.items():
+                if isinstance(array, np.memmap):
+                    array.flush()
+                else:
+                    np.save(self._tmp / _file(name), array, allow_pickle=False)
+                checksums[name] = _checksum(array)
+            header = {"format": FORMAT_VERSION, "fingerprint": key, "checksums": checksums, **meta}
+            (self._tmp / "meta.json").write_text(json.dumps(header))
+            self.arrays.clear()
+            if self.path.exists():
+                stale = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.old")
+                os.replace(self.path, stale)
+                shutil.rmtree(stale, ignore_errors=True)
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.discard()
+            raise
+        return _open(self.path, self.memmap_threshold)
+
+    def discard(self) -> None:
+        """Remove the temporary folder (after a failed or cancelled pass)."""
+        self.arrays.clear()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
 
 
-def load(path: Path, key: str, expected_shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray] | None:
-    """The cached arrays, or None (with a warning if a file was there but unusable)."""
+def load(
+    path: Path, key: str, expected: dict[str, tuple[tuple[int, ...], Any]], memmap_threshold: int
+) -> dict[str, np.ndarray] | None:
+    """The cached arrays (``expected``: name -> (shape, dtype)), or None, with a warning if
+    a cache entry was there but unusable."""
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as f:
-            meta = json.loads(str(f["__meta__"]))
-            if meta.get("format") != FORMAT_VERSION or meta.get("fingerprint") != key:
-                raise ValueError("it was made for another model, data or settings")
-            arrays = {name: f[name] for name in expected_shapes}
-        for name, shape in expected_shapes.items():
-            if arrays[name].shape != shape:
-                raise ValueError(f"array {name} has shape {arrays[name].shape}, expected {shape}")
+        meta = json.loads((path / "meta.json").read_text())
+        if meta.get("format") != FORMAT_VERSION or meta.get("fingerprint") != key:
+            raise ValueError("it was made for another model, data or settings")
+        arrays = _open(path, memmap_threshold, list(expected))
+        for name, (shape, dtype) in expected.items():
+            if arrays[name].shape != shape or arrays[name].dtype != np.dtype(dtype):
+                raise ValueError(
+                    f"array {name} is {arrays[name].dtype} {arrays[name].shape}, expected {np.dtype(dtype)} {shape}"
+                )
             if _checksum(arrays[name]) != meta["checksums"].get(name):
                 raise ValueError(f"array {name} does not match its checksum")
         return arrays
-    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        warnings.warn(f"ignoring the unusable cache file {path} ({exc}); recomputing", stacklevel=3)
+    except (OSError, EOFError, KeyError, ValueError, json.JSONDecodeError) as exc:
+        warnings.warn(f"ignoring the unusable cache {path} ({exc}); recomputing", stacklevel=3)
         return None
+
+
+def _open(path: Path, memmap_threshold: int, names: list[str] | None = None) -> dict[str, np.ndarray]:
+    if names is None:
+        names = [_name(f.name) for f in sorted(path.glob("*.npy"))]
+    out = {}
+    for name in names:
+        file = path / _file(name)
+        mmap = "r" if file.stat().st_size >= memmap_threshold else None
+        out[name] = np.load(file, mmap_mode=mmap, allow_pickle=False)
+    return out
+
+
+def _file(name: str) -> str:
+    # array names look like "profiles:layer3.1.conv2"; ':' is not welcome in every file system
+    return name.replace(":", "@") + ".npy"
+
+
+def _name(file: str) -> str:
+    return file[: -len(".npy")].replace("@", ":")
+
+
+def _checksum(array: np.ndarray) -> str:
+    h = hashlib.sha256()
+    flat = array.reshape(array.shape[0], -1) if array.ndim else array.reshape(1)
+    for start in range(0, flat.shape[0], _CHECKSUM_ROWS):
+        h.update(np.ascontiguousarray(flat[start : start + _CHECKSUM_ROWS]).view(np.uint8))
+    return h.hexdigest()

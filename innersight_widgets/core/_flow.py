@@ -16,50 +16,38 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._layers import LayerInfo, StopForward, hooked
+from ._layers import LayerInfo
+from .runner import neurons_first
 
 if TYPE_CHECKING:
     from .analysis import Analysis
 
 
 def gradient_flow(an: Analysis, lower: LayerInfo, upper: LayerInfo, images: np.ndarray) -> np.ndarray:
-    """C_upper x C_lower mean |gradient x activation|."""
+    """C_upper x C_lower mean |gradient x activation| over the probe images ``images``."""
     dev = an.device
     total = torch.zeros(upper.num_neurons, lower.num_neurons, dtype=torch.float64, device=dev)
     captured: dict[str, torch.Tensor] = {}
 
-    def grab_lower(_m: nn.Module, _i: object, out: torch.Tensor) -> torch.Tensor:
-        leaf = out.detach().requires_grad_(True)
-        captured["lower"] = leaf
-        return leaf
-
-    def grab_upper(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
-        if "lower" not in captured:
-            raise ValueError(
-                f"layer {upper.name!r} runs before {lower.name!r}; flow goes from a lower "
-                "layer to a later one"
-            )
-        flat = out.movedim(upper.channel_axis, 1).reshape(out.shape[0], upper.num_neurons, -1)
-        captured["upper"] = flat.amax(2) if an.pooling == "max" else flat.mean(2)
-        raise StopForward
+    def grab_lower(out: torch.Tensor) -> torch.Tensor:
+        captured["lower"] = out.detach().requires_grad_(True)
+        return captured["lower"]
 
     # A chunk of upper neurons holds chunk x batch copies of the lower activation map: keep it near 256 MiB.
     batch = min(an.batch_size, 64)
     per_image = int(np.prod(lower.shape)) * 4
     chunk = max(1, min(upper.num_neurons, (256 << 20) // (per_image * batch)))
     eye = torch.eye(upper.num_neurons, device=dev)
-    with hooked(an.model, {lower.name: grab_lower, upper.name: grab_upper}), torch.enable_grad():
-        for start in range(0, len(images), batch):
-            idx = torch.as_tensor(images[start : start + batch])
-            x = an.data.images[idx].to(dev)
-            captured.clear()
-            try:
-                an.model(x)
-            except StopForward:
-                pass
-            if "upper" not in captured:
-                raise ValueError(f"layer {upper.name!r} did not run after {lower.name!r}")
-            act, pooled = captured["lower"], captured["upper"]
+    for _, x, _ in an.data.batches(batch, indices=images):
+        captured.clear()
+        out = an.runner.forward(x, {lower.name: grab_lower}, stop_after=upper.name, grad=True)
+        if "lower" not in captured:
+            raise ValueError(
+                f"layer {upper.name!r} runs before {lower.name!r}; flow goes from a lower layer to a later one"
+            )
+        act = captured["lower"]
+        with torch.enable_grad():
+            pooled = neurons_first(out, upper).amax(2) if an.pooling == "max" else neurons_first(out, upper).mean(2)
             for u0 in range(0, upper.num_neurons, chunk):
                 u1 = min(u0 + chunk, upper.num_neurons)
                 seeds = eye[u0:u1, None, :].expand(u1 - u0, x.shape[0], upper.num_neurons)
@@ -86,9 +74,9 @@ def _batched_grad(pooled: torch.Tensor, act: torch.Tensor, seeds: torch.Tensor) 
         return None if grads[0] is None else torch.stack(grads)
 
 
-def weight_flow(model: nn.Module, lower: LayerInfo, upper: LayerInfo) -> np.ndarray:
-    """C_upper x C_lower sum of |W| over the upper layer's kernel (or flattened positions)."""
-    module = dict(model.named_modules())[upper.name]
+def weight_flow(module: nn.Module, lower: LayerInfo, upper: LayerInfo) -> np.ndarray:
+    """C_upper x C_lower sum of |W| of ``module`` (the upper layer) over its kernel (or
+    flattened positions)."""
     if not isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) or getattr(module, "groups", 1) != 1:
         raise ValueError(
             f"flow='weights' needs the upper layer to be a plain conv or linear layer, but "

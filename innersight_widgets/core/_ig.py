@@ -25,15 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._layers import LayerInfo, StopForward, hooked, output_of
+from ._layers import LayerInfo
 from ._segment import SegmentPlan, plan_segment
+from .runner import neurons_first
 
 if TYPE_CHECKING:
     from .analysis import Analysis
-
-# Images (rows x steps) per forward/backward; the memory of one such batch is what IG costs.
-_IMAGES_PER_PASS = 1024
-
 
 class _BatchMismatch(RuntimeError):
     """The layers after ``lower`` did not carry the widened batch through (see below)."""
@@ -58,10 +55,22 @@ def integrated_gradients(
     dev = an.device
     rows = len(targets)
     out = np.empty((rows, lower.num_neurons), dtype=np.float32)
-    per_chunk = max(1, _IMAGES_PER_PASS // steps)
+    # rows x steps images go through one forward/backward: the runner's batch size bounds that
+    per_chunk = max(1, an.batch_size // steps)
     alphas = (torch.arange(steps, device=dev, dtype=torch.float32) + 0.5) / steps
     sliceable = upper is None or upper.channel_axis == 1
     plan = plan_segment(an.model, lower.name, None if upper is None else upper.name) if sliceable else None
+    with an.runner.lock:  # the plan calls the model's modules directly
+        _rows(an, images, targets, lower, upper, alphas, plan, per_chunk, out)
+    return out
+
+
+def _rows(
+    an: Analysis, images: torch.Tensor, targets: np.ndarray, lower: LayerInfo, upper: LayerInfo | None,
+    alphas: torch.Tensor, plan: SegmentPlan | None, per_chunk: int, out: np.ndarray,
+) -> None:
+    """Fill ``out`` chunk by chunk of rows, through the plan where it holds."""
+    dev, rows = an.device, len(targets)
     for start in range(0, rows, per_chunk):
         stop = min(start + per_chunk, rows)
         x = images[start:stop].to(dev)
@@ -74,7 +83,6 @@ def integrated_gradients(
             act, mean_grad = _plain(an, x, target, lower, upper, alphas)
         ig = (act * mean_grad).abs()
         out[start:stop] = ig.movedim(lower.channel_axis, 1).reshape(act.shape[0], lower.num_neurons, -1).mean(2).cpu().numpy()
-    return out
 
 
 def _plain(
@@ -95,8 +103,7 @@ def _planned(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(A, step-mean gradient) through the plan; with ``check``, its first rows must match the
     plain path, or it warns and gives None so that the caller goes the plain way."""
-    with torch.no_grad():
-        act = output_of(an.model, lower.name, x)
+    act = an.runner.forward(x, stop_after=lower.name).clone()
     try:
         mean_grad = plan.mean_gradient(act, target, alphas)
     except Exception as error:  # noqa: BLE001 - any failure of the shortcut is reported and the exact plain path used
@@ -127,30 +134,18 @@ def _run(
     steps, rows = len(alphas), len(targets) // len(alphas)
     captured: dict[str, torch.Tensor] = {}
 
-    def replace(_m: nn.Module, _i: object, out: torch.Tensor) -> torch.Tensor:
+    def replace(out: torch.Tensor) -> torch.Tensor:
         act = out.detach()[:rows]
         shape = [steps] + [1] * act.ndim
         scaled = (alphas.view(shape) * act.unsqueeze(0)).reshape(steps * rows, *act.shape[1:]).requires_grad_(True)
         captured["act"], captured["scaled"] = act, scaled
         return scaled
 
-    def grab(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
-        captured["upper"] = out
-        raise StopForward
-
-    hooks = {lower.name: replace}
-    if upper is not None:
-        hooks[upper.name] = grab
-    with hooked(an.model, hooks), torch.enable_grad():
-        try:
-            captured["upper"] = an.model(images)
-        except StopForward:
-            pass
-        out = captured["upper"]
-        if widen and out.shape[0] != steps * rows:
-            raise _BatchMismatch(f"{out.shape[0]} rows reached the target, expected {steps * rows}")
-        axis = 1 if upper is None else upper.channel_axis
-        pooled = out.movedim(axis, 1).reshape(out.shape[0], out.shape[axis], -1).mean(2)
+    out = an.runner.forward(images, {lower.name: replace}, stop_after=None if upper is None else upper.name, grad=True)
+    if widen and out.shape[0] != steps * rows:
+        raise _BatchMismatch(f"{out.shape[0]} rows reached the target, expected {steps * rows}")
+    with torch.enable_grad():
+        pooled = out.float() if upper is None else neurons_first(out, upper).mean(2)
         selected = pooled.gather(1, targets.view(-1, 1)).sum()
         (grad,) = torch.autograd.grad(selected, captured["scaled"])
     return captured["act"], grad.detach()

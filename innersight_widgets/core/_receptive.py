@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ._layers import output_of
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -44,12 +43,12 @@ def measure(an: Analysis, layer: str, samples: int = 8) -> ReceptiveField:
     if len(info.spatial_shape) != 2:
         raise ValueError(f"layer {layer!r} has no 2-D map (shape {info.shape}); receptive fields need a conv layer")
     h, w = info.spatial_shape
-    image_h, image_w = an.data.images.shape[-2:]
+    image_h, image_w = an.data.image_shape[-2:]
     row, col = h // 2, w // 2
-    x = an.data.images[:samples].to(an.device).clone().requires_grad_(True)
+    x = an.runner.to_device(an.images(range(min(samples, len(an.data))))).clone().requires_grad_(True)
+    centre = an.runner.forward(x, stop_after=layer, grad=True).movedim(info.channel_axis, 1)[:, :, row, col]
     with torch.enable_grad():
-        centre = output_of(an.model, layer, x).movedim(info.channel_axis, 1)[:, :, row, col]
-        (grad,) = torch.autograd.grad(centre.pow(2).sum() + centre.sum(), x)
+        (grad,) = torch.autograd.grad(centre.float().pow(2).sum() + centre.float().sum(), x)
     touched = grad.abs().sum(dim=(0, 1)) > 0
     rows = torch.nonzero(touched.any(dim=1)).flatten()
     cols = torch.nonzero(touched.any(dim=0)).flatten()

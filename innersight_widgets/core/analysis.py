@@ -1,9 +1,17 @@
 """``Analysis``: one streaming pass of a model over probe images, and what is built on it
-(ablation, flow edges, receptive fields, and the entry points to communities)."""
+(ablation, flow edges, receptive fields, and the entry points to communities).
+
+Every forward goes through the analysis's :class:`~.runner.ModelRunner`; the probe
+images are read batch by batch from a :class:`~innersight_widgets.data.ProbeSet`, so
+memory holds the model, a few batches and the statistics (N x C per layer), never the
+images. Lazily computed caches are filled under a lock: one ``Analysis`` may be used by
+a widget's worker and a notebook cell at once.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -13,22 +21,22 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data import ImageDataset, as_image_dataset
-
+from ..data import ImageDataset, ProbeSet, as_probe_set
 from . import _cache, _flow, _receptive
-from ._device import resolve_device
-from ._layers import LayerInfo, default_layers, discover, hooked, resolve
-from ._neurons import build_neuron_set
+from ._layers import LayerInfo, default_layers, resolve
+from ._neurons import NeuronSet, build_neuron_set
 from .communities import Aggregator, Communities
 from .evaluation import CommunityReport
 from .graphs import neuron_graph
 from .results import AblationResult, Predictions, TopImages
+from .runner import Cancelled, ModelRunner, Precision, channel_replacer, chunks, neurons_first
 
 AblationSpec = Mapping[str, Iterable[int]]
 
+__all__ = ["Analysis", "Cancelled"]
 
-class Cancelled(Exception):
-    """A long computation stopped because its ``should_stop`` callback said so."""
+# Device memory for the statistics of a block of images, before they are copied to the host.
+_BLOCK_BYTES = 256 << 20
 
 
 class Analysis:
@@ -36,21 +44,39 @@ class Analysis:
 
     One pass over the data, with forward hooks on every selected layer, collects each
     neuron's *profile* (its activation pooled over space or tokens, one number per
-    image), the position of its maximum, and the model's logits. Memory grows with
-    images x neurons, never with full activation maps. The pass runs on first use and
-    is cached on disk when ``cache_dir`` is given.
+    image), the position of its maximum, and the model's logits. Images are read batch
+    by batch; memory grows with images x neurons, never with images or activation maps.
+    The pass runs on first use and is cached on disk when ``cache_dir`` is given.
 
     Parameters
     ----------
-    model: any ``nn.Module`` returning logits (N x K). It is moved to ``device`` and put
-        in eval mode.
-    data: an ``ImageDataset``, an ``(images, labels)`` pair, a ``DataLoader`` or a
-        map-style ``Dataset`` of ``(image, label)``.
-    layers: ``model.named_modules()`` names. Default: every conv and linear layer.
-    device: ``"cpu"``, ``"cuda"``...; default CUDA when present, else CPU.
-    pooling: ``"mean"`` or ``"max"`` over space/tokens.
-    cache_dir: folder for the on-disk cache of the pass (npz + JSON, no pickle).
-    class_names: names of the model's K outputs, if the data does not carry them.
+    model : nn.Module
+        Any module returning logits (N x K). It is moved to ``device`` and put in eval mode.
+    data : ImageDataset, Dataset, DataLoader, ProbeSet or (images, labels)
+        The probe images. A map-style ``Dataset`` of ``(image, label)`` items (e.g.
+        :func:`load_image_folder`) or a ``DataLoader`` over one is read lazily; an
+        ``ImageDataset`` or a tensor pair stays in memory.
+    layers : list of str, optional
+        ``model.named_modules()`` names. Default: every conv and linear layer.
+    device : str or torch.device, optional
+        ``"cpu"``, ``"cuda"``...; default CUDA when present, else CPU.
+    batch_size : int
+        Images per forward for every computation; halved on CUDA out-of-memory.
+    pooling : {"mean", "max"}
+        How a neuron's map is pooled over space/tokens into its profile.
+    cache_dir : path, optional
+        Folder for the on-disk cache of the pass (``.npy`` + JSON, no pickle).
+    progress : bool
+        Show progress bars for long work.
+    class_names : list of str, optional
+        Names of the model's K outputs, if the data does not carry them.
+    precision : {"fp32", "bf16", "fp16"}
+        Autocast precision of the forward (fp16 on CUDA only); statistics stay fp32.
+    profiles_dtype : {"float32", "float16"}
+        How profiles are stored; float16 halves the largest statistics.
+    memmap_threshold : int
+        With ``cache_dir``, statistics of at least this many bytes live in
+        memory-mapped ``.npy`` files instead of RAM.
 
     Example
     -------
@@ -71,22 +97,31 @@ class Analysis:
         cache_dir: str | os.PathLike | None = None,
         progress: bool = True,
         class_names: Sequence[str] | None = None,
+        precision: Precision = "fp32",
+        profiles_dtype: Literal["float32", "float16"] = "float32",
+        memmap_threshold: int = 256 << 20,
     ) -> None:
         if pooling not in ("mean", "max"):
             raise ValueError(f"pooling must be 'mean' or 'max', got {pooling!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if class_names is None and not isinstance(data, ImageDataset):
+        if profiles_dtype not in ("float32", "float16"):
+            raise ValueError(f"profiles_dtype must be 'float32' or 'float16', got {profiles_dtype!r}")
+        if isinstance(memmap_threshold, bool) or not isinstance(memmap_threshold, int) or memmap_threshold < 0:
+            raise ValueError(f"memmap_threshold must be a number of bytes >= 0, got {memmap_threshold!r}")
+        self.runner = ModelRunner(model, device, precision, batch_size)
+        in_memory = isinstance(data, ImageDataset) or (isinstance(data, ProbeSet) and data.in_memory)
+        if class_names is None and not in_memory:
             class_names = getattr(model, "class_names", None)
-        self.data = as_image_dataset(data, class_names)
-        self.device = resolve_device(device)
-        self.model = model.to(self.device).eval()
-        self.batch_size = batch_size
+        data = as_probe_set(data, class_names)
         self.pooling = pooling
+        self.profiles_dtype = profiles_dtype
+        self.memmap_threshold = memmap_threshold
         self.cache_dir = cache_dir
         self.progress = progress
 
-        self._layer_info, output = discover(self.model, self.data.images[:2].to(self.device))
+        self._layer_info, output = self.runner.discover(data.images(range(min(2, len(data)))))
+        if data.class_names is None and isinstance(output, torch.Tensor) and output.ndim == 2:
+            data = data.with_class_names([str(i) for i in range(output.shape[1])])
+        self.data = data
         self._check_output(output)
         if layers is None:
             layers = default_layers(self.model, self._layer_info)
@@ -95,10 +130,27 @@ class Analysis:
         self.layers = resolve(layers, list(self._layer_info))
         if not self.layers:
             raise ValueError("no layers selected; name some with layers=[...] (see available_layers())")
+        self._lock = threading.RLock()
         self._stats: dict[str, np.ndarray] | None = None
         self._aggregators: dict[tuple[str, ...], Aggregator] = {}
         self._flows: dict[tuple[str, str, str, int], np.ndarray] = {}
         self._fields: dict[str, _receptive.ReceptiveField] = {}
+
+    def __repr__(self) -> str:
+        return f"Analysis({type(self.model).__name__}, {self.data}, {len(self.layers)} layers, {self.runner})"
+
+    # ------------------------------------------------------------------ model
+    @property
+    def model(self) -> nn.Module:
+        return self.runner.model
+
+    @property
+    def device(self) -> torch.device:
+        return self.runner.device
+
+    @property
+    def batch_size(self) -> int:
+        return self.runner.batch_size
 
     # ----------------------------------------------------------------- layers
     def available_layers(self) -> list[LayerInfo]:
@@ -132,18 +184,30 @@ class Analysis:
         return int(target)
 
     # ------------------------------------------------------------- statistics
+    @property
+    def labels(self) -> np.ndarray:
+        """N: the label of each probe image (from the data, or learnt in the pass)."""
+        known = self.data.labels
+        return known if known is not None else self._pass()["labels"]
+
+    def images(self, indices: Sequence[int] | np.ndarray) -> torch.Tensor:
+        """k x C x H x W: the probe images at ``indices``, fetched by index (no pass)."""
+        return self.data.images(indices)
+
     def profiles(self, layer: str) -> np.ndarray:
-        """N x C: each neuron's pooled activation on each probe image."""
+        """N x C: each neuron's pooled activation on each probe image (``profiles_dtype``;
+        memory-mapped and read-only when large and cached)."""
         self._selected(layer)
         return self._pass()[f"profiles:{layer}"]
 
     def class_means(self, layer: str) -> np.ndarray:
         """K x C: the mean profile over the images of each class (NaN for an absent class)."""
         profiles = self.profiles(layer)
-        labels = self.data.labels.numpy()
+        labels = self.labels
         k = self.data.num_classes
         sums = np.zeros((k, profiles.shape[1]))
-        np.add.at(sums, labels, profiles)
+        for rows in chunks(len(labels), 4096):
+            np.add.at(sums, labels[rows], profiles[rows].astype(np.float64))
         counts = np.bincount(labels, minlength=k)[:, None]
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).astype(np.float32)
@@ -157,9 +221,9 @@ class Analysis:
         """The k probe images on which the neuron's profile is highest, best first."""
         info = self._selected(layer)
         neuron = self._check_neuron(info, neuron)
-        if not isinstance(k, (int, np.integer)) or k < 1:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
-        scores = self.profiles(layer)[:, neuron]
+        scores = np.asarray(self.profiles(layer)[:, neuron], dtype=np.float32)
         order = np.argsort(-scores, kind="stable")[:k]
         positions = None
         if info.spatial_shape:
@@ -170,7 +234,7 @@ class Analysis:
     @property
     def predictions(self) -> Predictions:
         """The model's logits and predicted classes on every probe image."""
-        return Predictions(self._pass()["logits"], self.data.labels.numpy(), self.data.class_names)
+        return Predictions(self._pass()["logits"], self.labels, self.data.class_names)
 
     # ---------------------------------------------------------------- ablation
     def ablate(self, spec: AblationSpec, mode: Literal["zero", "mean"] = "zero") -> AblationResult:
@@ -187,7 +251,7 @@ class Analysis:
         should_stop: Callable[[], bool] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> list[AblationResult]:
-        """Several ablations in one batched pass: each batch is copied once per ablation.
+        """Several ablations in one pass over the images: each batch is copied once per ablation.
 
         Gives the same results as calling :meth:`ablate` on each spec. ``should_stop`` is
         asked between batches; when it returns True the work ends with :class:`Cancelled`.
@@ -201,14 +265,7 @@ class Analysis:
         stats = self._pass()
         logits_after = _run_ablations(self, checked, mode, stats, should_stop, on_progress)
         return [
-            AblationResult(
-                spec,
-                mode,
-                self.data.class_names,
-                self.data.labels.numpy(),
-                stats["logits"],
-                after,
-            )
+            AblationResult(spec, mode, self.data.class_names, self.labels, stats["logits"], after)
             for spec, after in zip(checked, logits_after)
         ]
 
@@ -233,7 +290,37 @@ class Analysis:
         (agglomerative: bootstrap resamples of the images) and reports the mean adjusted
         Rand index; 0 skips it.
         """
-        return self._aggregator(self._layer_list(layers)).communities(method, params, seed, stability_runs)
+        return self.aggregator(layers).communities(method, params, seed, stability_runs)
+
+    def aggregator(self, layers: Sequence[str] | str | None = None) -> Aggregator:
+        """The aggregator of ``layers`` (default: all selected): their neuron set with the
+        correlation, dendrograms and embeddings it has computed, kept per set of layers."""
+        key = tuple(self.ordered_layers(layers))
+        found = self._aggregators.get(key)
+        if found is None:
+            with self._lock:
+                if key not in self._aggregators:
+                    profiles = {layer: self.profiles(layer) for layer in key}
+                    self._aggregators[key] = Aggregator(build_neuron_set(profiles, self.device))
+                found = self._aggregators[key]
+        return found
+
+    def neuron_set(self, layers: Sequence[str] | str | None = None) -> NeuronSet:
+        """The neurons of ``layers`` with their z-scored profiles and correlations."""
+        return self.aggregator(layers).neurons
+
+    def ordered_layers(self, layers: Sequence[str] | str | None) -> list[str]:
+        """Selected layers in the model's order (all of them for None); a name that is not
+        selected raises an error that says so."""
+        if layers is None:
+            return list(self.layers)
+        layers = [layers] if isinstance(layers, str) else list(layers)
+        if not layers:
+            raise ValueError("give at least one layer")
+        for layer in layers:
+            self._selected(layer)
+        # the model's order, so that "consecutive layers" means lower -> upper
+        return [layer for layer in self.layers if layer in set(layers)]
 
     def evaluate(self, communities: Communities) -> CommunityReport:
         """Top images and patches, class selectivity, ablation importance against random sets,
@@ -248,17 +335,21 @@ class Analysis:
         low, up = self.layer_info(lower), self.layer_info(upper)
         if method not in ("gradient", "weights"):
             raise ValueError(f"flow method must be 'gradient' or 'weights', got {method!r}")
-        if not isinstance(images, (int, np.integer)) or images < 1:
+        if isinstance(images, bool) or not isinstance(images, (int, np.integer)) or images < 1:
             raise ValueError(f"images must be a positive integer, got {images!r}")
         key = (lower, upper, method, int(images))
-        if key not in self._flows:
-            if method == "weights":
-                self._flows[key] = _flow.weight_flow(self.model, low, up)
-            else:
-                n = len(self.data)
-                sample = np.sort(np.random.default_rng(0).permutation(n)[: min(images, n)])
-                self._flows[key] = _flow.gradient_flow(self, low, up, sample)
-        return self._flows[key]
+        found = self._flows.get(key)
+        if found is None:
+            with self._lock:
+                if key not in self._flows:
+                    if method == "weights":
+                        self._flows[key] = _flow.weight_flow(self.runner.module(upper), low, up)
+                    else:
+                        n = len(self.data)
+                        sample = np.sort(np.random.default_rng(0).permutation(n)[: min(images, n)])
+                        self._flows[key] = _flow.gradient_flow(self, low, up, sample)
+                found = self._flows[key]
+        return found
 
     def neuron_graph(
         self,
@@ -269,42 +360,28 @@ class Analysis:
         flow_top: int = 5,
         communities: Communities | None = None,
     ) -> nx.DiGraph:
-        """The neuron graph of METHODS.md: similarity edges (kNN of profile correlation) and
-        flow edges between consecutive layers; export with ``export_graph``."""
+        """The neuron graph of docs/methods.md: similarity edges (kNN of profile correlation)
+        and flow edges between consecutive layers; export with ``export_graph``."""
         from .communities import check_params
 
         check_params("louvain", {"k": k, "min_corr": min_corr})
-        return neuron_graph(self, self._layer_list(layers), k, min_corr, flow, flow_top, communities)
+        return neuron_graph(self, self.ordered_layers(layers), k, min_corr, flow, flow_top, communities)
 
     def receptive_box(self, layer: str, image: int, neuron: int) -> tuple[int, int, int, int]:
         """(top, left, bottom, right) input pixels seen by ``neuron`` where it peaks on ``image``."""
         info = self._selected(layer)
         neuron = self._check_neuron(info, neuron)
-        if layer not in self._fields:
-            self._fields[layer] = _receptive.measure(self, layer)
+        field = self._fields.get(layer)
+        if field is None:
+            with self._lock:
+                if layer not in self._fields:
+                    self._fields[layer] = _receptive.measure(self, layer)
+                field = self._fields[layer]
         flat = self._pass()[f"argmax:{layer}"][image, neuron]
         row, col = np.unravel_index(flat, info.spatial_shape)
-        return self._fields[layer].box(int(row), int(col))
+        return field.box(int(row), int(col))
 
     # --------------------------------------------------------------- internals
-    def _layer_list(self, layers: Sequence[str] | str | None) -> list[str]:
-        if layers is None:
-            return list(self.layers)
-        layers = [layers] if isinstance(layers, str) else list(layers)
-        if not layers:
-            raise ValueError("give at least one layer")
-        for layer in layers:
-            self._selected(layer)
-        # keep the model's order so that "consecutive layers" means lower -> upper
-        return [layer for layer in self.layers if layer in set(layers)]
-
-    def _aggregator(self, layers: Sequence[str]) -> Aggregator:
-        key = tuple(layers)
-        if key not in self._aggregators:
-            profiles = {layer: self.profiles(layer) for layer in key}
-            self._aggregators[key] = Aggregator(build_neuron_set(profiles, self.device))
-        return self._aggregators[key]
-
     def _check_output(self, output: object) -> None:
         if not isinstance(output, torch.Tensor) or output.ndim != 2:
             what = type(output).__name__ if not isinstance(output, torch.Tensor) else f"shape {tuple(output.shape)}"
@@ -320,7 +397,7 @@ class Analysis:
 
     @staticmethod
     def _check_neuron(info: LayerInfo, neuron: Any) -> int:
-        if not isinstance(neuron, (int, np.integer)) or not 0 <= neuron < info.num_neurons:
+        if isinstance(neuron, bool) or not isinstance(neuron, (int, np.integer)) or not 0 <= neuron < info.num_neurons:
             raise ValueError(
                 f"neuron must be an index in 0..{info.num_neurons - 1} for layer {info.name!r}, got {neuron!r}"
             )
@@ -340,91 +417,131 @@ class Analysis:
         return checked
 
     def _settings(self) -> dict[str, Any]:
-        return {"layers": self.layers, "pooling": self.pooling}
+        return {
+            "layers": self.layers, "pooling": self.pooling, "profiles_dtype": self.profiles_dtype,
+            "precision": self.runner.precision,
+        }
 
-    def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
+    def _expected(self) -> dict[str, tuple[tuple[int, ...], Any]]:
+        """Name -> (shape, dtype) of every statistic of the pass."""
         n = len(self.data)
-        shapes: dict[str, tuple[int, ...]] = {"logits": (n, self.data.num_classes)}
+        out: dict[str, tuple[tuple[int, ...], Any]] = {
+            "logits": ((n, self.data.num_classes), np.float32), "labels": ((n,), np.int64),
+        }
         for name in self.layers:
             info = self._layer_info[name]
-            shapes[f"profiles:{name}"] = (n, info.num_neurons)
-            shapes[f"means:{name}"] = (info.num_neurons,)
+            out[f"profiles:{name}"] = ((n, info.num_neurons), np.dtype(self.profiles_dtype))
+            out[f"means:{name}"] = ((info.num_neurons,), np.float32)
             if info.spatial_shape:
-                shapes[f"argmax:{name}"] = (n, info.num_neurons)
-        return shapes
+                positions = int(np.prod(info.spatial_shape))
+                out[f"argmax:{name}"] = ((n, info.num_neurons), np.uint16 if positions <= 1 << 16 else np.int32)
+        return out
 
     def _pass(self) -> dict[str, np.ndarray]:
-        if self._stats is not None:
+        stats = self._stats
+        if stats is not None:
+            return stats
+        with self._lock:
+            if self._stats is None:
+                self._stats = self._load_or_run()
             return self._stats
-        expected = self._expected_shapes()
+
+    def _load_or_run(self) -> dict[str, np.ndarray]:
+        expected = self._expected()
         path = key = None
         if self.cache_dir is not None:
-            key = _cache.fingerprint(self.model, self.data.images, self.data.labels, self._settings())
+            key = _cache.fingerprint(self.model, self.data.fingerprint(), self._settings())
             path = _cache.path_for(self.cache_dir, key)
-            self._stats = _cache.load(path, key, expected)
-        if self._stats is None:
-            self._stats = _streaming_pass(self)
-            if path is not None:
-                _cache.save(path, key, self._stats, {"settings": self._settings()})
-        return self._stats
+            stats = _cache.load(path, key, expected, self.memmap_threshold)
+            if stats is not None:
+                return stats
+        store = _cache.Store(path, self.memmap_threshold)
+        try:
+            arrays = {name: store.array(name, shape, dtype) for name, (shape, dtype) in expected.items()}
+            _streaming_pass(self, arrays)
+        except BaseException:
+            store.discard()
+            raise
+        return store.commit(key, {"settings": self._settings()}) if key is not None else arrays
 
 
-def _batches(n: int, size: int) -> Iterable[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
+def _streaming_pass(an: Analysis, host: dict[str, np.ndarray]) -> None:
+    """Fill ``host`` (the arrays of :meth:`Analysis._expected`) in one pass over the data.
 
-
-def _neurons_first(out: torch.Tensor, axis: int) -> torch.Tensor:
-    """B x C x (everything pooled over, flattened), whatever the layer's layout."""
-    if axis != 1:
-        out = out.movedim(axis, 1)
-    return out.reshape(out.shape[0], out.shape[1], -1)
-
-
-def _streaming_pass(an: Analysis) -> dict[str, np.ndarray]:
-    """Hooks reduce each selected layer's output on the device as the batches stream through."""
-    n, dev = len(an.data), an.device
-    infos = [an._layer_info[name] for name in an.layers]
-    profiles = {i.name: torch.empty(n, i.num_neurons, device=dev) for i in infos}
-    argmax = {i.name: torch.empty(n, i.num_neurons, dtype=torch.int32, device=dev) for i in infos if i.spatial_shape}
+    Hooks reduce each selected layer's output on the device into device buffers for a
+    block of images; a full block is copied to the host arrays at once, so the device
+    holds a bounded amount and the host is synchronised once per block, not per batch.
+    """
+    runner, data = an.runner, an.data
+    n, k, dev = len(data), data.num_classes, an.device
+    infos = [an.layer_info(name) for name in an.layers]
+    per_image = 4 * k + sum(4 * i.num_neurons * (1 + bool(i.spatial_shape) + (an.pooling == "max")) for i in infos)
+    block = max(runner.batch_size, min(n, _BLOCK_BYTES // per_image))
+    pooled = {i.name: torch.empty(block, i.num_neurons, device=dev) for i in infos}
+    argmax = {i.name: torch.empty(block, i.num_neurons, dtype=torch.int32, device=dev) for i in infos if i.spatial_shape}
+    # with max pooling, the per-image spatial means that neuron_means needs
+    means = {i.name: torch.empty(block, i.num_neurons, device=dev) for i in infos} if an.pooling == "max" else pooled
     mean_sums = {i.name: torch.zeros(i.num_neurons, dtype=torch.float64, device=dev) for i in infos}
-    logits = torch.empty(n, an.data.num_classes, device=dev)
-    where: dict[str, slice] = {}
+    logits = torch.empty(block, k, device=dev)
+    at = {"block": 0, "rows": slice(0, 0)}  # first image of the block, rows of the block being computed
 
-    def reducer(info: LayerInfo):
-        def hook(_module: nn.Module, _inputs: object, out: torch.Tensor) -> None:
-            flat = _neurons_first(out.detach(), info.channel_axis).float()
-            rows = where["rows"]
+    def reducer(info: LayerInfo) -> Callable[[torch.Tensor], None]:
+        def hook(out: torch.Tensor) -> None:
+            flat = neurons_first(out, info)
+            rows = at["rows"]
             if an.pooling == "max":
-                pooled, position = flat.max(dim=2)
-                mean_sums[info.name] += flat.mean(dim=2).sum(dim=0, dtype=torch.float64)
+                values, position = flat.max(dim=2)
+                means[info.name][rows] = flat.mean(dim=2)
             else:
-                pooled = flat.mean(dim=2)
+                values = flat.mean(dim=2)
                 position = flat.argmax(dim=2) if info.spatial_shape else None
-                mean_sums[info.name] += pooled.sum(dim=0, dtype=torch.float64)
-            profiles[info.name][rows] = pooled
+            pooled[info.name][rows] = values
             if info.spatial_shape:
                 argmax[info.name][rows] = position.int()
 
         return hook
 
-    hooks = {info.name: reducer(info) for info in infos}
-    with hooked(an.model, hooks), torch.inference_mode(), tqdm(
-        total=n, desc="probe pass", unit="img", disable=not an.progress, leave=False
-    ) as bar:
-        for rows in _batches(n, an.batch_size):
-            where["rows"] = rows
-            x = an.data.images[rows].to(dev, non_blocking=True)
-            logits[rows] = an.model(x).float()
-            bar.update(rows.stop - rows.start)
+    def flush(filled: int) -> None:
+        rows = slice(at["block"], at["block"] + filled)
+        host["logits"][rows] = logits[:filled].cpu().numpy()
+        for info in infos:
+            host[f"profiles:{info.name}"][rows] = pooled[info.name][:filled].cpu().numpy()
+            mean_sums[info.name] += means[info.name][:filled].sum(0, dtype=torch.float64)
+            if info.spatial_shape:
+                host[f"argmax:{info.name}"][rows] = argmax[info.name][:filled].cpu().numpy()
+        at["block"] += filled
 
-    stats = {"logits": logits.cpu().numpy()}
+    hooks = {info.name: reducer(info) for info in infos}
+    filled = 0
+    with tqdm(total=n, desc="probe pass", unit="img", disable=not an.progress, leave=False) as bar:
+        for rows, x, y in data.batches(runner.batch_size, pin_memory=dev.type == "cuda"):
+            _check_labels(y, rows, data.class_names)
+            host["labels"][rows] = y.numpy()
+            if filled + len(x) > block:
+                flush(filled)
+                filled = 0
+
+            def work(part: slice, x: torch.Tensor = x, offset: int = filled) -> None:
+                at["rows"] = slice(offset + part.start, offset + part.stop)
+                logits[at["rows"]] = runner.forward(x[part], hooks).float()
+
+            runner.in_batches(len(x), work)
+            filled += len(x)
+            bar.update(len(x))
+        flush(filled)
     for info in infos:
-        stats[f"profiles:{info.name}"] = profiles[info.name].cpu().numpy()
-        stats[f"means:{info.name}"] = (mean_sums[info.name] / n).float().cpu().numpy()
-        if info.spatial_shape:
-            stats[f"argmax:{info.name}"] = argmax[info.name].cpu().numpy()
-    return stats
+        host[f"means:{info.name}"][:] = (mean_sums[info.name] / n).float().cpu().numpy()
+
+
+def _check_labels(labels: torch.Tensor, rows: np.ndarray, class_names: list[str]) -> None:
+    bad = (labels < 0) | (labels >= len(class_names))
+    if bool(bad.any()):
+        first = int(bad.nonzero()[0, 0])
+        raise ValueError(
+            f"image {int(rows[first])} has label {int(labels[first])}, but labels must lie in "
+            f"0..{len(class_names) - 1} (one per class name: {', '.join(class_names[:10])}"
+            f"{' ...' if len(class_names) > 10 else ''}); pass class_names with one name per model output"
+        )
 
 
 def _run_ablations(
@@ -435,60 +552,48 @@ def _run_ablations(
     should_stop: Callable[[], bool] | None,
     on_progress: Callable[[int, int], None] | None,
 ) -> np.ndarray:
-    """S x N x K logits with each spec applied; a forward carries one copy of a batch per spec."""
-    n, dev, s_total = len(an.data), an.device, len(specs)
+    """S x N x K logits with each spec applied. Each batch of images is read once; a
+    forward carries one copy of part of it per spec of a chunk of specs."""
+    runner, dev = an.runner, an.device
+    n, s_total = len(an.data), len(specs)
     layers = sorted({layer for spec in specs for layer in spec})
-    masks: dict[str, np.ndarray] = {}
+    masks: dict[str, torch.Tensor] = {}
     fills: dict[str, torch.Tensor] = {}
     for layer in layers:
-        info = an._layer_info[layer]
-        masks[layer] = np.zeros((s_total, info.num_neurons), dtype=bool)
+        info = an.layer_info(layer)
+        mask = np.zeros((s_total, info.num_neurons), dtype=bool)
         for row, spec in enumerate(specs):
-            masks[layer][row, list(spec.get(layer, ()))] = True
+            mask[row, list(spec.get(layer, ()))] = True
+        masks[layer] = torch.as_tensor(mask, device=dev)
         fill = stats[f"means:{layer}"] if mode == "mean" else np.zeros(info.num_neurons, np.float32)
-        fills[layer] = torch.as_tensor(fill, device=dev)
+        fills[layer] = torch.as_tensor(np.asarray(fill), device=dev)
 
-    copies = min(s_total, an.batch_size)
-    images_per_batch = max(1, an.batch_size // copies)
+    copies = min(s_total, runner.batch_size)
+    images_per_forward = max(1, runner.batch_size // copies)
     out = np.empty((s_total, n, an.data.num_classes), dtype=np.float32)
-    current: dict[str, torch.Tensor] = {}
-    done = 0
+    done = {"copies": 0}
+    with tqdm(total=s_total * n, desc="ablation", unit="img", disable=not an.progress, leave=False) as bar:
+        for rows, x, _ in an.data.batches(runner.batch_size, pin_memory=dev.type == "cuda"):
+            for chunk in chunks(s_total, copies):
+                k = chunk.stop - chunk.start
+                hooks = {
+                    layer: channel_replacer(an.layer_info(layer), masks[layer][chunk], fills[layer])
+                    for layer in layers
+                    if bool(masks[layer][chunk].any())
+                }
 
-    def replacer(info: LayerInfo):
-        def hook(_module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor | None:
-            mask = current.get(info.name)
-            if mask is None:
-                return None
-            copies_now = mask.shape[0]
-            grouped = output.reshape(copies_now, output.shape[0] // copies_now, *output.shape[1:])
-            shape = [copies_now, 1] + [1] * (output.ndim - 1)
-            shape[1 + info.channel_axis] = info.num_neurons
-            fill_shape = [1] * len(shape)
-            fill_shape[1 + info.channel_axis] = info.num_neurons
-            fill = fills[info.name].to(output.dtype).view(fill_shape)
-            return torch.where(mask.view(shape), fill, grouped).reshape(output.shape)
+                def work(part: slice, x: torch.Tensor = x, rows: np.ndarray = rows, chunk: slice = chunk,
+                         k: int = k, hooks: dict = hooks) -> None:
+                    if should_stop is not None and should_stop():
+                        raise Cancelled("ablation stopped: a newer request replaced it")
+                    piece = x[part]
+                    batch = piece.unsqueeze(0).expand(k, *piece.shape).reshape(k * len(piece), *piece.shape[1:])
+                    logits = runner.forward(batch, hooks).float().reshape(k, len(piece), -1)
+                    out[chunk, rows[part]] = logits.cpu().numpy()
+                    bar.update(k * len(piece))
+                    done["copies"] += k * len(piece)
+                    if on_progress is not None:
+                        on_progress(done["copies"], s_total * n)
 
-        return hook
-
-    hooks = {layer: replacer(an._layer_info[layer]) for layer in layers}
-    with hooked(an.model, hooks), torch.inference_mode(), tqdm(
-        total=s_total * n, desc="ablation", unit="img", disable=not an.progress, leave=False
-    ) as bar:
-        for chunk in _batches(s_total, copies):
-            current.clear()
-            for layer in layers:
-                if masks[layer][chunk].any():
-                    current[layer] = torch.as_tensor(masks[layer][chunk], device=dev)
-            k = chunk.stop - chunk.start
-            for rows in _batches(n, images_per_batch):
-                if should_stop is not None and should_stop():
-                    raise Cancelled("ablation stopped: a newer request replaced it")
-                x = an.data.images[rows].to(dev, non_blocking=True)
-                batch = x.unsqueeze(0).expand(k, *x.shape).reshape(k * x.shape[0], *x.shape[1:])
-                logits = an.model(batch).float().reshape(k, x.shape[0], -1)
-                out[chunk, rows] = logits.cpu().numpy()
-                bar.update(k * x.shape[0])
-                done += k * x.shape[0]
-                if on_progress is not None:
-                    on_progress(done, s_total * n)
+                runner.in_batches(len(x), work, size=images_per_forward)
     return out

@@ -13,6 +13,7 @@ below* (the neurons that feed it), and for the lowest layer in its own core set.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ._ig import integrated_gradients
-from ._layers import StopForward, hooked, output_of
+from .runner import channel_replacer, neurons_first
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -57,7 +58,7 @@ class Group:
     label: dict[str, Any] | None = None  # {"concept", "value", "share"} from the probe images
 
 
-@dataclass
+@dataclass(eq=False)
 class Circuit:
     """The class circuit: core neurons per layer, their concepts, groups, and weighted edges."""
 
@@ -100,9 +101,9 @@ class Circuit:
 
     def crop_image(self, crop: int) -> torch.Tensor:
         """The pixels of one crop (needs the analysis the circuit was built with)."""
-        an = self._need_analysis()
+        an = self.analysis
         image, top, left, bottom, right = (int(v) for v in self.crops[crop])
-        return an.data.images[image, :, top:bottom, left:right]
+        return an.images([image])[0, :, top:bottom, left:right]
 
     def debug_image(self, image: torch.Tensor | int, layer: str, threshold: float | None = None) -> list[dict[str, Any]]:
         """Which groups of ``layer`` one image triggers, and where.
@@ -112,12 +113,12 @@ class Circuit:
         mean(log(max(a, 0) / |mean| + eps)). Returns, per group, the best score and the
         crops (boxes) above the group's threshold (or ``threshold``), strongest first.
         """
-        an = self._need_analysis()
+        an = self.analysis
         groups = self.groups_of(layer)
         if not groups:
             raise ValueError(f"the circuit has no groups in {layer!r}; its layers are {', '.join(['logit', *self.layers])}")
         if isinstance(image, (int, np.integer)):
-            image = an.data.images[int(image)]
+            image = an.images([int(image)])[0]
         crops, boxes = _crops(image[None], self.settings["granularities"])
         space_layer = groups[0].space_layer
         vectors = _pooled(an, crops, [space_layer])[space_layer]
@@ -132,11 +133,13 @@ class Circuit:
 
     def crop_tensor(self) -> torch.Tensor:
         """All crops of the circuit's concept data, resized back to the input size."""
-        an = self._need_analysis()
-        h, w = an.data.images.shape[-2:]
+        an = self.analysis
+        h, w = an.data.image_shape[-2:]
+        sources = np.unique(self.crops[:, 0])
+        images = dict(zip(sources.tolist(), an.images(sources)))
         pieces = [
-            F.interpolate(an.data.images[i : i + 1, :, t:b, l:r], size=(h, w), mode="bilinear", align_corners=False)
-            if (b - t, r - l) != (h, w) else an.data.images[i : i + 1]
+            F.interpolate(images[i][None, :, t:b, l:r], size=(h, w), mode="bilinear", align_corners=False)
+            if (b - t, r - l) != (h, w) else images[i][None]
             for i, t, l, b, r in self.crops.tolist()
         ]
         return torch.cat(pieces)
@@ -147,7 +150,7 @@ class Circuit:
         against zeroing as many random neurons of that layer (mean of ``draws``)."""
         if layer not in self.layers[:-1]:
             raise ValueError(f"fidelity needs a layer with a lower layer in the circuit: one of {self.layers[:-1]}")
-        an = self._need_analysis()
+        an = self.analysis
         lower = an.layer_info(self.layers[self.layers.index(layer) + 1])
         upper = an.layer_info(layer)
         crops = self.crop_tensor()
@@ -205,7 +208,9 @@ class Circuit:
     def from_json(cls, text: str, analysis: Analysis | None = None) -> Circuit:
         return cls.from_dict(json.loads(text), analysis)
 
-    def _need_analysis(self) -> Analysis:
+    @property
+    def analysis(self) -> Analysis:
+        """The analysis the circuit was built with (needed to show crops and debug images)."""
         if self._analysis is None:
             raise ValueError("this circuit was loaded without its analysis; use Circuit.from_dict(d, analysis)")
         return self._analysis
@@ -251,11 +256,11 @@ def build_circuit(
     if not granularities or any(not 0 < g <= 1 for g in granularities):
         raise ValueError(f"granularities must be fractions in (0, 1], got {granularities!r}")
 
-    members = np.flatnonzero(an.data.labels.numpy() == c)
+    members = np.flatnonzero(an.labels == c)
     if members.size == 0:
         raise ValueError(f"no probe image has class {an.data.class_names[c]!r}; add some to the data")
     chosen = members[np.linspace(0, members.size - 1, min(max_images, members.size)).round().astype(int)]
-    crops, boxes = _crops(an.data.images[chosen], granularities)
+    crops, boxes = _crops(an.images(chosen), granularities)
     boxes[:, 0] = chosen[boxes[:, 0]]
     crop_vectors = _pooled(an, crops, layers, logits=True)
     logits = crop_vectors.pop("logit")[:, c]
@@ -324,6 +329,15 @@ def _check_layers(an: Analysis, layers: list[str]) -> list[str]:
     if any(a <= b for a, b in zip(positions, positions[1:])):
         ordered = sorted(layers, key=lambda l: -order[l])
         raise ValueError(f"layers must go from high to low (the last one closest to the input), e.g. {ordered}")
+    example = an.images([0])
+    for upper, lower in zip([None, *layers], layers):
+        if not an.runner.feeds(example, lower, upper):
+            above = "the class logit" if upper is None else f"{upper!r}"
+            raise ValueError(
+                f"layer {lower!r} does not feed {above}: no path through the network leads from its output "
+                f"to {'the logits' if upper is None else 'that layer'}, so there is nothing to attribute; "
+                "give layers where each one is computed from the next (e.g. block outputs such as 'layer3', 'layer2')"
+            )
     return list(layers)
 
 
@@ -349,32 +363,26 @@ def _crops(images: torch.Tensor, granularities: tuple[float, ...]) -> tuple[torc
     return crops, box
 
 
-def _pooled(an: Analysis, images: torch.Tensor, layers: list[str], batch: int = 256, logits: bool = False) -> dict[str, np.ndarray]:
-    """Spatially averaged activations of several layers for a stack of images, in one pass
-    that stops once the last of them has run (with ``logits``, it runs to the end and the
-    model's outputs come under the key "logit")."""
+def _pooled(an: Analysis, images: torch.Tensor | Iterable[torch.Tensor], layers: list[str], logits: bool = False) -> dict[str, np.ndarray]:
+    """Spatially averaged activations of several layers for a stack of images (or an
+    iterable of batches), in one pass that stops once the last of them has run (with
+    ``logits``, it runs to the end and the model's outputs come under the key "logit")."""
     infos = [an.layer_info(layer) for layer in layers]
+    highest = max(layers, key=[info.name for info in an.available_layers()].index)
     out: dict[str, list[torch.Tensor]] = {layer: [] for layer in [*layers, *(["logit"] if logits else [])]}
-    seen: set[str] = set()
+    batches = images.split(an.batch_size) if isinstance(images, torch.Tensor) else images
 
     def grab(info: Any) -> Any:
-        def hook(_m: Any, _i: Any, o: torch.Tensor) -> None:
-            out[info.name].append(o.movedim(info.channel_axis, 1).reshape(o.shape[0], info.num_neurons, -1).mean(2).float().cpu())
-            seen.add(info.name)
-            if len(seen) == len(infos) and not logits:
-                raise StopForward
+        def hook(o: torch.Tensor) -> None:
+            out[info.name].append(neurons_first(o, info).mean(2).cpu())
 
         return hook
 
-    with hooked(an.model, {info.name: grab(info) for info in infos}), torch.inference_mode():
-        for start in range(0, len(images), batch):
-            seen.clear()
-            try:
-                result = an.model(images[start : start + batch].to(an.device))
-            except StopForward:
-                continue
-            if logits:
-                out["logit"].append(result.float().cpu())
+    hooks = {info.name: grab(info) for info in infos}
+    for x in batches:
+        result = an.runner.forward(x, hooks, stop_after=None if logits else highest)
+        if logits:
+            out["logit"].append(result.float().cpu())
     return {layer: torch.cat(parts).numpy() for layer, parts in out.items()}
 
 
@@ -383,7 +391,7 @@ def _probe_vectors(an: Analysis, layers: list[str]) -> dict[str, np.ndarray]:
     them all, else one pass that stops after the highest layer."""
     if an.pooling == "mean" and set(layers) <= set(an.layers):
         return {layer: an.profiles(layer) for layer in layers}
-    return _pooled(an, an.data.images, layers)
+    return _pooled(an, (x for _, x, _ in an.data.batches(an.batch_size)), layers)
 
 
 def _silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
@@ -524,18 +532,11 @@ def topk_change(an: Analysis, crops: torch.Tensor, u: int, masked: np.ndarray, l
     ``upper``, or the logit index when ``upper`` is None)."""
     mask = torch.zeros(lower.num_neurons, dtype=torch.bool, device=an.device)
     mask[torch.as_tensor(np.asarray(masked, dtype=np.int64), device=an.device)] = True
-    shape = [1] * (1 + len(lower.shape))
-    shape[lower.channel_axis] = lower.num_neurons
-    def zero(_m: Any, _i: Any, o: torch.Tensor) -> torch.Tensor:
-        return o.masked_fill(mask.view(shape), 0)
-
-    axis = 1 if upper is None else upper.channel_axis
+    hooks = {lower.name: channel_replacer(lower, mask)}
     values = []
-    with torch.inference_mode():
-        for start in range(0, len(crops), 256):
-            o = output_of(an.model, None if upper is None else upper.name, crops[start : start + 256].to(an.device),
-                          {lower.name: zero})
-            values.append(o.movedim(axis, 1).reshape(o.shape[0], o.shape[axis], -1).mean(2)[:, u].float().cpu())
+    for x in crops.split(an.batch_size):
+        o = an.runner.forward(x, hooks, stop_after=None if upper is None else upper.name)
+        values.append((o.float() if upper is None else neurons_first(o, upper).mean(2))[:, u].cpu())
     after = torch.cat(values).numpy()
     new_top = set(np.argsort(-after, kind="stable")[:k].tolist())
     return 1.0 - len(new_top & top) / k

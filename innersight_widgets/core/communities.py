@@ -32,7 +32,7 @@ _MAX_SPECTRAL = 64
 _IGRAPH_LOCK = threading.Lock()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Communities:
     """A partition of neurons into communities.
 
@@ -65,7 +65,8 @@ class Communities:
         """Neurons constant over the probe images: reported, not clustered."""
         return [n for n, label in zip(self.neurons, self.labels) if label < 0]
 
-    def _check(self, community: int) -> int:
+    def check_community(self, community: int) -> int:
+        """``community`` as an int, after checking that it is one of this partition's."""
         if not isinstance(community, (int, np.integer)) or not 0 <= community < self.num_communities:
             raise ValueError(
                 f"community must be in 0..{self.num_communities - 1}, got {community!r}"
@@ -74,7 +75,7 @@ class Communities:
 
     def member_positions(self, community: int) -> np.ndarray:
         """Positions in ``neurons`` of the community's members."""
-        return np.flatnonzero(self.labels == self._check(community))
+        return np.flatnonzero(self.labels == self.check_community(community))
 
     def members(self, community: int) -> list[tuple[str, int]]:
         """The community's neurons as ``(layer, index)``."""

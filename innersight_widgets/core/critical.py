@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .analysis import Analysis
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CriticalNeurons:
     """The knockoff selection of one layer for one class, at a target FDR."""
 
@@ -102,7 +102,7 @@ def critical_neurons(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Mechanisms:
     """Clusters of the images assigned to a class, by the activations of a set of neurons."""
 
@@ -188,9 +188,12 @@ def saliency(an: Analysis, layer: str, target_class: int, steps: int = 16) -> np
     over the images of that class."""
     from ._ig import integrated_gradients
 
-    images = np.flatnonzero(an.data.labels.numpy() == target_class)
-    scores = integrated_gradients(an, an.data.images[images], np.full(len(images), target_class), an.layer_info(layer), None, steps)
-    return scores.mean(0)
+    images = np.flatnonzero(an.labels == target_class)
+    info = an.layer_info(layer)
+    total = np.zeros(info.num_neurons, dtype=np.float64)
+    for _, x, _ in an.data.batches(an.batch_size, indices=images):
+        total += integrated_gradients(an, x, np.full(len(x), target_class), info, None, steps).sum(0)
+    return (total / max(len(images), 1)).astype(np.float32)
 
 
 def ablation_comparison(an: Analysis, critical: CriticalNeurons, draws: int = 10, seed: int = 0) -> dict[str, float]:

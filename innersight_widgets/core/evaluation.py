@@ -40,7 +40,7 @@ class ConceptScore:
     auroc: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Importance:
     """Ablating the community against ablating random neuron sets of the same size and layers."""
 
@@ -94,7 +94,7 @@ class CommunityReport:
     def __init__(self, analysis: Analysis, communities: Communities) -> None:
         self.analysis = analysis
         self.communities = communities
-        neurons = analysis._aggregator(communities.layers).neurons
+        neurons = analysis.neuron_set(communities.layers)
         if neurons.neurons != communities.neurons:
             raise ValueError("these communities were made by another analysis or for other layers")
         self._neurons = neurons
@@ -111,7 +111,7 @@ class CommunityReport:
         self.scores = np.asarray((self._membership.T @ neurons.z.T).T) / sizes
         self._sizes = sizes
         self._importance: dict[tuple[int, int, str, int], Importance] = {}
-        self._flow: np.ndarray | None = None
+        self._flows: dict[tuple[str, int], np.ndarray] = {}
         self._aurocs: dict[int, dict[tuple[str, str], float]] = {}
 
     @property
@@ -121,7 +121,7 @@ class CommunityReport:
     # ------------------------------------------------------------ 1. images
     def top_images(self, community: int, k: int = 16) -> np.ndarray:
         """Probe image indices with the highest community score, best first."""
-        c = self.communities._check(community)
+        c = self.communities.check_community(community)
         return np.argsort(-self.scores[:, c], kind="stable")[:k]
 
     def patches(self, community: int, k: int = 16) -> list[Patch]:
@@ -151,7 +151,7 @@ class CommunityReport:
         The index is 1 - normalised entropy of the class means shifted to start at 0:
         0 when every class drives the community alike, 1 when one class alone does.
         """
-        labels = self.analysis.data.labels.numpy()
+        labels = self.analysis.labels
         n_classes = self.analysis.data.num_classes
         onehot = np.eye(n_classes, dtype=np.float32)[labels]
         counts = np.maximum(onehot.sum(0), 1)[:, None]
@@ -173,7 +173,7 @@ class CommunityReport:
         on_progress: Callable[[int, int], None] | None = None,
     ) -> Importance:
         """Ablate the members; compare with ``draws`` random sets of the same size per layer."""
-        c = self.communities._check(community)
+        c = self.communities.check_community(community)
         if not isinstance(draws, (int, np.integer)) or draws < 1:
             raise ValueError(f"draws must be a positive integer (20 or more for a p-value below 0.05), got {draws!r}")
         key = (c, int(draws), mode, int(seed))
@@ -237,16 +237,15 @@ class CommunityReport:
     def flow(self, method: str = "gradient", images: int = 256) -> np.ndarray:
         """K x K summed flow edges from the members of community a in one selected layer to
         those of community b in the next selected layer (rows: from, columns: to)."""
-        if self._flow is None:
+        key = (method, int(images))
+        if key not in self._flows:
             layers = self.communities.layers
             total = np.zeros((self.num_communities, self.num_communities))
             for lower, upper in zip(layers, layers[1:]):
                 f = self.analysis.flow(lower, upper, method=method, images=images)
-                a_low = self._layer_membership(lower)
-                a_up = self._layer_membership(upper)
-                total += a_low.T @ f.T @ a_up
-            self._flow = total
-        return self._flow
+                total += self._layer_membership(lower).T @ f.T @ self._layer_membership(upper)
+            self._flows[key] = total
+        return self._flows[key]
 
     def _layer_membership(self, layer: str) -> np.ndarray:
         start, stop = self._neurons.offsets[layer]
@@ -256,7 +255,7 @@ class CommunityReport:
     def _concept_values(self) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
         data = self.analysis.data
         concepts = {name: (c.values, c.names) for name, c in data.concepts.items()}
-        labels = data.labels.numpy()
+        labels = self.analysis.labels
         if not any(np.array_equal(values, labels) for values, _ in concepts.values()):
             concepts["class"] = (labels, tuple(data.class_names))
         return concepts
@@ -289,7 +288,7 @@ class CommunityReport:
 
     def concepts(self, community: int) -> list[ConceptScore]:
         """AUROC of the community score for every annotated concept value, best first."""
-        c = self.communities._check(community)
+        c = self.communities.check_community(community)
         self._compute_aurocs([c])
         scores = [ConceptScore(name, value, auc) for (name, value), auc in self._aurocs[c].items()]
         return sorted(scores, key=lambda s: -s.auroc)

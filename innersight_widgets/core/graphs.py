@@ -30,8 +30,9 @@ def neuron_graph(
     """Nodes: neurons with layer, index, mean, std, dead, top class (and community).
     Edges: ``similarity`` (both directions, the kNN graph) and ``flow`` (lower -> upper,
     each upper neuron's ``flow_top`` strongest inputs)."""
-    neurons = an._aggregator(layers).neurons
-    rows, cols, weights = an._aggregator(layers).edges(k, min_corr)
+    aggregator = an.aggregator(layers)
+    neurons = aggregator.neurons
+    rows, cols, weights = aggregator.edges(k, min_corr)
     graph = nx.DiGraph()
     labels = None
     if communities is not None:

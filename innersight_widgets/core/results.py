@@ -24,7 +24,7 @@ def _class_accuracy(correct: np.ndarray, labels: np.ndarray, num_classes: int) -
         return np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Predictions:
     """The model's outputs on every probe image."""
 
@@ -60,7 +60,7 @@ class Predictions:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TopImages:
     """A neuron's top-activating probe images, best first."""
 
@@ -80,7 +80,7 @@ class TopImages:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AblationResult:
     """What replacing some neurons' outputs did to the model's predictions on the probe set."""
 

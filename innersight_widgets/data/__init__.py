@@ -1,6 +1,7 @@
 """Datasets we ship (digits, planted-concept shapes) and the adapter for users' own data."""
 
 from ._dataset import Concept, ImageDataset, as_image_dataset
+from ._probe import ProbeSet, as_probe_set
 from .digits import load_digits
 from .shapes import COLOURS, SHAPES, TEXTURES, colour_agrees_with_shape, load_shapes
 
@@ -10,7 +11,9 @@ __all__ = [
     "TEXTURES",
     "Concept",
     "ImageDataset",
+    "ProbeSet",
     "as_image_dataset",
+    "as_probe_set",
     "colour_agrees_with_shape",
     "load_digits",
     "load_shapes",

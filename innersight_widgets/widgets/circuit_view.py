@@ -35,11 +35,11 @@ class CircuitView(w.VBox):
         if not isinstance(circuit, Circuit):
             raise TypeError(f"CircuitView needs a Circuit from build_circuit, got {type(circuit).__name__}")
         self.circuit = circuit
-        self.analysis = circuit._need_analysis()
+        self.analysis = circuit.analysis
         self.crops_per_group = crops_per_group
         an = self.analysis
         predicted = an.predictions.classes
-        labels = an.data.labels.numpy()
+        labels = an.labels
         names = an.data.class_names
         wrong = np.flatnonzero(predicted != labels)
         options = [("—", -1)] + [
@@ -121,13 +121,13 @@ class CircuitView(w.VBox):
             layer = self.layer.value
             matches = self.circuit.debug_image(image, layer)
             names = an.data.class_names
-            truth, predicted = names[int(an.data.labels[image])], names[int(an.predictions.classes[image])]
+            truth, predicted = names[int(an.labels[image])], names[int(an.predictions.classes[image])]
             with self.drawing.hold_sync():
-                self.drawing.debug_image = to_png(an.data.images[image], size=192)
+                self.drawing.debug_image = to_png(an.images([image])[0], size=192)
                 self.drawing.debug = {
                     "image": int(image),
                     "layer": layer,
-                    "size": list(an.data.images.shape[-2:]),
+                    "size": list(an.data.image_shape[-2:]),
                     "caption": f"#{image}: {truth}, predicted {predicted}",
                     "matches": [
                         {"group": m["group"], "best": round(m["best"], 3), "crops": m["crops"][:5]} for m in matches

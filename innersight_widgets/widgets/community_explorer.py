@@ -16,7 +16,7 @@ import numpy as np
 import traitlets
 
 from ..core import Analysis, Communities, CommunityReport
-from ..core.analysis import Cancelled
+from ..core.runner import Cancelled
 from ..core.communities import DEFAULTS, MAX_NEIGHBOURS
 from ._assets import asset
 from ._images import to_png
@@ -76,7 +76,7 @@ class CommunityExplorer(w.VBox):
         self._layouts: dict[tuple, dict[str, tuple[float, float]]] = {}
         self._live = LiveRunner(lambda _channel, exc: self.status.error(exc), debounce=debounce)
 
-        chosen = analysis._layer_list(layers if layers is not None else analysis.layers[len(analysis.layers) // 2])
+        chosen = analysis.ordered_layers(layers if layers is not None else analysis.layers[len(analysis.layers) // 2])
         self.layers = w.SelectMultiple(
             options=analysis.layers, value=tuple(chosen), description="layers", rows=min(6, len(analysis.layers))
         )
@@ -186,7 +186,7 @@ class CommunityExplorer(w.VBox):
         return {"mode": "communities", "nodes": info, "edges": edges, "communities": info}
 
     def _neuron_payload(self, communities: Communities, params: dict[str, Any], info: list[dict]) -> dict:
-        aggregator = self.analysis._aggregator(communities.layers)
+        aggregator = self.analysis.aggregator(communities.layers)
         rows, cols, weights = aggregator.edges(params["k"], params["min_corr"])
         key = (tuple(communities.layers), params["k"], params["min_corr"])
         if key not in self._layouts:
@@ -238,8 +238,9 @@ class CommunityExplorer(w.VBox):
         means, selectivity = report.class_selectivity()
         within, outside = report.coherence()
         label = report.label(c)
-        thumbnails = [to_png(an.data.images[i]) for i in images]
-        thumbnails += [to_png(an.data.images[p.image], p.box) for p in patches]
+        pictures = dict(zip(images.tolist(), an.images(images)))
+        thumbnails = [to_png(pictures[int(i)]) for i in images]
+        thumbnails += [to_png(pictures.get(p.image, an.images([p.image])[0]), p.box) for p in patches]
         details = {
             "community": c,
             "size": int(report.communities.sizes[c]),
@@ -255,7 +256,7 @@ class CommunityExplorer(w.VBox):
             "images": [
                 {
                     "index": int(i),
-                    "label": names[int(an.data.labels[i])],
+                    "label": names[int(an.labels[i])],
                     "predicted": names[int(predicted[i])],
                     "score": round(float(report.scores[i, c]), 3),
                 }

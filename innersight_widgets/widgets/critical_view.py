@@ -98,7 +98,7 @@ class CriticalNeuronsView(w.VBox):
             for m in range(found.k):
                 members = found.members(m)
                 shown = members[: self.images_per_mechanism]
-                thumbnails += [to_png(self.analysis.data.images[i]) for i in shown]
+                thumbnails += [to_png(image) for image in self.analysis.images(shown)]
                 entry = {"size": int(members.size), "images": [int(i) for i in shown]}
                 if truth is not None:
                     values, counts = np.unique(truth.values[members], return_counts=True)

@@ -1,0 +1,280 @@
+"""The execution seam: the one object that runs the model.
+
+``ModelRunner`` owns the model, its device and precision, the batch policy and a
+re-entrant lock. Every computation of the core (the streaming pass, ablation, flow,
+Integrated Gradients, crop statistics, receptive fields) runs the model through
+:meth:`ModelRunner.forward`; no other module registers hooks. Hooks are attached for
+one forward, under the lock, and act only for the thread that attached them, so a
+widget's worker and a notebook cell can share one model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ._device import resolve_device
+from ._layers import LayerInfo, channel_axis
+
+#: A hook gets a layer's output and returns a replacement, or None to leave it as it is.
+Hook = Callable[[torch.Tensor], "torch.Tensor | None"]
+Precision = Literal["fp32", "bf16", "fp16"]
+_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class Cancelled(Exception):
+    """A long computation stopped because its ``should_stop`` callback said so."""
+
+
+class _Stop(Exception):
+    """Raised from the hook of the last layer a forward needs: the rest is skipped."""
+
+
+class ModelRunner:
+    """Runs one model for the analysis core: device, precision, batches, hooks and a lock.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any module returning logits (N x K). It is moved to ``device`` and put in eval mode.
+    device : str or torch.device, optional
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; default CUDA when present, else CPU.
+    precision : {"fp32", "bf16", "fp16"}
+        The forward runs under autocast in bf16 or fp16 (fp16 needs CUDA). Statistics the
+        core reduces from activations are always computed in fp32.
+    batch_size : int
+        Images per forward, for every computation. On CUDA out-of-memory the batch is
+        halved and the same work retried (see :meth:`in_batches`).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        device: str | torch.device | None = None,
+        precision: Precision = "fp32",
+        batch_size: int = 256,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be 'fp32', 'bf16' or 'fp16', got {precision!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.device = resolve_device(device)
+        if precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("precision='fp16' needs a CUDA device; on the CPU use precision='bf16' or 'fp32'")
+        self.model = model.to(self.device).eval()
+        self.precision = precision
+        self.batch_size = batch_size
+        #: Held for every forward; hold it yourself to run several forwards as one unit.
+        self.lock = threading.RLock()
+        self._modules = dict(self.model.named_modules())
+
+    def __repr__(self) -> str:
+        return (
+            f"ModelRunner({type(self.model).__name__} on {self.device}, precision={self.precision!r}, "
+            f"batch_size={self.batch_size})"
+        )
+
+    # ------------------------------------------------------------------ running
+    def to_device(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` on the runner's device (a non-blocking copy from pinned memory on CUDA)."""
+        return x.to(self.device, non_blocking=x.is_pinned())
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        hooks: Mapping[str, Hook] | None = None,
+        stop_after: str | None = None,
+        grad: bool = False,
+    ) -> torch.Tensor:
+        """Run the model on ``x`` with ``hooks`` attached for this forward only.
+
+        Parameters
+        ----------
+        x : Tensor, B x ...
+            The model's input; moved to the device.
+        hooks : dict of layer name -> callable
+            Each gets the layer's output (B x ...) and returns a replacement or None
+            (capture, mask or replace channels).
+        stop_after : str, optional
+            Return this layer's output and skip the rest of the network.
+        grad : bool
+            Record the graph for autograd (else the forward runs in inference mode).
+
+        Returns
+        -------
+        Tensor
+            The output of ``stop_after``, or the model's output.
+        """
+        hooks = dict(hooks or {})
+        for name in [*hooks, *([stop_after] if stop_after is not None else [])]:
+            if name not in self._modules or not name:
+                raise ValueError(f"the model has no layer named {name!r}")
+        owner = threading.get_ident()
+        calls: dict[str, int] = {}
+        captured: dict[str, torch.Tensor] = {}
+
+        def attach(name: str) -> Callable:
+            fn = hooks.get(name)
+
+            def hook(_module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor | None:
+                if threading.get_ident() != owner:
+                    return None  # another thread running the same module outside the runner
+                calls[name] = calls.get(name, 0) + 1
+                if calls[name] > 1:
+                    raise RuntimeError(
+                        f"layer {name!r} ran twice in one forward pass (a module shared between places); "
+                        "choose a module that is used once"
+                    )
+                replaced = fn(output) if fn is not None else None
+                if name == stop_after:
+                    captured["out"] = output if replaced is None else replaced
+                    raise _Stop
+                return replaced
+
+            return hook
+
+        names = set(hooks) | ({stop_after} if stop_after is not None else set())
+        mode = torch.enable_grad() if grad else torch.inference_mode()
+        with self.lock:
+            handles = [self._modules[n].register_forward_hook(attach(n)) for n in names]
+            try:
+                with mode, self._autocast():
+                    try:
+                        out = self.model(self.to_device(x))
+                    except _Stop:
+                        return captured["out"]
+            finally:
+                for handle in handles:
+                    handle.remove()
+        if stop_after is not None:
+            raise ValueError(f"layer {stop_after!r} did not run in the forward pass, or ran after the hook was needed")
+        return out
+
+    def in_batches(self, total: int, work: Callable[[slice], None], size: int | None = None) -> None:
+        """Call ``work(rows)`` on consecutive slices of ``range(total)``.
+
+        Slices hold ``size`` (default ``batch_size``) items. When a slice runs out of CUDA
+        memory, the size is halved for it and the rest, and the slice is done again:
+        ``work`` must write its results for ``rows`` only, so that a redo replaces them.
+        """
+        size = max(1, size or self.batch_size)
+        start = 0
+        while start < total:
+            rows = slice(start, min(start + size, total))
+            try:
+                work(rows)
+            except torch.cuda.OutOfMemoryError:
+                if size == 1:
+                    raise
+                size //= 2
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                continue
+            start = rows.stop
+
+    # ------------------------------------------------------------- structure
+    def discover(self, example: torch.Tensor) -> tuple[dict[str, LayerInfo], object]:
+        """Every module with a B x F, B x T x D or B x C x H x W output, learnt from one
+        forward of ``example``, in model order; and the model's output."""
+        found: dict[str, LayerInfo] = {}
+        owner = threading.get_ident()
+
+        def record(name: str, module: nn.Module) -> Callable:
+            def hook(_module: nn.Module, _inputs: object, output: object) -> None:
+                if threading.get_ident() != owner:
+                    return
+                if isinstance(output, torch.Tensor) and 2 <= output.ndim <= 4 and name not in found:
+                    found[name] = LayerInfo(
+                        name, type(module).__name__, tuple(output.shape[1:]), channel_axis(module, output.ndim)
+                    )
+
+            return hook
+
+        with self.lock:
+            handles = [m.register_forward_hook(record(n, m)) for n, m in self._modules.items() if n]
+            try:
+                with torch.inference_mode(), self._autocast():
+                    output = self.model(self.to_device(example))
+            finally:
+                for h in handles:
+                    h.remove()
+        order = {n: i for i, n in enumerate(self._modules)}
+        return dict(sorted(found.items(), key=lambda kv: order[kv[0]])), output
+
+    def feeds(self, example: torch.Tensor, lower: str, upper: str | None) -> bool:
+        """Whether ``upper``'s output (the model's output when None) is computed from
+        ``lower``'s: a gradient path joins them."""
+        leaf: dict[str, torch.Tensor] = {}
+
+        def detach(out: torch.Tensor) -> torch.Tensor:
+            leaf["a"] = out.detach().requires_grad_(True)
+            return leaf["a"]
+
+        out = self.forward(example, {lower: detach}, stop_after=upper, grad=True)
+        if "a" not in leaf or not out.requires_grad:
+            return False
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(out.float().sum(), leaf["a"], allow_unused=True)
+        return g is not None
+
+    def module(self, name: str) -> nn.Module:
+        """The module called ``name`` in ``model.named_modules()``."""
+        if name not in self._modules:
+            raise ValueError(f"the model has no layer named {name!r}")
+        return self._modules[name]
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=_AUTOCAST[self.precision])
+
+
+def pooled(output: torch.Tensor, info: LayerInfo, how: Literal["mean", "max"] = "mean") -> torch.Tensor:
+    """B x C: each neuron's output pooled over space or tokens, in fp32."""
+    flat = neurons_first(output, info)
+    return flat.amax(2) if how == "max" else flat.mean(2)
+
+
+def neurons_first(output: torch.Tensor, info: LayerInfo) -> torch.Tensor:
+    """B x C x (positions, flattened) in fp32, whatever the layer's layout."""
+    out = output
+    if info.channel_axis != 1:
+        out = out.movedim(info.channel_axis, 1)
+    return out.reshape(out.shape[0], out.shape[1], -1).float()
+
+
+def channel_replacer(info: LayerInfo, mask: torch.Tensor, fill: torch.Tensor | float = 0.0) -> Hook:
+    """A hook that replaces the masked neurons of ``info``'s layer with ``fill``.
+
+    ``mask`` is C (the same neurons in every image) or S x C: then the batch holds S
+    copies one after another, and copy s gets row s of the mask. ``fill`` is a scalar
+    or one value per neuron (C).
+    """
+    copies = 1 if mask.ndim == 1 else mask.shape[0]
+    mask2 = mask.view(copies, info.num_neurons)
+
+    def hook(output: torch.Tensor) -> torch.Tensor:
+        grouped = output.reshape(copies, output.shape[0] // copies, *output.shape[1:])
+        shape = [copies, 1] + [1] * (output.ndim - 1)
+        shape[1 + info.channel_axis] = info.num_neurons
+        values = torch.as_tensor(fill, dtype=output.dtype, device=output.device)
+        if values.ndim:
+            fill_shape = [1] * len(shape)
+            fill_shape[1 + info.channel_axis] = info.num_neurons
+            values = values.view(fill_shape)
+        return torch.where(mask2.to(output.device).view(shape), values, grouped).reshape(output.shape)
+
+    return hook
+
+
+def chunks(total: int, size: int) -> Iterator[slice]:
+    """Consecutive slices of ``range(total)`` of at most ``size`` items."""
+    for start in range(0, total, size):
+        yield slice(start, min(start + size, total))

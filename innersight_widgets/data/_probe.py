@@ -1,0 +1,303 @@
+"""``ProbeSet``: the probe images of an analysis, read batch by batch, never all held in memory.
+
+Whatever a user has (an ``ImageDataset`` in memory, a map-style ``Dataset``, a
+``DataLoader``, an image folder, an ``(images, labels)`` pair) becomes one ``ProbeSet``.
+The analysis streams it in batches; views fetch the few images they show by index,
+through a small LRU cache. Only in-memory data is ever indexed as one tensor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
+
+from ._dataset import Concept, ImageDataset, _as_image_tensor, _as_label_tensor
+
+# Items whose bytes the fingerprint of a lazy dataset reads (evenly spaced, first and last included).
+FINGERPRINT_SAMPLE = 16
+# Bytes of decoded images the LRU cache keeps.
+_IMAGE_CACHE_BYTES = 64 << 20
+
+
+class ProbeSet:
+    """The images an analysis probes the model with, their labels, class names and concepts.
+
+    Parameters
+    ----------
+    source : ImageDataset or map-style Dataset
+        Items are ``(image, label)``; an image is a C x H x W float tensor, an array, or a
+        PIL image (converted to [0, 1]). An ``ImageDataset`` stays in memory; any other
+        dataset is read batch by batch.
+    class_names : list of str, optional
+        One name per model output. Default: the source's ``class_names`` or ``classes``.
+    concepts : dict of str -> Concept, optional
+        Per-image annotations (one value per item). Default: the source's ``concepts``.
+    num_workers : int
+        DataLoader workers that read a lazy source (default: the source's ``num_workers``, else 0).
+
+    Notes
+    -----
+    Labels are known without reading images when the source is in memory or has a
+    ``labels`` or ``targets`` sequence (an image folder does); otherwise :attr:`labels`
+    is None and the analysis learns them in its pass.
+    """
+
+    def __init__(
+        self,
+        source: Dataset,
+        class_names: Sequence[str] | None = None,
+        concepts: Mapping[str, Concept] | None = None,
+        num_workers: int | None = None,
+    ) -> None:
+        if isinstance(source, IterableDataset) or not hasattr(source, "__len__"):
+            raise TypeError(
+                "the probe data must be a map-style Dataset (with __len__ and __getitem__), so that the "
+                f"images a view shows can be fetched by index; got {type(source).__name__}"
+            )
+        if len(source) == 0:
+            raise ValueError("the dataset is empty: give at least one image")
+        self.source = source
+        self.in_memory = isinstance(source, ImageDataset)
+        names = class_names if class_names is not None else _attribute(source, "class_names", "classes")
+        self.class_names: list[str] | None = None if names is None else [str(n) for n in names]
+        self.concepts: dict[str, Concept] = dict(concepts if concepts is not None else getattr(source, "concepts", None) or {})
+        for name, concept in self.concepts.items():
+            if not isinstance(concept, Concept) or len(concept.values) != len(source):
+                raise ValueError(
+                    f"concept {name!r} must be a Concept with one value per image ({len(source)}); "
+                    f"got {type(concept).__name__}"
+                )
+        workers = num_workers if num_workers is not None else getattr(source, "num_workers", 0)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+            raise ValueError(f"num_workers must be a non-negative integer, got {workers!r}")
+        self.num_workers = 0 if self.in_memory else workers
+        self.labels = self._known_labels()
+        self._cache: OrderedDict[int, torch.Tensor] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._shape: tuple[int, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __repr__(self) -> str:
+        kind = "in memory" if self.in_memory else f"read lazily from {type(self.source).__name__}"
+        classes = "?" if self.class_names is None else len(self.class_names)
+        concepts = f", concepts={list(self.concepts)}" if self.concepts else ""
+        return f"ProbeSet({len(self)} images, {classes} classes, {kind}{concepts})"
+
+    @property
+    def num_classes(self) -> int | None:
+        return None if self.class_names is None else len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """C x H x W of one image (read from the first item)."""
+        if self._shape is None:
+            self._shape = tuple(self.images([0]).shape[1:])
+        return self._shape
+
+    # --------------------------------------------------------------- reading
+    def batches(
+        self, batch_size: int, indices: Sequence[int] | np.ndarray | None = None, pin_memory: bool = False
+    ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+        """``(rows, images, labels)`` batches in order: ``rows`` are the item indices.
+
+        Parameters
+        ----------
+        batch_size : int
+            Images per batch.
+        indices : sequence of int, optional
+            Read only these items (in this order); default all.
+        pin_memory : bool
+            Pin the batches (for non-blocking copies to a GPU).
+
+        Yields
+        ------
+        rows : ndarray of int, B
+        images : Tensor, B x C x H x W float
+        labels : Tensor, B int64
+        """
+        order = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
+        if self.in_memory:
+            data = self.source
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                idx = torch.from_numpy(rows) if indices is not None else slice(int(rows[0]), int(rows[-1]) + 1)
+                images = data.images[idx]
+                yield rows, images.pin_memory() if pin_memory else images, data.labels[idx]
+            return
+        dataset = self.source if indices is None else Subset(self.source, order.tolist())
+        loader = DataLoader(
+            dataset, batch_size=batch_size, shuffle=False, num_workers=self.num_workers,
+            collate_fn=collate, pin_memory=pin_memory,
+        )
+        start = 0
+        for images, labels in loader:
+            yield order[start : start + len(images)], images, labels
+            start += len(images)
+
+    def images(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:
+        """k x C x H x W: the images at ``indices`` (lazy sources through a small LRU cache)."""
+        idx = [int(i) for i in np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices).reshape(-1)]
+        for i in idx:
+            if not 0 <= i < len(self):
+                raise IndexError(f"image index {i} is out of range for {len(self)} probe images")
+        if self.in_memory:
+            return self.source.images[torch.as_tensor(idx, dtype=torch.long)]
+        return torch.stack([self._cached(i) for i in idx]) if idx else torch.empty(0, *self.image_shape)
+
+    def _cached(self, index: int) -> torch.Tensor:
+        with self._cache_lock:
+            if index in self._cache:
+                self._cache.move_to_end(index)
+                return self._cache[index]
+        image = _image_tensor(_split_item(self.source[index], f"item {index}")[0], index)
+        with self._cache_lock:
+            self._cache[index] = image
+            limit = max(8, _IMAGE_CACHE_BYTES // max(1, image.numel() * image.element_size()))
+            while len(self._cache) > limit:
+                self._cache.popitem(last=False)
+        return image
+
+    # ----------------------------------------------------------- identities
+    def fingerprint(self) -> str:
+        """A SHA-256 that changes when the probe data changes, without reading every image.
+
+        In-memory data: every image and label byte. A source with its own
+        ``fingerprint()`` (an image folder: file names, sizes and modification times):
+        that. Any other dataset: its type, length and the bytes of a fixed sample of
+        ``FINGERPRINT_SAMPLE`` items, so an edit to an item outside the sample is missed.
+        """
+        h = hashlib.sha256()
+        h.update(f"{len(self)}|{self.class_names}|".encode())
+        if self.in_memory:
+            for t in (self.source.images, self.source.labels):
+                h.update(f"{t.dtype}|{tuple(t.shape)}|".encode())
+                h.update(_raw_bytes(t))
+        elif callable(getattr(self.source, "fingerprint", None)):
+            h.update(f"{type(self.source).__qualname__}|{self.source.fingerprint()}".encode())
+        else:
+            h.update(f"{type(self.source).__module__}.{type(self.source).__qualname__}".encode())
+            sample = np.unique(np.linspace(0, len(self) - 1, min(len(self), FINGERPRINT_SAMPLE)).round().astype(int))
+            for i in sample.tolist():
+                image, label = _split_item(self.source[i], f"item {i}")
+                h.update(f"|{i}|{int(label)}|".encode())
+                h.update(_raw_bytes(_image_tensor(image, i)))
+        if self.labels is not None:
+            h.update(_raw_bytes(torch.from_numpy(self.labels)))
+        return h.hexdigest()
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> ProbeSet:
+        """The items at ``indices``, with their labels and concepts (still lazy if this is)."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        concepts = {k: Concept(c.values[idx], c.names) for k, c in self.concepts.items()}
+        if self.in_memory:
+            return ProbeSet(self.source.subset(idx), self.class_names)
+        sub = ProbeSet(_LabelledSubset(self.source, idx, self.labels), self.class_names, concepts, self.num_workers)
+        return sub
+
+    def with_class_names(self, class_names: Sequence[str]) -> ProbeSet:
+        """The same images under other class names (one per model output)."""
+        if self.in_memory:
+            data = self.source
+            return ProbeSet(ImageDataset(data.images, data.labels, class_names, data.concepts))
+        return ProbeSet(self.source, class_names, self.concepts, self.num_workers)
+
+    def _known_labels(self) -> np.ndarray | None:
+        if self.in_memory:
+            return self.source.labels.numpy()
+        labels = _attribute(self.source, "labels", "targets")
+        if labels is None or len(labels) != len(self):
+            return None
+        return _as_label_tensor(labels).numpy()
+
+
+class _LabelledSubset(Subset):
+    """A subset that keeps the labels of its parent where they are known."""
+
+    def __init__(self, dataset: Dataset, indices: np.ndarray, labels: np.ndarray | None) -> None:
+        super().__init__(dataset, indices.tolist())
+        if labels is not None:
+            self.labels = labels[indices]
+        names = _attribute(dataset, "class_names", "classes")
+        if names is not None:
+            self.class_names = list(names)
+
+
+def as_probe_set(data: Any, class_names: Sequence[str] | None = None) -> ProbeSet:
+    """Turn what a user has into a :class:`ProbeSet`.
+
+    Accepts a ``ProbeSet``, an ``ImageDataset``, an ``(images, labels)`` pair of tensors
+    or arrays (kept in memory), a ``DataLoader`` over a map-style dataset (its dataset is
+    read in order with its ``num_workers``; its sampler and batch size are not used), or
+    any map-style ``Dataset`` of ``(image, label)`` items (read lazily), e.g. one from
+    :func:`load_image_folder`.
+    """
+    if isinstance(data, ProbeSet):
+        return data if class_names is None else data.with_class_names(class_names)
+    if isinstance(data, ImageDataset):
+        return ProbeSet(data) if class_names is None else ProbeSet(data).with_class_names(class_names)
+    if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], (tuple, list)):
+        return ProbeSet(ImageDataset(*data, class_names=class_names))
+    if isinstance(data, DataLoader):
+        if isinstance(data.dataset, IterableDataset):
+            raise TypeError(
+                "the DataLoader reads an IterableDataset, whose images cannot be fetched by index; "
+                "give a map-style Dataset (with __getitem__ and __len__)"
+            )
+        return ProbeSet(data.dataset, class_names, num_workers=data.num_workers)
+    if isinstance(data, Dataset) and hasattr(data, "__len__"):
+        return ProbeSet(data, class_names)
+    raise TypeError(
+        f"cannot use {type(data).__name__} as image data; give an ImageDataset, an (images, labels) pair, "
+        "a map-style Dataset of (image, label) items (e.g. load_image_folder(...)), or a DataLoader over one"
+    )
+
+
+def collate(items: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack ``(image, label)`` items into a batch; PIL images become [0, 1] tensors."""
+    pairs = [_split_item(item, "an item") for item in items]
+    images = torch.stack([_image_tensor(x, None) for x, _ in pairs])
+    return images, _as_label_tensor([int(y) for _, y in pairs])
+
+
+def _image_tensor(image: Any, index: int | None) -> torch.Tensor:
+    """C x H x W float from a tensor, array or PIL image (PIL: scaled to [0, 1])."""
+    if hasattr(image, "convert") and hasattr(image, "size") and not isinstance(image, (torch.Tensor, np.ndarray)):
+        array = np.asarray(image.convert("RGB") if image.mode not in ("L", "RGB") else image, dtype=np.float32) / 255.0
+        image = torch.from_numpy(array if array.ndim == 3 else array[:, :, None]).permute(2, 0, 1)
+    if isinstance(image, np.ndarray):
+        image = torch.from_numpy(image)
+    if not isinstance(image, torch.Tensor) or image.ndim != 3:
+        where = "" if index is None else f" (item {index})"
+        got = f"shape {tuple(image.shape)}" if isinstance(image, torch.Tensor) else type(image).__name__
+        raise TypeError(f"each image must be a C x H x W tensor, array or PIL image{where}, got {got}")
+    return _as_image_tensor(image.unsqueeze(0))[0]
+
+
+def _split_item(item: Any, what: str) -> tuple[Any, Any]:
+    if isinstance(item, (tuple, list)) and len(item) >= 2:
+        return item[0], item[1]
+    raise TypeError(f"{what} must be an (image, label) pair, got {type(item).__name__}")
+
+
+def _attribute(obj: Any, *names: str) -> Any:
+    for name in names:
+        value = getattr(obj, name, None)
+        if value is not None and len(value):
+            return value
+    return None
+
+
+def _raw_bytes(t: torch.Tensor) -> memoryview:
+    t = t.detach().cpu().contiguous()
+    if t.numel() == 0:
+        return memoryview(b"")
+    return memoryview(t.reshape(-1).view(torch.uint8).numpy())
