@@ -20,7 +20,16 @@ from .core import (
     export_graph,
     mechanisms,
 )
-from .data import Concept, ImageDataset, as_image_dataset, load_digits, load_shapes
+from .data import (
+    Concept,
+    ImageDataset,
+    ImageFolder,
+    ProbeSet,
+    as_image_dataset,
+    load_digits,
+    load_image_folder,
+    load_shapes,
+)
 from .models import load_pretrained
 
 __version__ = "0.1.0"
@@ -37,9 +46,11 @@ __all__ = [
     "Importance",
     "Patch",
     "ImageDataset",
+    "ImageFolder",
     "LayerInfo",
     "LayerNotFoundError",
     "Predictions",
+    "ProbeSet",
     "TopImages",
     "as_image_dataset",
     "build_circuit",
@@ -48,6 +59,7 @@ __all__ = [
     "export_graph",
     "mechanisms",
     "load_digits",
+    "load_image_folder",
     "load_pretrained",
     "load_shapes",
 ]

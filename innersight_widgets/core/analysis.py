@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data import ImageDataset, ProbeSet, as_probe_set
+from ..data import as_probe_set
 from . import _cache, _flow, _receptive
 from ._layers import LayerInfo, default_layers, resolve
 from ._neurons import NeuronSet, build_neuron_set
@@ -108,9 +108,6 @@ class Analysis:
         if isinstance(memmap_threshold, bool) or not isinstance(memmap_threshold, int) or memmap_threshold < 0:
             raise ValueError(f"memmap_threshold must be a number of bytes >= 0, got {memmap_threshold!r}")
         self.runner = ModelRunner(model, device, precision, batch_size)
-        in_memory = isinstance(data, ImageDataset) or (isinstance(data, ProbeSet) and data.in_memory)
-        if class_names is None and not in_memory:
-            class_names = getattr(model, "class_names", None)
         data = as_probe_set(data, class_names)
         self.pooling = pooling
         self.profiles_dtype = profiles_dtype
@@ -120,7 +117,9 @@ class Analysis:
 
         self._layer_info, output = self.runner.discover(data.images(range(min(2, len(data)))))
         if data.class_names is None and isinstance(output, torch.Tensor) and output.ndim == 2:
-            data = data.with_class_names([str(i) for i in range(output.shape[1])])
+            # names the data does not carry: the model's own, else the output indices
+            names = getattr(model, "class_names", None) or [str(i) for i in range(output.shape[1])]
+            data = data.with_class_names(names)
         self.data = data
         self._check_output(output)
         if layers is None:

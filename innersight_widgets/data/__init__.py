@@ -3,6 +3,7 @@
 from ._dataset import Concept, ImageDataset, as_image_dataset
 from ._probe import ProbeSet, as_probe_set
 from .digits import load_digits
+from .folder import ImageFolder, load_image_folder
 from .shapes import COLOURS, SHAPES, TEXTURES, colour_agrees_with_shape, load_shapes
 
 __all__ = [
@@ -11,10 +12,12 @@ __all__ = [
     "TEXTURES",
     "Concept",
     "ImageDataset",
+    "ImageFolder",
     "ProbeSet",
     "as_image_dataset",
     "as_probe_set",
     "colour_agrees_with_shape",
     "load_digits",
+    "load_image_folder",
     "load_shapes",
 ]

@@ -153,6 +153,11 @@ class ProbeSet:
             return self.source.images[torch.as_tensor(idx, dtype=torch.long)]
         return torch.stack([self._cached(i) for i in idx]) if idx else torch.empty(0, *self.image_shape)
 
+    def cached_images(self) -> int:
+        """How many decoded images the LRU cache holds now (it keeps about 64 MiB of them)."""
+        with self._cache_lock:
+            return len(self._cache)
+
     def _cached(self, index: int) -> torch.Tensor:
         with self._cache_lock:
             if index in self._cache:
@@ -200,8 +205,7 @@ class ProbeSet:
         concepts = {k: Concept(c.values[idx], c.names) for k, c in self.concepts.items()}
         if self.in_memory:
             return ProbeSet(self.source.subset(idx), self.class_names)
-        sub = ProbeSet(_LabelledSubset(self.source, idx, self.labels), self.class_names, concepts, self.num_workers)
-        return sub
+        return ProbeSet(_LabelledSubset(self.source, idx, self.labels), self.class_names, concepts, self.num_workers)
 
     def with_class_names(self, class_names: Sequence[str]) -> ProbeSet:
         """The same images under other class names (one per model output)."""
@@ -246,12 +250,13 @@ def as_probe_set(data: Any, class_names: Sequence[str] | None = None) -> ProbeSe
         return ProbeSet(data) if class_names is None else ProbeSet(data).with_class_names(class_names)
     if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], (tuple, list)):
         return ProbeSet(ImageDataset(*data, class_names=class_names))
+    stream = data.dataset if isinstance(data, DataLoader) else data
+    if isinstance(stream, IterableDataset):
+        raise TypeError(
+            f"{type(stream).__name__} is an IterableDataset, whose images cannot be fetched by index "
+            "(the views show images by index); give a map-style Dataset (with __getitem__ and __len__)"
+        )
     if isinstance(data, DataLoader):
-        if isinstance(data.dataset, IterableDataset):
-            raise TypeError(
-                "the DataLoader reads an IterableDataset, whose images cannot be fetched by index; "
-                "give a map-style Dataset (with __getitem__ and __len__)"
-            )
         return ProbeSet(data.dataset, class_names, num_workers=data.num_workers)
     if isinstance(data, Dataset) and hasattr(data, "__len__"):
         return ProbeSet(data, class_names)
