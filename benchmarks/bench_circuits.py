@@ -90,11 +90,11 @@ def main() -> None:
     # warm-up of both searches, whose first calls pay one-off library set-up
     an.profiles(LAYERS[0])
     build_circuit(an, c, LAYERS, tau=2, top_k=4, ig_steps=2, max_images=2)
-    reference_core(an, _crops(an.data.images[:1], (1.0,))[0], c, LAYERS, 2, 4, 2)
+    reference_core(an, _crops(an.images([0]), (1.0,))[0], c, LAYERS, 2, 4, 2)
 
-    members = np.flatnonzero(an.data.labels.numpy() == c)
+    members = np.flatnonzero(an.labels == c)
     chosen = members[np.linspace(0, members.size - 1, min(args.images, members.size)).round().astype(int)]
-    crops, _ = _crops(an.data.images[chosen], (1.0, 0.5, 0.25))
+    crops, _ = _crops(an.images(chosen), (1.0, 0.5, 0.25))
     ours, loop = [], []
     for _ in range(args.repeat):  # interleaved, so that a slow spell of the machine hits both
         t = time.perf_counter()

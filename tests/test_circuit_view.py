@@ -1,6 +1,5 @@
 """CircuitView without a browser: clicks and image picks as the front end would send them."""
 
-import numpy as np
 import pytest
 
 from innersight_widgets import Analysis, build_circuit, load_pretrained, load_shapes

@@ -8,7 +8,7 @@ from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
 
 from innersight_widgets import Analysis, load_pretrained, load_shapes
-from innersight_widgets.core.communities import Communities, canonical, modularity
+from innersight_widgets.core.communities import Communities, canonical
 
 
 @pytest.fixture(scope="module")

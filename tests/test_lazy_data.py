@@ -136,3 +136,16 @@ def test_labels_outside_the_class_names_are_reported_with_the_image(tiny_model, 
     an = Analysis(tiny_model, Items(tiny_data.images, labels), layers=LAYERS, progress=False, class_names=list("abc"))
     with pytest.raises(ValueError, match="image 20 has label 7"):
         an.profiles("conv")
+
+
+def test_concept_annotations_of_lazy_data_label_communities_as_in_memory():
+    shapes = load_shapes("test", n=200)
+    lazy_data = ProbeSet(Items(shapes.images, shapes.labels), shapes.class_names, concepts=shapes.concepts)
+    model = load_pretrained("shapes-cnn")
+    labels = []
+    for data in (lazy_data, shapes):
+        an = Analysis(model, data, layers=["layer3"], progress=False)
+        report = an.evaluate(an.communities("layer3", stability_runs=0))
+        labels.append([(s.concept, s.value, round(s.auroc, 6)) for s in report.labels()])
+    assert labels[0] == labels[1]
+    assert {concept for concept, _, _ in labels[0]} <= {"shape", "colour", "texture", "class"}

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import nn
 
 from ._layers import LayerInfo
 from ._segment import SegmentPlan, plan_segment
