@@ -215,8 +215,11 @@ def test_circuit_view_in_jupyterlab(lab, tmp_path):
         view.wait_for(timeout=240_000)
         expect(page.get_by_test_id("debug-image")).to_be_visible(timeout=120_000)
         assert page.locator('[data-testid="circuit-group"][data-lit="1"]').count() >= 1
-        # the last cell (fidelity) keeps the kernel busy; a click is answered once it is done
-        expect(page.get_by_text("top-k crop set changed by")).to_be_visible(timeout=240_000)
+        # the last cell (fidelity) keeps the kernel busy; a click is answered once it is done.
+        # Its text is also in the cell's source: wait for it in an output, then for an idle kernel.
+        printed = page.locator(".jp-OutputArea-output").get_by_text("top-k crop set changed by")
+        expect(printed).to_be_visible(timeout=240_000)
+        wait_for_idle_kernel(base, token, timeout=240)
         page.locator('[data-testid="circuit-group"]').nth(1).click()
         crops = page.get_by_test_id("group-crop")
         expect(crops.first).to_be_visible(timeout=60_000)
