@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from .core import Analysis
@@ -75,27 +76,157 @@ def _print_communities(an: Analysis, layer: str, draws: int) -> None:
         )
 
 
-def lab(extra: list[str]) -> int:
-    """Open the quickstart notebook in JupyterLab (the checkout's, or a copy in ./innersight-notebooks)."""
+NOTEBOOKS_DIR = Path("innersight-notebooks")
+# How long a stopped ``innersight lab`` gives JupyterLab to shut down (kernels included)
+# after passing the signal on, before it kills it.
+_STOP_TIMEOUT_S = 10.0
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def lab(extra: list[str], folder: Path = NOTEBOOKS_DIR) -> int:
+    """Copy the shipped notebooks into ``folder`` and open the quickstart there in JupyterLab.
+
+    JupyterLab autosaves outputs into the notebooks it opens, so it works on copies in a
+    folder of the user's, never on the tracked notebooks of a checkout or the installed
+    package. Notebooks already in ``folder`` are the user's and are kept as they are.
+
+    Parameters
+    ----------
+    extra
+        Arguments passed on to ``jupyter lab`` (e.g. ``--no-browser``).
+    folder
+        The working folder, created when missing; relative to the current directory.
+
+    Returns
+    -------
+    int
+        The exit status for the shell: JupyterLab's, 1 when it cannot start, or
+        128 + the signal number when ``innersight lab`` was stopped by SIGINT or SIGTERM.
+    """
     from .widgets._assets import asset
 
-    quickstart = asset("notebooks/01_quickstart.ipynb")
-    folder = quickstart.parent
-    if folder.parent.name == "innersight_widgets":  # installed from a wheel: work on a copy, not site-packages
-        target = Path.cwd() / "innersight-notebooks"
-        target.mkdir(exist_ok=True)
-        for notebook in folder.glob("*.ipynb"):
-            if not (target / notebook.name).exists():
-                shutil.copy(notebook, target)
-        folder = target
     if not _has_module("jupyterlab"):
         print("JupyterLab is not installed; install it with: python -m pip install jupyterlab", file=sys.stderr)
         return 1
-    command = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={folder}", str(folder / quickstart.name), *extra]
+    quickstart = asset("notebooks/01_quickstart.ipynb")
+    folder = folder.absolute()
+    if folder.resolve() == quickstart.parent.resolve():
+        print(f"{folder} holds the shipped notebooks; choose another folder with --dir PATH", file=sys.stderr)
+        return 1
+    try:
+        copied, kept = copy_notebooks(quickstart.parent, folder)
+    except OSError as error:
+        print(
+            f"cannot put the notebooks in {folder} ({error.strerror or error}); "
+            "choose another folder with --dir PATH",
+            file=sys.stderr,
+        )
+        return 1
+    for name in kept:
+        print(f"kept your copy of {name}")
+    print(f"notebooks in {folder}" + (f" (copied {', '.join(copied)})" if copied else ""))
+    command = _jupyter_lab_command(folder, folder / quickstart.name, extra)
+    print("starting:", " ".join(command), flush=True)
+    return _run_until_stopped(command)
+
+
+def copy_notebooks(source: Path, target: Path) -> tuple[list[str], list[str]]:
+    """Copy the notebooks of ``source`` that ``target`` lacks, never overwriting one already there.
+
+    Parameters
+    ----------
+    source
+        The folder of the shipped notebooks.
+    target
+        The working folder, created (with its parents) when missing.
+
+    Returns
+    -------
+    copied, kept : list of str
+        The names of the notebooks copied, and of those left as they were in ``target``.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    copied, kept = [], []
+    for notebook in sorted(source.glob("*.ipynb")):
+        data = notebook.read_bytes()
+        destination = target / notebook.name
+        created = False
+        try:  # "x": create only, so not even a file that appeared since the listing is overwritten
+            with open(destination, "xb") as copy:
+                created = True
+                copy.write(data)
+        except FileExistsError:
+            kept.append(notebook.name)
+            continue
+        except OSError:
+            if created:  # no half copy that a later run would keep as the user's
+                destination.unlink()
+            raise
+        copied.append(notebook.name)
+    return copied, kept
+
+
+def _jupyter_lab_command(folder: Path, notebook: Path, extra: list[str]) -> list[str]:
+    """``jupyter lab`` serving ``folder`` and opening ``notebook``, with the user's ``extra`` arguments."""
+    command = [
+        sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={folder}", str(notebook), *extra
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         command.append("--allow-root")
-    print("starting:", " ".join(command), flush=True)
-    return subprocess.call(command)
+    return command
+
+
+def _run_until_stopped(command: list[str]) -> int:
+    """Run JupyterLab's ``command`` and wait for it; stopping this process stops JupyterLab too.
+
+    SIGINT or SIGTERM is passed on to the child (JupyterLab then shuts its kernels
+    down and exits); a child still running ``_STOP_TIMEOUT_S`` after the first signal
+    is killed. The child is always waited for, so none is left behind, orphaned or as
+    a zombie. A signal this process ignores (as in a background job) stays ignored.
+
+    Returns
+    -------
+    int
+        The child's exit status, or 128 + the number of the first signal received.
+    """
+    received: list[int] = []
+    running: list[subprocess.Popen[bytes]] = []  # the child, once started
+    timers: list[threading.Timer] = []
+
+    def stop(child: subprocess.Popen[bytes], signum: int) -> None:
+        child.send_signal(signum)
+        if not timers:
+            timers.append(threading.Timer(_STOP_TIMEOUT_S, _kill, (child,)))
+            timers[0].start()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+        for child in running:  # none yet: the signal is passed on once the child has started
+            stop(child, signum)
+
+    previous = {
+        sig: signal.signal(sig, on_signal)
+        for sig in _STOP_SIGNALS
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
+    try:
+        child = subprocess.Popen(command)
+        running.append(child)
+        if received:
+            stop(child, received[0])
+        status = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for timer in timers:
+            timer.cancel()
+    return 128 + received[0] if received else status
+
+
+def _kill(child: subprocess.Popen[bytes]) -> None:
+    """Kill a JupyterLab that outlived its stop timeout, saying so."""
+    print(f"JupyterLab did not stop within {_STOP_TIMEOUT_S:g} s of the signal; killing it", file=sys.stderr)
+    child.kill()
 
 
 def _has_module(name: str) -> bool:
@@ -112,12 +243,18 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
     demo_parser.add_argument("--cache-dir", default=None, help="cache the pass in this folder")
     demo_parser.add_argument("--draws", type=int, default=20, help="random neuron sets per importance test")
-    commands.add_parser(
-        "lab", help="open the quickstart notebook in JupyterLab (other arguments go to jupyter lab)"
+    lab_parser = commands.add_parser(
+        "lab",
+        help="copy the notebooks into a working folder and open the quickstart in JupyterLab "
+        "(other arguments go to jupyter lab)",
+        allow_abbrev=False,  # so that no jupyter lab option is taken for an abbreviation of --dir
+    )
+    lab_parser.add_argument(
+        "--dir", type=Path, default=NOTEBOOKS_DIR, help=f"the working folder (default: ./{NOTEBOOKS_DIR})"
     )
     args, extra = parser.parse_known_args(argv)
     if args.command == "lab":
-        return lab(extra)
+        return lab(extra, args.dir)
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     demo(args.model, args.device, args.cache_dir, args.draws)

@@ -1,7 +1,15 @@
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
-from innersight_widgets.cli import main
+import pytest
+
+from innersight_widgets import cli
+from innersight_widgets.cli import copy_notebooks, main
+from innersight_widgets.widgets._assets import asset
 
 
 def test_demo_prints_layers_and_class_accuracy(capsys):
@@ -27,3 +35,134 @@ def test_python_dash_m_runs_the_embedded_default(tmp_path):
     assert "where colour agrees with shape" in done.stdout and "disagrees" in done.stdout
     assert "communities of layer2" in done.stdout and "colour=" in done.stdout
     assert list(tmp_path.glob("pass-*/meta.json"))
+
+
+# --- innersight lab: working copies of the notebooks, arguments, and stopping ---------------------------
+
+SHIPPED = asset("notebooks/01_quickstart.ipynb").parent
+
+
+def not_run(command):
+    raise AssertionError(f"JupyterLab should not start: {command}")
+
+
+def test_lab_copies_every_shipped_notebook_into_an_empty_folder(tmp_path):
+    target = tmp_path / "new" / "notebooks"
+    copied, kept = copy_notebooks(SHIPPED, target)
+    shipped = sorted(p.name for p in SHIPPED.glob("*.ipynb"))
+    assert "01_quickstart.ipynb" in shipped and len(shipped) >= 4
+    assert (copied, kept) == (shipped, [])
+    assert all((target / name).read_bytes() == (SHIPPED / name).read_bytes() for name in shipped)
+
+
+def test_lab_keeps_an_edited_notebook_and_copies_a_missing_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "_run_until_stopped", lambda command: 0)
+    assert main(["lab", "--dir", str(tmp_path)]) == 0
+    edited, missing = tmp_path / "01_quickstart.ipynb", tmp_path / "02_your_own_model.ipynb"
+    edited.write_text('{"cells": [], "my": "edits"}')
+    missing.unlink()
+    capsys.readouterr()
+
+    assert main(["lab", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert edited.read_text() == '{"cells": [], "my": "edits"}'
+    assert missing.read_bytes() == (SHIPPED / missing.name).read_bytes()
+    assert "kept your copy of 01_quickstart.ipynb" in out
+    assert "kept your copy of 02_your_own_model.ipynb" not in out
+    assert f"notebooks in {tmp_path} (copied 02_your_own_model.ipynb)" in out
+
+
+def test_lab_passes_other_arguments_to_jupyter_lab_and_defaults_to_the_current_directory(
+    tmp_path, monkeypatch, capsys
+):
+    calls = []
+    monkeypatch.setattr(cli, "_run_until_stopped", lambda command: calls.append(command) or 0)
+    monkeypatch.chdir(tmp_path)
+    assert main(["lab", "--no-browser", "--port", "9999", "--ServerApp.token=abc"]) == 0
+    (command,) = calls
+    folder = tmp_path / "innersight-notebooks"
+    assert command[1:5] == ["-m", "jupyter", "lab", f"--ServerApp.root_dir={folder}"]
+    assert command[5] == str(folder / "01_quickstart.ipynb") and Path(command[5]).exists()
+    assert command[6:9] == ["--no-browser", "--port", "9999"] and "--ServerApp.token=abc" in command
+    assert f"notebooks in {folder}" in capsys.readouterr().out
+
+
+def test_lab_refuses_to_work_in_the_shipped_notebooks_folder(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "_run_until_stopped", not_run)
+    assert main(["lab", "--dir", str(SHIPPED)]) == 1
+    assert "holds the shipped notebooks; choose another folder with --dir" in capsys.readouterr().err
+
+
+def test_lab_without_jupyterlab_says_how_to_install_it_and_copies_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "_has_module", lambda name: False)
+    monkeypatch.setattr(cli, "_run_until_stopped", not_run)
+    assert main(["lab", "--dir", str(tmp_path / "notebooks")]) == 1
+    assert "python -m pip install jupyterlab" in capsys.readouterr().err
+    assert not (tmp_path / "notebooks").exists()
+
+
+# Stands in for `jupyter lab`: writes its pid to argv[1], then serves (sleeps) until stopped;
+# with argv[2] == "ignore" it ignores SIGINT and SIGTERM, as a hung server would.
+FAKE_JUPYTER_LAB = """
+import os, pathlib, signal, sys, time
+if sys.argv[2] == "ignore":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))
+time.sleep(600)
+"""
+# `innersight lab --dir <argv[1]> <argv[2]> <argv[3]>` with the fake for jupyter lab and argv[4] s to stop it.
+INNERSIGHT_LAB = f"""
+import signal, sys
+from innersight_widgets import cli
+FAKE = {FAKE_JUPYTER_LAB!r}
+cli._jupyter_lab_command = lambda folder, notebook, extra: [sys.executable, "-c", FAKE, *extra]
+cli._STOP_TIMEOUT_S = float(sys.argv[4])
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as from a terminal, even if pytest ignores SIGINT
+sys.exit(cli.main(["lab", "--dir", *sys.argv[1:4]]))
+"""
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "signum, child, stop_timeout_s",
+    [(signal.SIGTERM, "obey", 60), (signal.SIGINT, "obey", 60), (signal.SIGTERM, "ignore", 1)],
+    ids=["SIGTERM", "SIGINT", "SIGTERM-ignored"],
+)
+def test_stopping_innersight_lab_stops_jupyter_lab(tmp_path, signum, child, stop_timeout_s):
+    """A signal to `innersight lab` reaches its server, which it waits for; one that ignores it is killed."""
+    pidfile, log = tmp_path / "pid", tmp_path / "log"
+    with open(log, "w") as output:  # a file, not a pipe, that a child left running would hold open
+        arguments = [str(tmp_path / "nb"), str(pidfile), child, str(stop_timeout_s)]
+        parent = subprocess.Popen(
+            [sys.executable, "-c", INNERSIGHT_LAB, *arguments], stdout=output, stderr=subprocess.STDOUT
+        )
+    pid = None
+    try:
+        deadline = time.monotonic() + 120
+        while not (pidfile.exists() and pidfile.read_text()):
+            assert parent.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the fake jupyter lab did not start"
+            time.sleep(0.05)
+        pid = int(pidfile.read_text())
+        parent.send_signal(signum)
+        parent.wait(timeout=20)  # well under stop_timeout_s when the signal is passed on
+        out = log.read_text()
+        assert parent.returncode == 128 + signum, out
+        assert ("did not stop within 1 s of the signal; killing it" in out) == (child == "ignore"), out
+        deadline = time.monotonic() + 3
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(pid), f"jupyter lab (pid {pid}) outlived innersight lab:\n{out}"
+    finally:
+        for leftover in (pid, parent.pid):
+            if leftover is not None and alive(leftover):
+                os.kill(leftover, signal.SIGKILL)
+        parent.wait()

@@ -23,9 +23,10 @@ def test_the_wheel_ships_the_widget_module_and_notebooks(tmp_path):
     assert {f"innersight_widgets/models/weights/{m}.pt" for m in ("digits-cnn", "shapes-spurious-cnn")} <= names
 
 
-def test_innersight_lab_opens_the_quickstart(monkeypatch):
+def test_innersight_lab_opens_the_quickstart(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda command: calls.append(command) or 0)
+    monkeypatch.setattr(cli, "_run_until_stopped", lambda command: calls.append(command) or 0)
+    monkeypatch.chdir(tmp_path)  # the working copies go to tmp_path/innersight-notebooks, not the checkout
     assert cli.main(["lab", "--no-browser", "--port=9999"]) == 0
     (command,) = calls
     assert command[1:4] == ["-m", "jupyter", "lab"]
