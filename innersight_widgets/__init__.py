@@ -1,65 +1,67 @@
-"""innersight_widgets: what groups of neurons in an image classifier do, in Jupyter widgets."""
+"""innersight_widgets: what groups of neurons in an image classifier do, in Jupyter widgets.
 
-from .core import (
-    AblationResult,
-    Analysis,
-    Circuit,
-    Communities,
-    CommunityReport,
-    ConceptScore,
-    CriticalNeurons,
-    Importance,
-    LayerInfo,
-    LayerNotFoundError,
-    Patch,
-    Predictions,
-    TopImages,
-    build_circuit,
-    critical_neurons,
-    evaluate_mechanisms,
-    export_graph,
-    mechanisms,
-)
-from .data import (
-    Concept,
-    ImageDataset,
-    ImageFolder,
-    ProbeSet,
-    as_image_dataset,
-    load_digits,
-    load_image_folder,
-    load_shapes,
-)
+The analysis core, the data loaders and ``load_pretrained`` load with the package; the
+widgets (``CircuitView``, ``CommunityExplorer``, ``CriticalNeuronsView``) load on first
+access (PEP 562), so importing the package, or using the core headless, never imports
+ipywidgets or anywidget.
+"""
+
+from importlib import metadata as _metadata
+
+from . import core, data
+from .core import *  # exactly core.__all__
+from .data import *  # exactly data.__all__
 from .models import load_pretrained
 
-__version__ = "0.1.0"
+try:
+    __version__: str = _metadata.version("innersight_widgets")
+except _metadata.PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
 
-__all__ = [
-    "AblationResult",
-    "Analysis",
-    "Circuit",
-    "Communities",
-    "CommunityReport",
-    "Concept",
-    "ConceptScore",
-    "CriticalNeurons",
-    "Importance",
-    "Patch",
-    "ImageDataset",
-    "ImageFolder",
-    "LayerInfo",
-    "LayerNotFoundError",
-    "Predictions",
-    "ProbeSet",
-    "TopImages",
-    "as_image_dataset",
-    "build_circuit",
-    "critical_neurons",
-    "evaluate_mechanisms",
-    "export_graph",
-    "mechanisms",
-    "load_digits",
-    "load_image_folder",
-    "load_pretrained",
-    "load_shapes",
-]
+# Names of innersight_widgets.widgets, imported on first access: that module imports ipywidgets.
+_WIDGETS = ("CircuitView", "CommunityExplorer", "CriticalNeuronsView")
+
+# Composed from the sub-packages' own lists, in forms static tools can follow; sorted once complete.
+__all__ = ["load_pretrained"]
+__all__.extend(core.__all__)
+__all__.extend(data.__all__)
+__all__.extend(_WIDGETS)
+__all__.sort()
+
+
+def __getattr__(name: str) -> type:
+    """Import a widget class on first access; any other unknown name is an error.
+
+    Parameters
+    ----------
+    name : str
+        The attribute the normal lookup did not find.
+
+    Returns
+    -------
+    type
+        The widget class, also stored in the module so later lookups skip this hook.
+
+    Raises
+    ------
+    AttributeError
+        If ``name`` is not one of the widgets.
+    """
+    if name not in _WIDGETS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}; its public names are in {__name__}.__all__")
+    from . import widgets
+
+    value = getattr(widgets, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's attributes, widgets included before they are loaded.
+
+    Returns
+    -------
+    list of str
+        Sorted attribute names.
+    """
+    return sorted({*globals(), *_WIDGETS})

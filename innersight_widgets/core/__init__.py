@@ -4,7 +4,16 @@ from ._layers import LayerInfo, LayerNotFoundError
 from .analysis import Analysis
 from .circuits import Circuit, build_circuit
 from .communities import Communities
-from .critical import CriticalNeurons, critical_neurons, evaluate_mechanisms, mechanisms
+from .critical import (
+    CriticalNeurons,
+    MechanismReport,
+    Mechanisms,
+    ablation_comparison,
+    critical_neurons,
+    evaluate_mechanisms,
+    mechanisms,
+    saliency,
+)
 from .evaluation import CommunityReport, ConceptScore, Importance, Patch
 from .graphs import export_graph
 from .results import AblationResult, Predictions, TopImages
@@ -15,17 +24,21 @@ __all__ = [
     "Circuit",
     "Communities",
     "CommunityReport",
-    "CriticalNeurons",
     "ConceptScore",
+    "CriticalNeurons",
     "Importance",
     "LayerInfo",
     "LayerNotFoundError",
+    "MechanismReport",
+    "Mechanisms",
     "Patch",
     "Predictions",
     "TopImages",
+    "ablation_comparison",
     "build_circuit",
     "critical_neurons",
     "evaluate_mechanisms",
     "export_graph",
     "mechanisms",
+    "saliency",
 ]
