@@ -114,3 +114,26 @@ def test_ablating_the_whole_last_conv_layer_drops_accuracy_to_chance():
     assert result.accuracy_after <= chance + 0.02
     # with every channel gone the prediction no longer depends on the image
     assert len(set(result.logits_after.argmax(1).tolist())) == 1
+
+
+@pytest.mark.parametrize("layer, widened", [("tokens", True), ("block.0", False)])
+def test_layers_below_the_ablated_one_run_once_per_image_where_the_network_allows(tiny_model, tiny_data, monkeypatch, layer, widened):
+    an = Analysis(tiny_model, tiny_data, layers=LAYERS, batch_size=64, progress=False)
+    specs = [{layer: [i]} for i in range(3)]
+    one_by_one = [an.ablate(spec).logits_after for spec in specs]
+    sizes = []
+    real = an.runner.forward
+
+    def spy(x, hooks=None, stop_after=None, grad=False):
+        sizes.append(len(x))
+        return real(x, hooks, stop_after, grad)
+
+    monkeypatch.setattr(an.runner, "forward", spy)
+    together = an.ablate_many(specs)
+    for result, expected in zip(together, one_by_one):
+        np.testing.assert_allclose(result.logits_after, expected, rtol=1e-5, atol=1e-6)
+    # 37 images in pieces of 64 // 3 = 21: the first piece is tried widened (21 images in) and
+    # checked against 3 plain copies (63). tokens: only the head runs after it, so the second
+    # piece goes in once (16); block.0: the residual shortcut from below meets the wide batch,
+    # the try fails and the second piece goes in as 3 copies (48).
+    assert sizes == ([21, 63, 16] if widened else [21, 63, 48])
