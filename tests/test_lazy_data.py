@@ -149,3 +149,39 @@ def test_concept_annotations_of_lazy_data_label_communities_as_in_memory():
         labels.append([(s.concept, s.value, round(s.auroc, 6)) for s in report.labels()])
     assert labels[0] == labels[1]
     assert {concept for concept, _, _ in labels[0]} <= {"shape", "colour", "texture", "class"}
+
+
+class Relabelled(Items):
+    """Announces labels that its items do not return (as a target_transform would)."""
+
+    @property
+    def labels(self):
+        return (self._labels.numpy() + 1) % 3
+
+
+def test_announced_labels_that_the_items_contradict_are_an_error(tiny_model, tiny_data):
+    an = Analysis(tiny_model, Relabelled(tiny_data.images, tiny_data.labels), layers=LAYERS, progress=False,
+                  class_names=list("abc"))
+    with pytest.raises(ValueError, match="the dataset's labels .* says .* but the item returns"):
+        an.profiles("conv")
+
+
+def test_pil_images_with_16_bit_pixels_are_refused_not_clipped(tiny_model):
+    class Deep(Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return Image.fromarray(np.full((8, 8), 40000, dtype=np.uint16)), 0
+
+    with pytest.raises(TypeError, match="would clip"):
+        Analysis(tiny_model, Deep(), progress=False, class_names=list("abc"))
+
+
+def test_subsets_and_renamed_probe_sets_keep_their_concepts():
+    shapes = load_shapes("test", n=40)
+    lazy = ProbeSet(Items(shapes.images, shapes.labels), shapes.class_names, concepts=shapes.concepts)
+    for probe in (lazy, ProbeSet(shapes)):
+        sub = probe.subset([3, 1, 4])
+        assert sub.concepts["colour"].values.tolist() == shapes.concepts["colour"].values[[3, 1, 4]].tolist()
+        assert set(probe.with_class_names(list("wxyz")).concepts) == {"shape", "colour", "texture"}

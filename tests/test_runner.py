@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from innersight_widgets import Analysis, build_circuit, load_pretrained, load_shapes
+from innersight_widgets.core.critical import saliency
 from innersight_widgets.core.runner import ModelRunner
 
 LAYERS = ["conv", "block.0", "tokens", "head"]
@@ -29,11 +30,13 @@ def _work(an: Analysis, which: str):
         return an.communities(["conv", "block.0", "tokens"], "louvain", stability_runs=0).labels
     if which == "flow":
         return an.flow("conv", "block.0", images=64)
+    if which == "saliency":  # Integrated Gradients through the fx plan (tracing patches Module.__call__)
+        return saliency(an, "block.0", 1, steps=4)
     return an.profiles("tokens")
 
 
 def test_two_threads_share_one_analysis_without_errors_or_other_numbers(tiny_model, many_images):
-    jobs = {"A": ["ablate", "flow", "profiles", "ablate"], "B": ["communities", "ablate", "flow", "profiles"]}
+    jobs = {"A": ["ablate", "flow", "saliency", "profiles", "ablate"], "B": ["communities", "ablate", "saliency", "flow", "profiles"]}
     reference_an = Analysis(tiny_model, many_images, layers=LAYERS, batch_size=16, progress=False)
     reference = {which: _work(reference_an, which) for which in {j for js in jobs.values() for j in js}}
     for trial in range(10):
@@ -181,3 +184,38 @@ def test_results_holding_arrays_compare_by_identity(tiny_model, tiny_data):
     assert report.flow("gradient") is report.flow("gradient")
     assert report.flow("gradient") is not report.flow("weights")
     assert not np.array_equal(report.flow("gradient", images=8), report.flow("gradient", images=30))
+
+
+def test_out_of_memory_with_many_ablations_splits_the_ablations(tiny_model, tiny_data, monkeypatch):
+    specs = [{"conv": [i % 4]} for i in range(8)]
+    an = Analysis(tiny_model, tiny_data, layers=LAYERS, batch_size=8, progress=False)
+    expected = [r.logits_after for r in an.ablate_many(specs)]
+    real = an.runner.forward
+
+    def limited(x, hooks=None, stop_after=None, grad=False):
+        if len(x) > 4:  # as if no more than 4 images fit, whatever they are copies of
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return real(x, hooks, stop_after, grad)
+
+    monkeypatch.setattr(an.runner, "forward", limited)
+    for result, want in zip(an.ablate_many(specs), expected):
+        np.testing.assert_allclose(result.logits_after, want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_selected_layer_that_skips_some_images_is_an_error_not_empty_rows(tiny_data):
+    class Branchy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+            self.rare = torch.nn.Conv2d(4, 4, 1)
+            self.head = torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            h = self.conv(x)
+            if x.shape[0] < 5:  # only small batches take this branch
+                h = self.rare(h)
+            return self.head(h.mean(dim=(2, 3)))
+
+    an = Analysis(Branchy(), tiny_data, layers=["conv", "rare"], batch_size=16, progress=False)
+    with pytest.raises(ValueError, match="'rare' did not run for images 0..15"):
+        an.profiles("rare")

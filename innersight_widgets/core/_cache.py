@@ -11,6 +11,7 @@ truncated, corrupt, or made for other settings is reported and recomputed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -89,11 +90,18 @@ class Store:
             header = {"format": FORMAT_VERSION, "fingerprint": key, "checksums": checksums, **meta}
             (self._tmp / "meta.json").write_text(json.dumps(header))
             self.arrays.clear()
-            if self.path.exists():
+            if self.path.exists():  # an entry load() refused: out of the way, atomically
                 stale = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.old")
-                os.replace(self.path, stale)
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(self.path, stale)
                 shutil.rmtree(stale, ignore_errors=True)
-            os.replace(self._tmp, self.path)
+            try:
+                os.replace(self._tmp, self.path)
+            except OSError:
+                if not (self.path / "meta.json").exists():
+                    raise
+                # another process wrote the same entry (same key) in the meantime: use theirs
+                self.discard()
         except BaseException:
             self.discard()
             raise

@@ -57,9 +57,12 @@ def integrated_gradients(
     # rows x steps images go through one forward/backward: the runner's batch size bounds that
     per_chunk = max(1, an.batch_size // steps)
     alphas = (torch.arange(steps, device=dev, dtype=torch.float32) + 0.5) / steps
-    sliceable = upper is None or upper.channel_axis == 1
-    plan = plan_segment(an.model, lower.name, None if upper is None else upper.name) if sliceable else None
-    with an.runner.lock:  # the plan calls the model's modules directly
+    # the plan runs the model's modules as they are, outside autocast: fp32 only
+    sliceable = (upper is None or upper.channel_axis == 1) and an.runner.precision == "fp32"
+    # fx tracing patches Module.__call__ for every thread, and the plan calls the model's
+    # modules directly: both hold the runner's lock
+    with an.runner.lock:
+        plan = plan_segment(an.model, lower.name, None if upper is None else upper.name) if sliceable else None
         _rows(an, images, targets, lower, upper, alphas, plan, per_chunk, out)
     return out
 

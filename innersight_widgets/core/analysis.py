@@ -482,10 +482,12 @@ def _streaming_pass(an: Analysis, host: dict[str, np.ndarray]) -> None:
     means = {i.name: torch.empty(block, i.num_neurons, device=dev) for i in infos} if an.pooling == "max" else pooled
     mean_sums = {i.name: torch.zeros(i.num_neurons, dtype=torch.float64, device=dev) for i in infos}
     logits = torch.empty(block, k, device=dev)
-    at = {"block": 0, "rows": slice(0, 0)}  # first image of the block, rows of the block being computed
+    # first image of the block, rows of the block being computed, layers whose hooks ran
+    at: dict[str, Any] = {"block": 0, "rows": slice(0, 0), "fired": set()}
 
     def reducer(info: LayerInfo) -> Callable[[torch.Tensor], None]:
         def hook(out: torch.Tensor) -> None:
+            at["fired"].add(info.name)
             flat = neurons_first(out, info)
             rows = at["rows"]
             if an.pooling == "max":
@@ -514,15 +516,22 @@ def _streaming_pass(an: Analysis, host: dict[str, np.ndarray]) -> None:
     filled = 0
     with tqdm(total=n, desc="probe pass", unit="img", disable=not an.progress, leave=False) as bar:
         for rows, x, y in data.batches(runner.batch_size, pin_memory=dev.type == "cuda"):
-            _check_labels(y, rows, data.class_names)
+            _check_labels(y, rows, data.class_names, data.labels)
             host["labels"][rows] = y.numpy()
             if filled + len(x) > block:
                 flush(filled)
                 filled = 0
 
-            def work(part: slice, x: torch.Tensor = x, offset: int = filled) -> None:
-                at["rows"] = slice(offset + part.start, offset + part.stop)
+            def work(part: slice, x: torch.Tensor = x, offset: int = filled, first: int = int(rows[0])) -> None:
+                at["rows"], at["fired"] = slice(offset + part.start, offset + part.stop), set()
                 logits[at["rows"]] = runner.forward(x[part], hooks).float()
+                missing = [name for name in hooks if name not in at["fired"]]
+                if missing:
+                    raise ValueError(
+                        f"layer(s) {', '.join(map(repr, missing))} did not run for images {first + part.start}.."
+                        f"{first + part.stop - 1} (a branch the model takes only for some inputs?); select layers "
+                        "that run for every image"
+                    )
 
             runner.in_batches(len(x), work)
             filled += len(x)
@@ -532,7 +541,9 @@ def _streaming_pass(an: Analysis, host: dict[str, np.ndarray]) -> None:
         host[f"means:{info.name}"][:] = (mean_sums[info.name] / n).float().cpu().numpy()
 
 
-def _check_labels(labels: torch.Tensor, rows: np.ndarray, class_names: list[str]) -> None:
+def _check_labels(labels: torch.Tensor, rows: np.ndarray, class_names: list[str], known: np.ndarray | None) -> None:
+    """Labels the items return must index the class names, and agree with the labels the
+    dataset announced (its ``labels``/``targets``), which the analysis trusts."""
     bad = (labels < 0) | (labels >= len(class_names))
     if bool(bad.any()):
         first = int(bad.nonzero()[0, 0])
@@ -541,6 +552,15 @@ def _check_labels(labels: torch.Tensor, rows: np.ndarray, class_names: list[str]
             f"0..{len(class_names) - 1} (one per class name: {', '.join(class_names[:10])}"
             f"{' ...' if len(class_names) > 10 else ''}); pass class_names with one name per model output"
         )
+    if known is not None:
+        differ = np.flatnonzero(known[rows] != labels.numpy())
+        if differ.size:
+            i = int(rows[differ[0]])
+            raise ValueError(
+                f"image {i}: the dataset's labels (or targets) attribute says {int(known[i])}, but the item "
+                f"returns label {int(labels[differ[0]])} (a target_transform?); make them agree, or wrap the "
+                "dataset in one without that attribute so that the labels the items return are used"
+            )
 
 
 def _run_ablations(
@@ -565,47 +585,62 @@ def _run_ablations(
             mask[row, list(spec.get(layer, ()))] = True
         masks[layer] = torch.as_tensor(mask, device=dev)
         fill = stats[f"means:{layer}"] if mode == "mean" else np.zeros(info.num_neurons, np.float32)
-        fills[layer] = torch.as_tensor(np.asarray(fill), device=dev)
+        fills[layer] = torch.tensor(np.array(fill), device=dev)  # a copy: cached statistics may be read-only
 
     copies = min(s_total, runner.batch_size)
-    images_per_forward = max(1, runner.batch_size // copies)
     out = np.empty((s_total, n, an.data.num_classes), dtype=np.float32)
     done = {"copies": 0}
     # Widening (the layers below the ablated ones run once per image, not once per copy) is
     # checked against plain copies on the first piece and dropped for good if they differ.
     widen = {"on": True, "checked": False}
+    tolerance = 1e-4 if runner.precision == "fp32" else 3e-2
+
+    def ablate_chunk(x: torch.Tensor, rows: np.ndarray, chunk: slice) -> None:
+        """Every image of ``x`` under the specs of ``chunk``; out of memory even for one image
+        at a time splits the chunk of specs in two."""
+        k = chunk.stop - chunk.start
+        replacers = {
+            layer: channel_replacer(an.layer_info(layer), masks[layer][chunk], fills[layer])
+            for layer in layers
+            if bool(masks[layer][chunk].any())
+        }
+
+        def work(part: slice) -> None:
+            if should_stop is not None and should_stop():
+                raise Cancelled("ablation stopped: a newer request replaced it")
+            piece = x[part]
+            if not replacers:  # these specs ablate nothing: every copy is the plain forward
+                logits = runner.forward(piece).float().expand(k, len(piece), -1)
+            else:
+                logits = _widened(runner, piece, k, replacers) if widen["on"] and k > 1 else None
+                if logits is None or not widen["checked"]:
+                    copied = _copied(runner, piece, k, replacers)
+                    if logits is not None:
+                        scale = float(copied.abs().max()) + 1e-12
+                        widen["on"] = bool(torch.allclose(logits, copied, rtol=tolerance, atol=tolerance * 0.1 * scale))
+                        widen["checked"] = True
+                    elif k > 1:
+                        widen["on"] = False
+                    logits = copied
+            out[chunk, rows[part]] = logits.cpu().numpy()
+            bar.update(k * len(piece))
+            done["copies"] = min(done["copies"] + k * len(piece), s_total * n)
+            if on_progress is not None:
+                on_progress(done["copies"], s_total * n)
+
+        try:
+            runner.in_batches(len(x), work, size=max(1, runner.batch_size // k))
+        except torch.cuda.OutOfMemoryError:
+            if k == 1:
+                raise
+            middle = chunk.start + k // 2
+            ablate_chunk(x, rows, slice(chunk.start, middle))
+            ablate_chunk(x, rows, slice(middle, chunk.stop))
+
     with tqdm(total=s_total * n, desc="ablation", unit="img", disable=not an.progress, leave=False) as bar:
         for rows, x, _ in an.data.batches(runner.batch_size, pin_memory=dev.type == "cuda"):
             for chunk in chunks(s_total, copies):
-                k = chunk.stop - chunk.start
-                replacers = {
-                    layer: channel_replacer(an.layer_info(layer), masks[layer][chunk], fills[layer])
-                    for layer in layers
-                    if bool(masks[layer][chunk].any())
-                }
-
-                def work(part: slice, x: torch.Tensor = x, rows: np.ndarray = rows, chunk: slice = chunk,
-                         k: int = k, replacers: dict = replacers) -> None:
-                    if should_stop is not None and should_stop():
-                        raise Cancelled("ablation stopped: a newer request replaced it")
-                    piece = x[part]
-                    logits = _widened(runner, piece, k, replacers) if widen["on"] and k > 1 else None
-                    if logits is None or not widen["checked"]:
-                        copied = _copied(runner, piece, k, replacers)
-                        if logits is not None:
-                            scale = float(copied.abs().max()) + 1e-12
-                            widen["on"] = bool(torch.allclose(logits, copied, rtol=1e-4, atol=1e-5 * scale))
-                            widen["checked"] = True
-                        elif k > 1:
-                            widen["on"] = False
-                        logits = copied
-                    out[chunk, rows[part]] = logits.cpu().numpy()
-                    bar.update(k * len(piece))
-                    done["copies"] += k * len(piece)
-                    if on_progress is not None:
-                        on_progress(done["copies"], s_total * n)
-
-                runner.in_batches(len(x), work, size=images_per_forward)
+                ablate_chunk(x, rows, chunk)
     return out
 
 
@@ -631,9 +666,9 @@ def _widened(runner: ModelRunner, piece: torch.Tensor, k: int, replacers: dict) 
 
     try:
         logits = runner.forward(piece, {layer: widening(fn) for layer, fn in replacers.items()})
-    except torch.cuda.OutOfMemoryError:
-        raise  # for in_batches to halve the batch, not a reason to stop widening
-    except RuntimeError:
+    except (torch.cuda.OutOfMemoryError, Cancelled):
+        raise  # for in_batches to halve the batch, or the caller's stop: not a reason to stop widening
+    except Exception:  # noqa: BLE001 - the model refused the wide batch: plain copies are exact
         return None
     if logits.shape[0] != k * rows:
         return None

@@ -31,8 +31,9 @@ class Cancelled(Exception):
     """A long computation stopped because its ``should_stop`` callback said so."""
 
 
-class _Stop(Exception):
-    """Raised from the hook of the last layer a forward needs: the rest is skipped."""
+class _Stop(BaseException):
+    """Raised from the hook of the last layer a forward needs: the rest is skipped. A
+    BaseException, so that a model's own ``except Exception`` does not swallow it."""
 
 
 class ModelRunner:

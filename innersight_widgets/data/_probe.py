@@ -204,14 +204,14 @@ class ProbeSet:
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         concepts = {k: Concept(c.values[idx], c.names) for k, c in self.concepts.items()}
         if self.in_memory:
-            return ProbeSet(self.source.subset(idx), self.class_names)
+            return ProbeSet(self.source.subset(idx), self.class_names, concepts)
         return ProbeSet(_LabelledSubset(self.source, idx, self.labels), self.class_names, concepts, self.num_workers)
 
     def with_class_names(self, class_names: Sequence[str]) -> ProbeSet:
         """The same images under other class names (one per model output)."""
         if self.in_memory:
             data = self.source
-            return ProbeSet(ImageDataset(data.images, data.labels, class_names, data.concepts))
+            return ProbeSet(ImageDataset(data.images, data.labels, class_names), concepts=self.concepts)
         return ProbeSet(self.source, class_names, self.concepts, self.num_workers)
 
     def _known_labels(self) -> np.ndarray | None:
@@ -269,13 +269,26 @@ def as_probe_set(data: Any, class_names: Sequence[str] | None = None) -> ProbeSe
 def collate(items: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack ``(image, label)`` items into a batch; PIL images become [0, 1] tensors."""
     pairs = [_split_item(item, "an item") for item in items]
-    images = torch.stack([_image_tensor(x, None) for x, _ in pairs])
+    tensors = [_image_tensor(x, None) for x, _ in pairs]
+    shapes = sorted({tuple(t.shape) for t in tensors})
+    if len(shapes) > 1:
+        raise ValueError(
+            f"the images of one batch have different shapes {shapes}; give the dataset a transform that "
+            "resizes them and converts them to the same number of channels (e.g. load_image_folder does)"
+        )
+    images = torch.stack(tensors)
     return images, _as_label_tensor([int(y) for _, y in pairs])
 
 
 def _image_tensor(image: Any, index: int | None) -> torch.Tensor:
     """C x H x W float from a tensor, array or PIL image (PIL: scaled to [0, 1])."""
     if hasattr(image, "convert") and hasattr(image, "size") and not isinstance(image, (torch.Tensor, np.ndarray)):
+        if image.mode.startswith(("I", "F")):
+            where = "" if index is None else f" (item {index})"
+            raise TypeError(
+                f"a PIL image of mode {image.mode!r}{where} has 16/32-bit or float pixels, which an 8-bit "
+                "conversion would clip; convert it to a float tensor scaled the way your model expects"
+            )
         array = np.asarray(image.convert("RGB") if image.mode not in ("L", "RGB") else image, dtype=np.float32) / 255.0
         image = torch.from_numpy(array if array.ndim == 3 else array[:, :, None]).permute(2, 0, 1)
     if isinstance(image, np.ndarray):
@@ -296,7 +309,7 @@ def _split_item(item: Any, what: str) -> tuple[Any, Any]:
 def _attribute(obj: Any, *names: str) -> Any:
     for name in names:
         value = getattr(obj, name, None)
-        if value is not None and len(value):
+        if value is not None and hasattr(value, "__len__") and len(value):
             return value
     return None
 
