@@ -15,10 +15,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from typing import Any
 
+from ._checks import seconds
+
 
 class LiveRunner:
     def __init__(self, on_error: Callable[[str, BaseException], None], debounce: float = 0.15) -> None:
-        self.debounce = debounce
+        self.debounce = seconds("debounce", debounce)
         self._on_error = on_error
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="innersight")
         self._generations: dict[str, int] = {}

@@ -14,6 +14,7 @@ import traitlets
 
 from ..core import Circuit
 from ._assets import asset
+from ._checks import positive_int
 from ._images import to_png
 from ._status import StatusLine
 
@@ -34,9 +35,9 @@ class CircuitView(w.VBox):
     def __init__(self, circuit: Circuit, crops_per_group: int = 8) -> None:
         if not isinstance(circuit, Circuit):
             raise TypeError(f"CircuitView needs a Circuit from build_circuit, got {type(circuit).__name__}")
+        self.crops_per_group = positive_int("crops_per_group", crops_per_group, "crops shown for a clicked group")
         self.circuit = circuit
         self.analysis = circuit.analysis
-        self.crops_per_group = crops_per_group
         an = self.analysis
         predicted = an.predictions.classes
         labels = an.labels

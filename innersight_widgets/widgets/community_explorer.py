@@ -19,6 +19,7 @@ from ..core import Analysis, Communities, CommunityReport
 from ..core.runner import Cancelled
 from ..core.communities import DEFAULTS, MAX_NEIGHBOURS
 from ._assets import asset
+from ._checks import positive_int
 from ._images import to_png
 from ._live import LiveRunner
 from ._status import StatusLine
@@ -69,8 +70,8 @@ class CommunityExplorer(w.VBox):
         if method not in SLIDERS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(SLIDERS)}")
         self.analysis = analysis
-        self.top_k = top_k
-        self.draws = draws
+        self.top_k = positive_int("top_k", top_k, "top images shown per community")
+        self.draws = positive_int("draws", draws, "random neuron sets in the importance test; 20 or more for p < 0.05")
         self.communities: Communities | None = None
         self.report: CommunityReport | None = None
         self._layouts: dict[tuple, dict[str, tuple[float, float]]] = {}

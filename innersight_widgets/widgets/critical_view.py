@@ -12,6 +12,7 @@ import traitlets
 from ..core import Analysis
 from ..core.critical import CriticalNeurons, ablation_comparison, critical_neurons, evaluate_mechanisms, mechanisms
 from ._assets import asset
+from ._checks import positive_int
 from ._images import to_png
 from ._live import LiveRunner
 from ._status import StatusLine
@@ -35,8 +36,8 @@ class CriticalNeuronsView(w.VBox):
         if not isinstance(analysis, Analysis):
             raise TypeError(f"CriticalNeuronsView needs an Analysis, got {type(analysis).__name__}")
         self.analysis = analysis
-        self.runs = runs
-        self.images_per_mechanism = images_per_mechanism
+        self.runs = positive_int("runs", runs, "knockoff runs, each with fresh knockoffs")
+        self.images_per_mechanism = positive_int("images_per_mechanism", images_per_mechanism, "images shown per mechanism")
         self.critical: CriticalNeurons | None = None
         self._live = LiveRunner(lambda _channel, exc: self.status.error(exc), debounce=debounce)
         concepts = list(analysis.data.concepts)
