@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
+
+from ..data._probe import tensor_bytes
 
 FORMAT_VERSION = 2
 # Rows per piece when a large array is checksummed, so memory stays bounded.
@@ -37,10 +38,8 @@ def fingerprint(model: nn.Module, data_key: str, settings: dict[str, Any]) -> st
     h = hashlib.sha256()
     h.update(f"v{FORMAT_VERSION}|{type(model).__module__}.{type(model).__qualname__}".encode())
     for name, tensor in model.state_dict().items():
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"|{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        if t.numel():
-            h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
+        h.update(f"|{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        h.update(tensor_bytes(tensor))
     h.update(f"|data|{data_key}|".encode())
     h.update(json.dumps(settings, sort_keys=True).encode())
     return h.hexdigest()

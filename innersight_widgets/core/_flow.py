@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ._layers import LayerInfo
-from .runner import neurons_first
+from .runner import pooled
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -47,11 +47,11 @@ def gradient_flow(an: Analysis, lower: LayerInfo, upper: LayerInfo, images: np.n
             )
         act = captured["lower"]
         with torch.enable_grad():
-            pooled = neurons_first(out, upper).amax(2) if an.pooling == "max" else neurons_first(out, upper).mean(2)
+            upper_pooled = pooled(out, upper, an.pooling)
             for u0 in range(0, upper.num_neurons, chunk):
                 u1 = min(u0 + chunk, upper.num_neurons)
                 seeds = eye[u0:u1, None, :].expand(u1 - u0, x.shape[0], upper.num_neurons)
-                grads = _batched_grad(pooled, act, seeds)
+                grads = _batched_grad(upper_pooled, act, seeds)
                 if grads is None:
                     raise ValueError(f"layer {upper.name!r} does not depend on {lower.name!r}")
                 contrib = (grads * act.detach()).abs()

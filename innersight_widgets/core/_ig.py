@@ -26,7 +26,7 @@ import torch
 
 from ._layers import LayerInfo
 from ._segment import SegmentPlan, plan_segment
-from .runner import neurons_first
+from .runner import pooled
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -147,7 +147,7 @@ def _run(
     if widen and out.shape[0] != steps * rows:
         raise _BatchMismatch(f"{out.shape[0]} rows reached the target, expected {steps * rows}")
     with torch.enable_grad():
-        pooled = out.float() if upper is None else neurons_first(out, upper).mean(2)
-        selected = pooled.gather(1, targets.view(-1, 1)).sum()
+        values = out.float() if upper is None else pooled(out, upper)
+        selected = values.gather(1, targets.view(-1, 1)).sum()
         (grad,) = torch.autograd.grad(selected, captured["scaled"])
     return captured["act"], grad.detach()

@@ -130,7 +130,7 @@ class Analysis:
         if not self.layers:
             raise ValueError("no layers selected; name some with layers=[...] (see available_layers())")
         self._lock = threading.RLock()
-        self._stats: dict[str, np.ndarray] | None = None
+        self._stats: dict[str, dict[str, np.ndarray]] = {}  # "pass" -> the statistics, once computed
         self._aggregators: dict[tuple[str, ...], Aggregator] = {}
         self._flows: dict[tuple[str, str, str, int], np.ndarray] = {}
         self._fields: dict[str, _receptive.ReceptiveField] = {}
@@ -295,14 +295,10 @@ class Analysis:
         """The aggregator of ``layers`` (default: all selected): their neuron set with the
         correlation, dendrograms and embeddings it has computed, kept per set of layers."""
         key = tuple(self.ordered_layers(layers))
-        found = self._aggregators.get(key)
-        if found is None:
-            with self._lock:
-                if key not in self._aggregators:
-                    profiles = {layer: self.profiles(layer) for layer in key}
-                    self._aggregators[key] = Aggregator(build_neuron_set(profiles, self.device))
-                found = self._aggregators[key]
-        return found
+        return self._cached(
+            self._aggregators, key,
+            lambda: Aggregator(build_neuron_set({layer: self.profiles(layer) for layer in key}, self.device)),
+        )
 
     def neuron_set(self, layers: Sequence[str] | str | None = None) -> NeuronSet:
         """The neurons of ``layers`` with their z-scored profiles and correlations."""
@@ -336,19 +332,14 @@ class Analysis:
             raise ValueError(f"flow method must be 'gradient' or 'weights', got {method!r}")
         if isinstance(images, bool) or not isinstance(images, (int, np.integer)) or images < 1:
             raise ValueError(f"images must be a positive integer, got {images!r}")
-        key = (lower, upper, method, int(images))
-        found = self._flows.get(key)
-        if found is None:
-            with self._lock:
-                if key not in self._flows:
-                    if method == "weights":
-                        self._flows[key] = _flow.weight_flow(self.runner.module(upper), low, up)
-                    else:
-                        n = len(self.data)
-                        sample = np.sort(np.random.default_rng(0).permutation(n)[: min(images, n)])
-                        self._flows[key] = _flow.gradient_flow(self, low, up, sample)
-                found = self._flows[key]
-        return found
+        def compute() -> np.ndarray:
+            if method == "weights":
+                return _flow.weight_flow(self.runner.module(upper), low, up)
+            n = len(self.data)
+            sample = np.sort(np.random.default_rng(0).permutation(n)[: min(images, n)])
+            return _flow.gradient_flow(self, low, up, sample)
+
+        return self._cached(self._flows, (lower, upper, method, int(images)), compute)
 
     def neuron_graph(
         self,
@@ -370,12 +361,7 @@ class Analysis:
         """(top, left, bottom, right) input pixels seen by ``neuron`` where it peaks on ``image``."""
         info = self._selected(layer)
         neuron = self._check_neuron(info, neuron)
-        field = self._fields.get(layer)
-        if field is None:
-            with self._lock:
-                if layer not in self._fields:
-                    self._fields[layer] = _receptive.measure(self, layer)
-                field = self._fields[layer]
+        field = self._cached(self._fields, layer, lambda: _receptive.measure(self, layer))
         flat = self._pass()[f"argmax:{layer}"][image, neuron]
         row, col = np.unravel_index(flat, info.spatial_shape)
         return field.box(int(row), int(col))
@@ -437,13 +423,18 @@ class Analysis:
         return out
 
     def _pass(self) -> dict[str, np.ndarray]:
-        stats = self._stats
-        if stats is not None:
-            return stats
-        with self._lock:
-            if self._stats is None:
-                self._stats = self._load_or_run()
-            return self._stats
+        return self._cached(self._stats, "pass", self._load_or_run)
+
+    def _cached(self, cache: dict, key: Any, compute: Callable[[], Any]) -> Any:
+        """``cache[key]``, computed once under the lock if missing: concurrent callers wait
+        for the first one's result instead of computing it again."""
+        found = cache.get(key)
+        if found is None:
+            with self._lock:
+                if key not in cache:
+                    cache[key] = compute()
+                found = cache[key]
+        return found
 
     def _load_or_run(self) -> dict[str, np.ndarray]:
         expected = self._expected()

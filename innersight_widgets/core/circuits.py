@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ._ig import integrated_gradients
-from .runner import channel_replacer, neurons_first
+from .runner import channel_replacer, pooled
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -374,7 +374,7 @@ def _pooled(an: Analysis, images: torch.Tensor | Iterable[torch.Tensor], layers:
 
     def grab(info: Any) -> Any:
         def hook(o: torch.Tensor) -> None:
-            out[info.name].append(neurons_first(o, info).mean(2).cpu())
+            out[info.name].append(pooled(o, info).cpu())
 
         return hook
 
@@ -536,7 +536,7 @@ def topk_change(an: Analysis, crops: torch.Tensor, u: int, masked: np.ndarray, l
     values = []
     for x in crops.split(an.batch_size):
         o = an.runner.forward(x, hooks, stop_after=None if upper is None else upper.name)
-        values.append((o.float() if upper is None else neurons_first(o, upper).mean(2))[:, u].cpu())
+        values.append((o.float() if upper is None else pooled(o, upper))[:, u].cpu())
     after = torch.cat(values).numpy()
     new_top = set(np.argsort(-after, kind="stable")[:k].tolist())
     return 1.0 - len(new_top & top) / k

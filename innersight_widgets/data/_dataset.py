@@ -52,8 +52,8 @@ class ImageDataset(Dataset):
         class_names: Sequence[str] | None = None,
         concepts: Mapping[str, Concept] | None = None,
     ) -> None:
-        images = _as_image_tensor(images)
-        labels = _as_label_tensor(labels)
+        images = as_image_tensor(images)
+        labels = as_label_tensor(labels)
         if images.shape[0] == 0:
             raise ValueError("the dataset is empty: give at least one image")
         if labels.shape[0] != images.shape[0]:
@@ -112,7 +112,7 @@ class ImageDataset(Dataset):
         )
 
 
-def _as_image_tensor(images: Any) -> torch.Tensor:
+def as_image_tensor(images: Any) -> torch.Tensor:
     if isinstance(images, np.ndarray):
         images = torch.from_numpy(images)
     if not isinstance(images, torch.Tensor):
@@ -133,7 +133,7 @@ def _as_image_tensor(images: Any) -> torch.Tensor:
     return images.detach().cpu().contiguous()
 
 
-def _as_label_tensor(labels: Any) -> torch.Tensor:
+def as_label_tensor(labels: Any) -> torch.Tensor:
     if not isinstance(labels, torch.Tensor):
         labels = torch.tensor(np.asarray(labels))
     if labels.ndim != 1:
@@ -161,15 +161,15 @@ def as_image_dataset(data: Any, class_names: Sequence[str] | None = None) -> Ima
         batches = [_split_item(batch, "batch") for batch in data]
         if not batches:
             raise ValueError("the DataLoader yielded no batches: the data is empty")
-        images = torch.cat([_as_image_tensor(b[0]) for b in batches])
-        labels = torch.cat([_as_label_tensor(b[1]) for b in batches])
+        images = torch.cat([as_image_tensor(b[0]) for b in batches])
+        labels = torch.cat([as_label_tensor(b[1]) for b in batches])
         return ImageDataset(images, labels, class_names or _names_of(data.dataset))
     if isinstance(data, Dataset) and hasattr(data, "__len__"):
         if len(data) == 0:
             raise ValueError("the dataset is empty: give at least one image")
         items = [_split_item(data[i], f"item {i}") for i in range(len(data))]
-        images = _as_image_tensor(torch.stack([torch.as_tensor(x) for x, _ in items]))
-        labels = _as_label_tensor([int(y) for _, y in items])
+        images = as_image_tensor(torch.stack([torch.as_tensor(x) for x, _ in items]))
+        labels = as_label_tensor([int(y) for _, y in items])
         return ImageDataset(images, labels, class_names or _names_of(data))
     raise TypeError(
         f"cannot use {type(data).__name__} as image data; give an ImageDataset, an "

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
 
-from ._dataset import Concept, ImageDataset, _as_image_tensor, _as_label_tensor
+from ._dataset import Concept, ImageDataset, as_image_tensor, as_label_tensor
 
 # Items whose bytes the fingerprint of a lazy dataset reads (evenly spaced, first and last included).
 FINGERPRINT_SAMPLE = 16
@@ -185,7 +185,7 @@ class ProbeSet:
         if self.in_memory:
             for t in (self.source.images, self.source.labels):
                 h.update(f"{t.dtype}|{tuple(t.shape)}|".encode())
-                h.update(_raw_bytes(t))
+                h.update(tensor_bytes(t))
         elif callable(getattr(self.source, "fingerprint", None)):
             h.update(f"{type(self.source).__qualname__}|{self.source.fingerprint()}".encode())
         else:
@@ -194,9 +194,9 @@ class ProbeSet:
             for i in sample.tolist():
                 image, label = _split_item(self.source[i], f"item {i}")
                 h.update(f"|{i}|{int(label)}|".encode())
-                h.update(_raw_bytes(_image_tensor(image, i)))
+                h.update(tensor_bytes(_image_tensor(image, i)))
         if self.labels is not None:
-            h.update(_raw_bytes(torch.from_numpy(self.labels)))
+            h.update(tensor_bytes(torch.from_numpy(self.labels)))
         return h.hexdigest()
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> ProbeSet:
@@ -220,7 +220,7 @@ class ProbeSet:
         labels = _attribute(self.source, "labels", "targets")
         if labels is None or len(labels) != len(self):
             return None
-        return _as_label_tensor(labels).numpy()
+        return as_label_tensor(labels).numpy()
 
 
 class _LabelledSubset(Subset):
@@ -277,7 +277,7 @@ def collate(items: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
             "resizes them and converts them to the same number of channels (e.g. load_image_folder does)"
         )
     images = torch.stack(tensors)
-    return images, _as_label_tensor([int(y) for _, y in pairs])
+    return images, as_label_tensor([int(y) for _, y in pairs])
 
 
 def _image_tensor(image: Any, index: int | None) -> torch.Tensor:
@@ -297,7 +297,7 @@ def _image_tensor(image: Any, index: int | None) -> torch.Tensor:
         where = "" if index is None else f" (item {index})"
         got = f"shape {tuple(image.shape)}" if isinstance(image, torch.Tensor) else type(image).__name__
         raise TypeError(f"each image must be a C x H x W tensor, array or PIL image{where}, got {got}")
-    return _as_image_tensor(image.unsqueeze(0))[0]
+    return as_image_tensor(image.unsqueeze(0))[0]
 
 
 def _split_item(item: Any, what: str) -> tuple[Any, Any]:
@@ -314,7 +314,8 @@ def _attribute(obj: Any, *names: str) -> Any:
     return None
 
 
-def _raw_bytes(t: torch.Tensor) -> memoryview:
+def tensor_bytes(t: torch.Tensor) -> memoryview:
+    """The raw bytes of a tensor (on the CPU, contiguous), for hashing."""
     t = t.detach().cpu().contiguous()
     if t.numel() == 0:
         return memoryview(b"")
