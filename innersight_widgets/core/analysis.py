@@ -19,7 +19,7 @@ import networkx as nx
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: a widget bar leaves a dead view in a reopened notebook
 
 from ..data import as_probe_set
 from . import _cache, _flow, _receptive
