@@ -1,63 +1,54 @@
-// CriticalNeuronsView: the selected neurons (W, selection frequency), the mechanisms as image
-// grids, and the comparison with random and saliency-ranked neuron sets. Dependency-free.
+// CriticalNeuronsView: the selected neurons (W, selection frequency), the mechanisms as grids of
+// their most typical images, and the comparison with random and saliency-ranked neuron sets.
+// Reads the records of innersight_widgets/widgets/payloads.py: CriticalSelection,
+// MechanismsView, Thumbnails.
 
 const STYLE = `
-.ikv-root { font: 13px system-ui, sans-serif; color: #222; display: flex; gap: 18px; align-items: flex-start; }
-.ikv-root table { border-collapse: collapse; font-size: 12px; }
-.ikv-root td, .ikv-root th { padding: 1px 8px; text-align: right; border-bottom: 1px solid #eee; }
-.ikv-bar { display: inline-block; height: 8px; background: #4e79a7; vertical-align: middle; }
-.ikv-grid { display: flex; flex-wrap: wrap; gap: 4px; margin: 2px 0 10px; }
-.ikv-grid img { width: 56px; height: 56px; image-rendering: pixelated; border: 1px solid #ccc; background: #000; }
-.ikv-section { margin: 8px 0 2px; font-weight: 600; }
-.ikv-muted { color: #777; }
+.isw-bar { display: inline-block; height: 8px; background: #4e79a7; vertical-align: middle; }
+.isw-mechanism-grid img { width: 56px; height: 56px; image-rendering: pixelated; border: 1px solid #ccc; background: #000; }
 `;
-
-function el(tag, attrs = {}, text = null) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (text !== null) node.textContent = text;
-  return node;
-}
 
 function drawSelection(box, model) {
   box.replaceChildren();
   const s = model.get("selection") || {};
   if (!s.layer) return;
-  box.append(el("div", { class: "ikv-section", "data-testid": "critical-count" },
-    `${(s.neurons || []).length} critical neurons of ${s.layer} for "${s.class}" at FDR ${s.fdr.toFixed(2)}`));
+  box.append(el("div", { class: "isw-section", "data-testid": "critical-count" },
+    `${s.neurons.length} critical neurons of ${s.layer} for "${s.class_name}" at FDR ${s.fdr.toFixed(2)}`));
   const table = el("table", { "data-testid": "critical-table" });
   const head = el("tr");
   ["neuron", "W", "selected in runs"].forEach((h) => head.append(el("th", {}, h)));
   table.append(head);
-  for (const n of s.neurons || []) {
+  for (const n of s.neurons) {
     const row = el("tr");
     row.append(el("td", {}, String(n.neuron)), el("td", {}, n.w.toFixed(3)));
     const cell = el("td");
-    cell.append(el("span", { class: "ikv-bar", style: `width: ${Math.round(60 * n.frequency)}px` }), el("span", {}, ` ${Math.round(100 * n.frequency)}%`));
+    cell.append(el("span", { class: "isw-bar", style: `width: ${Math.round(60 * n.frequency)}px` }), el("span", {}, ` ${Math.round(100 * n.frequency)}%`));
     row.append(cell);
     table.append(row);
   }
   box.append(table);
   const notes = [];
+  if (s.threshold !== null) notes.push(`W threshold ${s.threshold.toFixed(3)}`);
   if (s.set_aside) notes.push(`${s.set_aside} constant neurons set aside`);
   if (s.no_power_runs) notes.push(`${s.no_power_runs} runs without power`);
-  if (notes.length) box.append(el("div", { class: "ikv-muted" }, notes.join("; ")));
+  if (notes.length) box.append(el("div", { class: "isw-muted" }, notes.join("; ")));
 }
 
-function drawMechanisms(box, model, urls) {
+function drawMechanisms(box, model, thumbs) {
   box.replaceChildren();
   const m = model.get("mechanisms") || {};
   if (!m.mechanisms) return;
-  let at = 0;
+  box.append(el("div", { class: "isw-muted" }, `${m.k} mechanisms; each shows the images closest to its centre`));
   m.mechanisms.forEach((mech, i) => {
-    box.append(el("div", { class: "ikv-section" }, `Mechanism ${i}: ${mech.size} images` + (mech.dominant ? ` · mostly ${mech.dominant}` : "")));
-    const grid = el("div", { class: "ikv-grid", "data-testid": "mechanism-grid" });
-    mech.images.forEach((index) => {
-      const img = el("img", { alt: `image ${index}`, "data-testid": "mechanism-image" });
-      if (urls[at]) img.src = urls[at];
-      at += 1;
+    box.append(el("div", { class: "isw-section", "data-testid": "mechanism-title" },
+      `Mechanism ${i}: ${mech.size} images` + (mech.dominant ? ` · ${mech.dominant}` : "")));
+    const grid = el("div", { class: "isw-grid isw-mechanism-grid", "data-testid": "mechanism-grid" });
+    for (const image of mech.images) {
+      const img = el("img", { alt: `image ${image.index}`, title: `#${image.index}`, "data-testid": "mechanism-image", "data-thumb": image.thumb });
+      const src = thumbs.url(m.owner, image.thumb);
+      if (src) img.src = src;
       grid.append(img);
-    });
+    }
     box.append(grid);
   });
   const r = m.report;
@@ -75,30 +66,17 @@ function drawMechanisms(box, model, urls) {
 }
 
 function render({ model, el: root }) {
-  const style = document.createElement("style");
-  style.textContent = STYLE;
-  const wrapper = el("div", { class: "ikv-root", "data-testid": "critical-view" });
-  const left = el("div"), right = el("div");
+  const wrapper = mount(root, STYLE, "critical-view");
+  const left = el("div"), right = el("div", { class: "isw-panel" });
   wrapper.append(left, right);
-  root.append(style, wrapper);
-  let urls = [];
-  const images = () => {
-    urls.forEach((u) => URL.revokeObjectURL(u));
-    urls = (model.get("thumbnails") || []).map((b) => URL.createObjectURL(new Blob([b], { type: "image/png" })));
-  };
-  const redraw = () => { drawSelection(left, model); drawMechanisms(right, model, urls); };
-  const onImages = () => { images(); redraw(); };
-  images();
+  const thumbs = pictures(model);
+  const redraw = () => { drawSelection(left, model); drawMechanisms(right, model, thumbs); };
   redraw();
-  model.on("change:selection", redraw);
-  model.on("change:mechanisms", redraw);
-  model.on("change:thumbnails", onImages);
-  return () => {
-    model.off("change:selection", redraw);
-    model.off("change:mechanisms", redraw);
-    model.off("change:thumbnails", onImages);
-    urls.forEach((u) => URL.revokeObjectURL(u));
-  };
+  return listen(model, [
+    ["change:selection", redraw],
+    ["change:mechanisms", redraw],
+    ["change:thumbnails", () => { thumbs.refresh(); redraw(); }],
+  ], thumbs.release);
 }
 
 export default { render };

@@ -1,15 +1,21 @@
 """CircuitView without a browser: clicks and image picks as the front end would send them."""
 
+import numpy as np
 import pytest
 
 from innersight_widgets import Analysis, build_circuit, load_pretrained, load_shapes
 from innersight_widgets.widgets import CircuitView
+from innersight_widgets.widgets.payloads import LIT_ABOVE
 
 
 @pytest.fixture(scope="module")
-def view():
+def circuit():
     an = Analysis(load_pretrained("shapes-spurious-cnn"), load_shapes("test", n=400), layers=["layer3"], progress=False)
-    circuit = build_circuit(an, "star", ["layer3", "layer2"], tau=6, top_k=20, ig_steps=4, max_images=12)
+    return build_circuit(an, "star", ["layer3", "layer2"], tau=6, top_k=20, ig_steps=4, max_images=12)
+
+
+@pytest.fixture
+def view(circuit):
     return CircuitView(circuit)
 
 
@@ -24,28 +30,61 @@ def test_the_graph_is_layered_with_the_class_on_top(view):
 def test_clicking_a_group_shows_its_crops_inputs_and_outputs(view):
     group = view.circuit.groups_of("layer3")[0]
     view.drawing.set_state({"selected": group.id})
-    details = view.drawing.details
-    assert details["id"] == group.id and details["label"] == group.label
-    assert len(view.drawing.thumbnails) == min(8, len(group.crops)) > 0
-    assert all(t[:4] == b"\x89PNG" for t in view.drawing.thumbnails)
+    view.wait()
+    details, thumbs = view.drawing.details, view.drawing.thumbnails
+    assert details["id"] == group.id
+    label = group.label
+    assert details["label"] == ("" if not label else f"{label['concept']} = {label['value']} ({label['share']:.0%} of its top probe images)")
+    assert thumbs["owner"] == details["owner"]
+    assert thumbs["ids"] == [c["thumb"] for c in details["crops"]] and len(thumbs["ids"]) == min(8, len(group.crops)) > 0
+    assert all(t[:4] == b"\x89PNG" for t in thumbs["pngs"])
     inputs = {e[0]: e[2] for e in view.circuit.edges if e[1] == group.id}
     assert [i["group"] for i in details["inputs"]] == sorted(inputs, key=lambda g: -inputs[g])[:5]
     assert all(o["group"].startswith("logit/") for o in details["outputs"])
+    assert 'data-kind="idle"' in view.status.value
 
 
-def test_debugging_a_misclassified_image_lights_its_groups(view):
+def test_a_group_is_lit_only_by_a_positive_score_above_its_threshold(view):
+    """An image lights a group when a crop scores above 0 and above the group's threshold;
+    the image box, the drop-down and the panel name the same image."""
+    an = view.analysis
+    checked = 0
+    for image in range(0, len(an.data), 25):
+        view.debug(image)
+        view.wait()
+        debug = view.drawing.debug
+        assert debug["image"] == image == view.image_index.value and debug["layer"] == view.layer.value
+        known = {value for _, value in view.misclassified.options}
+        assert view.misclassified.value == (image if image in known else -1)
+        expected = view.circuit.debug_image(image, debug["layer"])
+        assert [m["group"] for m in debug["matches"]] == [m["group"] for m in expected]
+        for shown, raw in zip(debug["matches"], expected):
+            assert shown["lit"] == (raw["best"] > LIT_ABOVE and bool(raw["crops"]))
+            checked += shown["best"] <= LIT_ABOVE and bool(raw["crops"])  # above a negative threshold only
+        assert view.drawing.debug_image["owner"] == debug["owner"]
+        assert f"#{image}" in view.status.value
+    assert checked > 0, "no group had a non-positive best score above its threshold: the rule was not exercised"
+
+
+def test_picking_a_misclassified_image_moves_the_image_box(view):
     image = view.misclassified.options[1][1]
     view.misclassified.value = image
-    debug = view.drawing.debug
-    assert debug["image"] == image and debug["layer"] == view.layer.value
-    expected = view.circuit.debug_image(image, debug["layer"])
-    assert [m["group"] for m in debug["matches"]] == [m["group"] for m in expected]
-    assert view.drawing.debug_image[:4] == b"\x89PNG"
-    assert f"image #{image}" in view.status.value
+    view.wait()
+    assert view.image_index.value == image == view.drawing.debug["image"]
+    assert view.drawing.debug_image["pngs"][0][:4] == b"\x89PNG"
+    view.layer.value = view.circuit.layers[1]
+    view.wait()
+    assert view.drawing.debug["layer"] == view.circuit.layers[1] and view.drawing.debug["image"] == image
 
 
 def test_errors_show_in_the_status_line(view):
     view.drawing.set_state({"selected": "layer9/g0"})
+    view.wait()
     assert 'data-kind="error"' in view.status.value and "no group" in view.status.value
+    assert view.drawing.details == {}
+    view.debug(10**6)
+    view.wait()
+    assert "probe image index" in view.status.value and view.drawing.debug == {}
     with pytest.raises(TypeError, match="needs a Circuit"):
         CircuitView("circuit")
+    assert np.isfinite(view.drawing.graph["nodes"][0]["x"])

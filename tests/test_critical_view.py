@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from innersight_widgets import Analysis, load_digits, load_pretrained
-from innersight_widgets.core.critical import critical_neurons
+from innersight_widgets.core.critical import critical_neurons, mechanisms
 from innersight_widgets.widgets import CriticalNeuronsView
 
 
@@ -21,10 +21,32 @@ def test_the_view_shows_the_selection_and_the_mechanisms(analysis):
     assert sorted(n["neuron"] for n in shown["neurons"]) == expected.selected.tolist()
     mech = view.drawing.mechanisms
     assert sum(m["size"] for m in mech["mechanisms"]) == int(np.sum(analysis.predictions.classes == 0))
-    assert len(view.drawing.thumbnails) == sum(len(m["images"]) for m in mech["mechanisms"])
+    thumbs = view.drawing.thumbnails
+    assert thumbs["owner"] == mech["owner"]
+    assert {i["thumb"] for m in mech["mechanisms"] for i in m["images"]} <= set(thumbs["ids"])
     assert mech["report"]["concept"] == "digit" and 0 <= mech["report"]["nmi"] <= 1
     assert mech["ablation"]["neurons"] == expected.selected.size and "random" in mech["ablation"]
     assert 'data-kind="idle"' in view.status.value
+
+
+def test_mechanisms_show_their_most_typical_images_and_say_whose_share_the_caption_is(analysis):
+    view = CriticalNeuronsView(analysis, layer="relu3", target_class="even", concept="digit", runs=3)
+    view.wait()
+    found = mechanisms(analysis, view.critical)
+    digit = analysis.data.concepts["digit"]
+    for m, shown in enumerate(view.drawing.mechanisms["mechanisms"]):
+        members = found.members(m)
+        rows = np.flatnonzero(found.labels == m)
+        distance = np.linalg.norm(found.features[rows] - found.features[rows].mean(0), axis=1)
+        closest = found.images[rows[np.argsort(distance, kind="stable")[:8]]]
+        assert [i["index"] for i in shown["images"]] == closest.tolist()
+        assert set(closest) <= set(members) and shown["size"] == members.size
+        values = digit.values[members]
+        top = np.bincount(values).argmax()
+        assert shown["dominant"] == (
+            f"mostly {digit.names[top]}: {np.mean(values == top):.0%} of its {members.size} images, "
+            f"{int(np.sum(digit.values[closest] == top))} of the {closest.size} shown"
+        )
 
 
 def test_moving_the_fdr_slider_rethresholds_without_refitting(analysis, monkeypatch):
@@ -47,3 +69,22 @@ def test_errors_show_in_the_status_line(analysis):
     assert 'data-kind="error"' in view.status.value and "at least 2 x neurons" in view.status.value
     with pytest.raises(TypeError, match="needs an Analysis"):
         CriticalNeuronsView("an analysis")
+    with pytest.raises(ValueError, match="no concept 'colour'"):
+        CriticalNeuronsView(analysis, concept="colour")
+
+
+def test_a_failed_refit_leaves_nothing_of_the_old_class_under_the_new_controls(analysis, monkeypatch):
+    view = CriticalNeuronsView(analysis, layer="relu3", target_class="even", runs=2)
+    view.wait()
+    assert view.drawing.selection["class_name"] == "even"
+    import innersight_widgets.widgets.critical_view as module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("knockoffs <failed>")
+
+    monkeypatch.setattr(module, "critical_neurons", broken)
+    view.target.value = "odd"
+    view.fdr.value = 0.2  # moved while the refit runs: nothing of "even" comes back
+    view.wait()
+    assert view.drawing.selection == {} and view.drawing.mechanisms == {} and view.drawing.thumbnails == {}
+    assert 'data-kind="error"' in view.status.value and "knockoffs &lt;failed&gt;" in view.status.value

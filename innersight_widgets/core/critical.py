@@ -9,12 +9,14 @@ clusters say about a known sub-label, against random and saliency-ranked neuron 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .knockoffs import knockoff_run, knockoff_threshold
+from .runner import Cancelled
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -109,6 +111,7 @@ class Mechanisms:
     images: np.ndarray  # indices of the images the model assigns to the class
     labels: np.ndarray  # cluster of each of those images
     neurons: np.ndarray  # the neurons clustered on
+    features: np.ndarray = field(repr=False)  # images x neurons: the standardised activations clustered
 
     @property
     def k(self) -> int:
@@ -116,6 +119,20 @@ class Mechanisms:
 
     def members(self, mechanism: int) -> np.ndarray:
         return self.images[self.labels == mechanism]
+
+    def typical(self, mechanism: int, n: int) -> np.ndarray:
+        """The ``n`` members closest to the mechanism's centre (in the clustered features),
+        closest first: the images that show what the mechanism is, not the first by index.
+
+        Returns
+        -------
+        np.ndarray
+            (min(n, size),) probe image indices.
+        """
+        rows = np.flatnonzero(self.labels == mechanism)
+        x = self.features[rows]
+        distance = np.linalg.norm(x - x.mean(0), axis=1)
+        return self.images[rows[np.argsort(distance, kind="stable")[:n]]]
 
 
 @dataclass(frozen=True)
@@ -147,20 +164,21 @@ def mechanisms(an: Analysis, critical: CriticalNeurons, k: int | None = None, se
     x = an.profiles(critical.layer)[images][:, chosen].astype(np.float64)
     x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-12)
     if k is not None:
-        return Mechanisms(images, KMeans(k, n_init=10, random_state=seed).fit_predict(x), chosen)
+        return Mechanisms(images, KMeans(k, n_init=10, random_state=seed).fit_predict(x), chosen, x)
     best, best_labels = -2.0, np.zeros(len(images), int)
     for candidate in range(2, min(8, len(images) - 1) + 1):
         labels = KMeans(candidate, n_init=10, random_state=seed).fit_predict(x)
         score = silhouette_score(x, labels) if len(set(labels)) > 1 else -1
         if score > best:
             best, best_labels = score, labels
-    return Mechanisms(images, best_labels, chosen)
+    return Mechanisms(images, best_labels, chosen, x)
 
 
 def evaluate_mechanisms(an: Analysis, critical: CriticalNeurons, found: Mechanisms, concept: str,
-                        draws: int = 10, seed: int = 0) -> MechanismReport:
+                        draws: int = 10, seed: int = 0, should_stop: Callable[[], bool] | None = None) -> MechanismReport:
     """NMI, MI and conditional entropy of the mechanisms against a sub-label concept, beside
-    the same clustering (same k) on random and on saliency-ranked neuron sets of equal size."""
+    the same clustering (same k) on random and on saliency-ranked neuron sets of equal size.
+    ``should_stop`` is asked between random sets and saliency batches (True: raise ``Cancelled``)."""
     from sklearn.metrics import mutual_info_score, normalized_mutual_info_score
 
     if concept not in an.data.concepts:
@@ -169,11 +187,13 @@ def evaluate_mechanisms(an: Analysis, critical: CriticalNeurons, found: Mechanis
     size, k = len(found.neurons), found.k
     n_neurons = an.layer_info(critical.layer).num_neurons
     rng = np.random.default_rng(seed)
-    random_nmi = np.mean([
-        normalized_mutual_info_score(truth, mechanisms(an, critical, k, seed, rng.choice(n_neurons, size, replace=False)).labels)
-        for _ in range(draws)
-    ])
-    salient = np.argsort(-saliency(an, critical.layer, critical.target_class))[:size]
+    random_nmis = []
+    for _ in range(draws):
+        _stop_if(should_stop)
+        labels = mechanisms(an, critical, k, seed, rng.choice(n_neurons, size, replace=False)).labels
+        random_nmis.append(normalized_mutual_info_score(truth, labels))
+    random_nmi = np.mean(random_nmis)
+    salient = np.argsort(-saliency(an, critical.layer, critical.target_class, should_stop=should_stop))[:size]
     saliency_nmi = normalized_mutual_info_score(truth, mechanisms(an, critical, k, seed, salient).labels)
     mi = mutual_info_score(truth, found.labels)
     entropy = mutual_info_score(truth, truth)
@@ -183,33 +203,43 @@ def evaluate_mechanisms(an: Analysis, critical: CriticalNeurons, found: Mechanis
     )
 
 
-def saliency(an: Analysis, layer: str, target_class: int, steps: int = 16) -> np.ndarray:
+def saliency(an: Analysis, layer: str, target_class: int, steps: int = 16,
+             should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """Mean integrated-gradient attribution of the class logit to each neuron of ``layer``,
-    over the images of that class."""
+    over the images of that class (``should_stop`` asked between batches)."""
     from ._ig import integrated_gradients
 
     images = np.flatnonzero(an.labels == target_class)
     info = an.layer_info(layer)
     total = np.zeros(info.num_neurons, dtype=np.float64)
     for _, x, _ in an.data.batches(an.batch_size, indices=images):
+        _stop_if(should_stop)
         total += integrated_gradients(an, x, np.full(len(x), target_class), info, None, steps).sum(0)
     return (total / max(len(images), 1)).astype(np.float32)
 
 
-def ablation_comparison(an: Analysis, critical: CriticalNeurons, draws: int = 10, seed: int = 0) -> dict[str, float]:
+def ablation_comparison(an: Analysis, critical: CriticalNeurons, draws: int = 10, seed: int = 0,
+                        should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
     """Drop in the class's accuracy when its critical neurons are zeroed, against as many
-    random neurons (mean of ``draws``) and as many saliency-ranked ones, in one batched pass."""
+    random neurons (mean of ``draws``) and as many saliency-ranked ones, in one batched pass
+    (``should_stop`` asked between batches: True raises ``Cancelled``)."""
     size = critical.selected.size
     if size == 0:
         raise ValueError(f"no neuron is selected at FDR {critical.fdr}")
     n_neurons = an.layer_info(critical.layer).num_neurons
     rng = np.random.default_rng(seed)
-    salient = np.argsort(-saliency(an, critical.layer, critical.target_class))[:size]
+    salient = np.argsort(-saliency(an, critical.layer, critical.target_class, should_stop=should_stop))[:size]
     specs = [{critical.layer: critical.selected.tolist()}, {critical.layer: salient.tolist()}] + [
         {critical.layer: rng.choice(n_neurons, size, replace=False).tolist()} for _ in range(draws)
     ]
-    results = an.ablate_many(specs)
+    results = an.ablate_many(specs, should_stop=should_stop)
     c = critical.target_class
     drops = [r.class_accuracy_before[c] - r.class_accuracy_after[c] for r in results]
     return {"critical": float(drops[0]), "saliency": float(drops[1]), "random": float(np.mean(drops[2:])),
             "random_std": float(np.std(drops[2:])), "neurons": int(size)}
+
+
+def _stop_if(should_stop: Callable[[], bool] | None) -> None:
+    """Raise ``Cancelled`` when ``should_stop`` says a newer request replaced this work."""
+    if should_stop is not None and should_stop():
+        raise Cancelled("stopped: a newer request replaced this work")

@@ -24,3 +24,12 @@ def asset(relative: str) -> Path:
         f"{relative} is missing from this installation (looked in {packaged} and {checkout}); "
         "reinstall innersight_widgets"
     )
+
+
+def esm(relative: str) -> str:
+    """A view's front-end module with the shared prelude (``js/_prelude.js``) in front of it.
+
+    anywidget evaluates ``_esm`` as one module's text, so a relative ``import`` of a shared
+    file cannot resolve; prepending keeps one copy of the helpers for every view.
+    """
+    return asset("js/_prelude.js").read_text(encoding="utf-8") + "\n" + asset(relative).read_text(encoding="utf-8")

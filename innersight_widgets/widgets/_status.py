@@ -10,7 +10,9 @@ _COLOURS = {"busy": "#555", "idle": "#1a7f37", "error": "#b42318"}
 
 
 class StatusLine(w.HTML):
-    """An HTML line with ``data-testid`` and ``data-kind`` for tests; text is always escaped."""
+    """An HTML line with ``data-testid`` and ``data-kind`` for tests; text is always escaped.
+
+    A widget's live runner writes it; ``last_error`` keeps the newest exception shown."""
 
     def __init__(self, testid: str) -> None:
         super().__init__()
@@ -22,8 +24,3 @@ class StatusLine(w.HTML):
             f'<div data-testid="{self._testid}" data-kind="{kind}" style="color:{_COLOURS[kind]};font-size:13px">'
             f"{html.escape(text)}</div>"
         )
-
-    def error(self, exc: BaseException) -> None:
-        """Show an exception from a callback or a worker, and keep it in ``last_error``."""
-        self.last_error = exc
-        self.show("error", f"error: {type(exc).__name__}: {exc}")

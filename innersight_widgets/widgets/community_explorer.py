@@ -7,6 +7,7 @@ core (``Analysis.communities`` / ``Analysis.evaluate``). It holds UI state only.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import anywidget
@@ -16,13 +17,23 @@ import numpy as np
 import traitlets
 
 from ..core import Analysis, Communities, CommunityReport
-from ..core.runner import Cancelled
 from ..core.communities import DEFAULTS, MAX_NEIGHBOURS
-from ._assets import asset
+from ..core.evaluation import Importance
+from ._assets import esm
 from ._checks import positive_int
-from ._images import to_png
-from ._live import LiveRunner
+from ._live import Job, LiveRunner
 from ._status import StatusLine
+from .payloads import (
+    CommunityDetails,
+    CommunityGraph,
+    Edge,
+    Record,
+    Thumbnails,
+    community_details,
+    community_graph,
+    community_labels,
+    importance_summary,
+)
 
 # Slider set-up per method: (parameter, label, min, max, step).
 SLIDERS = {
@@ -40,20 +51,25 @@ MAX_SPRING_NODES = 150
 class CommunityView(anywidget.AnyWidget):
     """The drawing: community or neuron graph, and the selected community's details."""
 
-    _esm = asset("js/community_view.js")
-    graph = traitlets.Dict().tag(sync=True)
-    selected = traitlets.Int(-1).tag(sync=True)
-    details = traitlets.Dict().tag(sync=True)
-    thumbnails = traitlets.List(traitlets.Bytes()).tag(sync=True)
+    _esm = esm("js/community_view.js")
+    graph = Record(CommunityGraph).tag(sync=True)
+    selected = traitlets.Int(-1, min=-1).tag(sync=True)
+    details = Record(CommunityDetails).tag(sync=True)
+    thumbnails = Record(Thumbnails).tag(sync=True)
 
 
 class CommunityExplorer(w.VBox):
     """Explore the communities of an :class:`Analysis` in a notebook.
 
     ``CommunityExplorer(an)`` shows controls (layers, method, its slider, k neighbours,
-    minimum correlation, graph of communities or neurons), the graph, and for a clicked
-    community its top images and receptive-field patches, class selectivity, ablation
-    effect against random sets of its size, coherence, concept label and members.
+    minimum correlation, graph of communities or neurons), the graph with each community's
+    concept label, and for a clicked community its top images and receptive-field patches,
+    class selectivity, coherence, concept label and members at once, then its importance:
+    the accuracy drop when it is ablated, against ``draws`` random sets of its size, filling
+    in as the random sets run, on ``images`` probe images.
+
+    A click belongs to the newest partition asked for: clicked while a new partition is
+    computing, the community opens in the new partition when it is drawn.
     """
 
     def __init__(
@@ -63,6 +79,7 @@ class CommunityExplorer(w.VBox):
         method: str = "louvain",
         top_k: int = 12,
         draws: int = 20,
+        images: int | None = 512,
         debounce: float = 0.15,
     ) -> None:
         if not isinstance(analysis, Analysis):
@@ -72,26 +89,34 @@ class CommunityExplorer(w.VBox):
         self.analysis = analysis
         self.top_k = positive_int("top_k", top_k, "top images shown per community")
         self.draws = positive_int("draws", draws, "random neuron sets in the importance test; 20 or more for p < 0.05")
+        self.images = None if images is None else positive_int("images", images, "probe images the importance test runs on; None: all")
         self.communities: Communities | None = None
         self.report: CommunityReport | None = None
-        self._layouts: dict[tuple, dict[str, tuple[float, float]]] = {}
-        self._live = LiveRunner(lambda _channel, exc: self.status.error(exc), debounce=debounce)
+        self._layouts: dict[tuple, dict[int, tuple[float, float]]] = {}
+        # The partition asked for last (its key and request number) and the one on screen;
+        # a click is (community, request number of the partition it belongs to).
+        self._asked: tuple[tuple, int] = ((), 0)
+        self._shown = 0
+        self._click: tuple[int, int] | None = None
+        self._applying = False
 
         chosen = analysis.ordered_layers(layers if layers is not None else analysis.layers[len(analysis.layers) // 2])
+        wide = {"description_width": "initial"}
         self.layers = w.SelectMultiple(
             options=analysis.layers, value=tuple(chosen), description="layers", rows=min(6, len(analysis.layers))
         )
         self.method = w.Dropdown(options=list(SLIDERS), value=method, description="method")
-        self.parameter = w.FloatSlider(continuous_update=True, readout_format=".2f", layout=w.Layout(width="420px"))
-        self.k = w.IntSlider(value=DEFAULTS[method]["k"], min=1, max=MAX_NEIGHBOURS, description="k neighbours")
-        self.min_corr = w.FloatSlider(value=0.0, min=0.0, max=0.95, step=0.05, description="min corr")
+        self.parameter = w.FloatSlider(continuous_update=True, style=wide, layout=w.Layout(width="420px"))
+        self.k = w.IntSlider(value=DEFAULTS[method]["k"], min=1, max=MAX_NEIGHBOURS, description="k neighbours", style=wide)
+        self.min_corr = w.FloatSlider(value=0.0, min=0.0, max=0.95, step=0.05, description="min corr", style=wide)
         self.graph_mode = w.ToggleButtons(options=["communities", "neurons"], value="communities", description="graph")
         self.status = StatusLine("explorer-status")
         self.view = CommunityView()
+        self._live = LiveRunner(self.status, debounce=debounce)
         self._configure_slider(method)
 
         for control in (self.layers, self.parameter, self.k, self.min_corr, self.graph_mode):
-            control.observe(self._on_control, names="value")
+            control.observe(lambda _change: self._request_partition(), names="value")
         self.method.observe(self._on_method, names="value")
         self.view.observe(self._on_select, names="selected")
 
@@ -102,21 +127,20 @@ class CommunityExplorer(w.VBox):
 
     # ------------------------------------------------------------- controls
     def _configure_slider(self, method: str) -> None:
+        """The method's parameter, range and default, sent to the front end as one message
+        (separate messages let the browser clamp the new value to the old range)."""
         name, label, low, high, step = SLIDERS[method]
-        value = DEFAULTS[method][name]
-        with self.parameter.hold_trait_notifications():
-            self.parameter.min, self.parameter.max = low, high
+        with self.parameter.hold_sync():
+            # widen first so that no intermediate state clamps the value
+            self.parameter.min, self.parameter.max = min(low, self.parameter.min), max(high, self.parameter.max)
             self.parameter.step = step
-            self.parameter.value = value
+            self.parameter.value = DEFAULTS[method][name]
+            self.parameter.min, self.parameter.max = low, high
             self.parameter.description = label
             self.parameter.readout_format = "d" if name == "n_communities" else ".2f"
 
     def _on_method(self, change: dict) -> None:
-        with self.parameter.hold_trait_notifications():
-            self._configure_slider(change["new"])
-        self._request_partition()
-
-    def _on_control(self, _change: dict) -> None:
+        self._configure_slider(change["new"])
         self._request_partition()
 
     def current_params(self) -> dict[str, Any]:
@@ -129,188 +153,149 @@ class CommunityExplorer(w.VBox):
     def _request_partition(self) -> None:
         layers, method, params, mode = list(self.layers.value), self.method.value, self.current_params(), self.graph_mode.value
         if not layers:
-            self.status.show("error", "select at least one layer")
+            self._live.announce("error", "select at least one layer")
             return
-        self.status.show("busy", f"computing {method} communities of {', '.join(layers)} …")
         started = time.perf_counter()
 
-        def compute(_stale: Any) -> tuple[Communities, CommunityReport, dict]:
+        def compute(job: Job) -> tuple[int, Communities, CommunityReport, CommunityGraph]:
             communities = self.analysis.communities(layers, method, stability_runs=0, **params)
             report = self.analysis.evaluate(communities)
-            return communities, report, self._graph_payload(report, mode, params)
+            return job.generation, communities, report, self._graph(report, mode, params)
 
-        def apply(result: tuple[Communities, CommunityReport, dict]) -> None:
-            communities, report, payload = result
-            self.communities, self.report = communities, report
+        def apply(result: tuple[int, Communities, CommunityReport, CommunityGraph]) -> str:
+            generation, communities, report, graph = result
+            self.communities, self.report, self._shown = communities, report, generation
+            click = self._click if self._click is not None and self._click[1] == generation else None
+            opens = click is not None and click[0] < communities.num_communities
             with self.view.hold_sync():
-                self.view.graph = payload
+                self.view.graph = graph
                 self.view.details = {}
-                self.view.thumbnails = []
-                self.view.selected = -1
+                self.view.thumbnails = {}
+                self._set_selected(click[0] if opens else -1)
             dead = f", {len(communities.dead)} dead neurons" if communities.dead else ""
-            self.status.show(
-                "idle",
+            summary = (
                 f"{communities.num_communities} communities of {len(communities.neurons)} neurons, "
-                f"modularity {communities.modularity:.3f}{dead} ({time.perf_counter() - started:.2f} s); "
-                "click a community",
+                f"modularity {communities.modularity:.3f}{dead} ({time.perf_counter() - started:.2f} s)"
             )
+            if opens:
+                self._open(click[0])
+            elif click is not None:
+                return f"{summary}; there is no community {click[0]} in it, click another"
+            return f"{summary}; click a community"
 
-        self._live.submit("partition", compute, apply)
+        key = (tuple(layers), method, tuple(sorted(params.items())))
+        def clear() -> None:
+            """A failed partition leaves nothing of the old one under the new controls."""
+            self.communities = self.report = None
+            with self.view.hold_sync():
+                self.view.graph, self.view.details, self.view.thumbnails = {}, {}, {}
+                self._set_selected(-1)
 
-    def _graph_payload(self, report: CommunityReport, mode: str, params: dict[str, Any]) -> dict:
+        job = self._live.submit(
+            "partition", f"computing {method} communities of {', '.join(layers)} …", compute, apply,
+            cancels=("details", "importance"), on_error=clear,
+        )
+        # Only the graph's look changed (neurons vs communities): the open community stays open.
+        if self._click is not None and key == self._asked[0] and self._click[1] == self._asked[1]:
+            self._click = (self._click[0], job.generation)
+        self._asked = (key, job.generation)
+
+    def _graph(self, report: CommunityReport, mode: str, params: dict[str, Any]) -> CommunityGraph:
         communities = report.communities
         k = communities.num_communities
-        # Labels and links for the largest communities only: beyond that a drawing is a hairball.
-        shown = min(k, MAX_SPRING_NODES)
-        labels = report.labels(list(range(shown))) + [None] * (k - shown)
-        info = [
-            {
-                "id": c,
-                "community": c,
-                "size": int(size),
-                "label": "" if label is None else label.value,
-                "auroc": None if label is None else round(label.auroc, 3),
-            }
-            for c, (size, label) in enumerate(zip(communities.sizes, labels))
-        ]
+        labels = community_labels(report, MAX_SPRING_NODES)  # beyond that a drawing is a hairball
         if mode == "neurons" and len(communities.neurons) <= MAX_DRAWN_NEURONS:
-            return self._neuron_payload(communities, params, info)
+            rows, cols, weights = self.analysis.aggregator(communities.layers).edges(params["k"], params["min_corr"])
+            key = (tuple(communities.layers), params["k"], params["min_corr"])
+            if key not in self._layouts:
+                graph = nx.Graph()
+                graph.add_nodes_from(range(len(communities.neurons)))
+                graph.add_weighted_edges_from(zip(rows.tolist(), cols.tolist(), weights.tolist()))
+                self._layouts[key] = _layout(graph, weight="weight")
+            edges = [Edge(int(a), int(b), round(float(c), 3)) for a, b, c in zip(rows, cols, weights)]
+            return community_graph(report, self._layouts[key], edges, labels, neurons=True)
         graph = report.community_graph(top=3) if k <= MAX_SPRING_NODES else _nodes_only(k)
-        positions = _layout(graph, weight="similarity")
-        for node in info:
-            node["x"], node["y"] = positions[f"c{node['id']}"]
         pairs = {}  # each community's 3 strongest links, drawn once per pair
         for u, v, d in graph.edges(data=True):
             if d["similarity"] > 0.05:
                 pairs[tuple(sorted((int(u[1:]), int(v[1:]))))] = d["similarity"]
-        edges = [{"a": a, "b": b, "w": round(sim, 3)} for (a, b), sim in pairs.items()]
-        return {"mode": "communities", "nodes": info, "edges": edges, "communities": info}
-
-    def _neuron_payload(self, communities: Communities, params: dict[str, Any], info: list[dict]) -> dict:
-        aggregator = self.analysis.aggregator(communities.layers)
-        rows, cols, weights = aggregator.edges(params["k"], params["min_corr"])
-        key = (tuple(communities.layers), params["k"], params["min_corr"])
-        if key not in self._layouts:
-            graph = nx.Graph()
-            graph.add_nodes_from(range(len(communities.neurons)))
-            graph.add_weighted_edges_from(zip(rows.tolist(), cols.tolist(), weights.tolist()))
-            self._layouts[key] = _layout(graph, weight="weight")
-        positions = self._layouts[key]
-        nodes = [
-            {"id": i, "community": int(label), "size": 1, "label": f"{layer}:{index}", "x": positions[i][0], "y": positions[i][1]}
-            for i, ((layer, index), label) in enumerate(zip(communities.neurons, communities.labels))
-        ]
-        edges = [{"a": int(a), "b": int(b), "w": round(float(c), 3)} for a, b, c in zip(rows, cols, weights)]
-        return {"mode": "neurons", "nodes": nodes, "edges": edges, "communities": info}
+        edges = [Edge(a, b, round(float(sim), 3)) for (a, b), sim in pairs.items()]
+        return community_graph(report, _layout(graph, weight="similarity"), edges, labels, neurons=False)
 
     # -------------------------------------------------------------- details
     def select(self, community: int) -> None:
         """Select a community as a click in the graph does."""
         self.view.selected = int(community)
 
+    def _set_selected(self, community: int) -> None:
+        self._applying = True
+        try:
+            self.view.selected = community
+        finally:
+            self._applying = False
+
     def _on_select(self, change: dict) -> None:
-        community, report = change["new"], self.report
-        if community < 0 or report is None:
+        community = change["new"]
+        if self._applying:
             return
-        if community >= report.num_communities:
-            self.status.show("error", f"there is no community {community}; this partition has {report.num_communities}")
+        if community < 0:
+            self._click = None
             return
-        self.status.show("busy", f"loading community {community} …")
+        self._click = (community, self._asked[1])
+        if self._asked[1] != self._shown:
+            return  # the partition it belongs to is computing: it opens when that is drawn
+        if community >= self.report.num_communities:
+            self._set_selected(-1)
+            self._live.announce("error", f"there is no community {community}; this partition has {self.report.num_communities}")
+            return
+        self._open(community)
 
-        def compute(_stale: Any) -> tuple[dict, list[bytes]]:
-            return self._details(report, community)
+    def _open(self, c: int) -> None:
+        """Details of community ``c`` of the partition on screen, then its importance test."""
+        report, owner = self.report, f"partition {self._shown} community {c}"
 
-        def apply(result: tuple[dict, list[bytes]]) -> None:
+        def apply(result: tuple[CommunityDetails, Thumbnails]) -> str:
             details, thumbnails = result
             with self.view.hold_sync():
                 self.view.details = details
                 self.view.thumbnails = thumbnails
-            self.status.show("busy", f"community {community}: testing its importance against {self.draws} random sets …")
-            self._request_importance(report, community, details)
+            self._test_importance(report, details)
+            return f"community {c}: {details.size} neurons"
 
-        self._live.submit("details", compute, apply)
+        self._live.submit(
+            "details", f"loading community {c} …", lambda job: community_details(report, c, self.top_k, owner), apply,
+            cancels=("importance",), debounce=False,
+        )
 
-    def _details(self, report: CommunityReport, c: int) -> tuple[dict, list[bytes]]:
-        an = self.analysis
-        names = an.data.class_names
-        predicted = an.predictions.classes
-        images = report.top_images(c, self.top_k)
-        patches = report.patches(c, self.top_k)
-        means, selectivity = report.class_selectivity()
-        within, outside = report.coherence()
-        label = report.label(c)
-        pictures = dict(zip(images.tolist(), an.images(images)))
-        thumbnails = [to_png(pictures[int(i)]) for i in images]
-        thumbnails += [to_png(pictures.get(p.image, an.images([p.image])[0]), p.box) for p in patches]
-        details = {
-            "community": c,
-            "size": int(report.communities.sizes[c]),
-            "label": None if label is None else {"concept": label.concept, "value": label.value, "auroc": label.auroc},
-            "concepts": [
-                {"concept": s.concept, "value": s.value, "auroc": round(s.auroc, 3)} for s in report.concepts(c)[:5]
-            ],
-            "members": [f"{layer}:{index}" for layer, index in report.communities.members(c)],
-            "coherence": {"within": _number(within[c]), "outside": _number(outside[c])},
-            "classes": names,
-            "class_means": [round(float(v), 4) for v in means[:, c]],
-            "selectivity": round(float(selectivity[c]), 4),
-            "images": [
-                {
-                    "index": int(i),
-                    "label": names[int(an.labels[i])],
-                    "predicted": names[int(predicted[i])],
-                    "score": round(float(report.scores[i, c]), 3),
-                }
-                for i in images
-            ],
-            "patches": [{"index": p.image, "neuron": f"{p.layer}:{p.neuron}", "box": list(p.box)} for p in patches],
-            "importance": None,
-        }
-        return details, thumbnails
+    def _test_importance(self, report: CommunityReport, details: CommunityDetails) -> None:
+        c, total = details.community, len(self.analysis.data)
 
-    def _request_importance(self, report: CommunityReport, c: int, details: dict) -> None:
-        def compute(stale: Any) -> dict | None:
-            try:
-                imp = report.importance(
-                    c,
-                    draws=self.draws,
-                    should_stop=lambda: stale() or self.report is not report,
-                    on_progress=lambda done, total: self.status.show(
-                        "busy", f"community {c}: ablating it and {self.draws} random sets of its size … {done / total:.0%}"
-                    ),
-                )
-            except Cancelled:
-                return None
-            null = imp.null_class_drops
-            return {
-                "accuracy_drop": imp.accuracy_drop,
-                "null_mean": imp.null_mean,
-                "null_std": imp.null_std,
-                "z_score": None if not np.isfinite(imp.z_score) else imp.z_score,
-                "p_value": imp.p_value,
-                "draws": len(imp.null_drops),
-                "class_drop": [_number(v) for v in imp.class_accuracy_drop],
-                "null_class_mean": [_number(v) for v in np.nanmean(null, axis=0)],
-                "null_class_std": [_number(v) for v in np.nanstd(null, axis=0)],
-            }
+        def show(imp: Importance) -> None:
+            self.view.details = replace(details, importance=importance_summary(imp, self.draws, total))
 
-        def apply(result: dict | None) -> None:
-            if result is None or self.view.selected != c or self.report is not report:
-                return
-            self.view.details = {**details, "importance": result}
-            self.status.show(
-                "idle",
-                f"community {c}: ablation drops accuracy by {result['accuracy_drop']:.3f} "
-                f"(random sets {result['null_mean']:.3f} ± {result['null_std']:.3f}, p = {result['p_value']:.3f})",
+        def compute(job: Job) -> Importance:
+            return report.importance(
+                c,
+                draws=self.draws,
+                images=self.images,
+                should_stop=job.stale,
+                on_partial=lambda imp: job.post(show, imp),
+                on_progress=lambda done, of: job.say(
+                    f"community {c}: ablating it and {self.draws} random sets of its size … {done / of:.0%}"
+                ),
             )
 
-        self._live.submit("importance", compute, apply)
+        def apply(imp: Importance) -> str:
+            show(imp)
+            return (
+                f"community {c}: ablation drops accuracy by {imp.accuracy_drop:.3f} "
+                f"(random sets {imp.null_mean:.3f} ± {imp.null_std:.3f}, p = {imp.p_value:.3f}; {imp.images} images)"
+            )
 
-    # --------------------------------------------------------------- status
-
+        self._live.submit("importance", f"community {c}: testing its importance …", compute, apply, debounce=False)
 
     def wait(self, timeout: float = 120.0) -> None:
-        """Block until pending computations are done (for scripts and tests)."""
+        """Block until pending computations are done and shown (for scripts and tests)."""
         self._live.wait(timeout)
 
 
@@ -336,7 +321,3 @@ def _layout(graph: nx.Graph, weight: str) -> dict[Any, tuple[float, float]]:
     span = np.where(high - low > 1e-9, high - low, 1)
     scaled = (xy - low) / span
     return {node: (round(float(x), 4), round(float(y), 4)) for node, (x, y) in zip(graph.nodes, scaled)}
-
-
-def _number(x: float) -> float | None:
-    return None if x is None or not np.isfinite(x) else round(float(x), 4)

@@ -2,34 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import anywidget
 import ipywidgets as w
 import numpy as np
-import traitlets
 
 from ..core import Analysis
-from ..core.critical import CriticalNeurons, ablation_comparison, critical_neurons, evaluate_mechanisms, mechanisms
-from ._assets import asset
+from ..core.critical import (
+    CriticalNeurons,
+    ablation_comparison,
+    critical_neurons,
+    evaluate_mechanisms,
+    mechanisms,
+)
+from ._assets import esm
 from ._checks import positive_int
-from ._images import to_png
-from ._live import LiveRunner
+from ._live import Job, LiveRunner
 from ._status import StatusLine
+from .payloads import (
+    CriticalSelection,
+    MechanismsView,
+    Record,
+    Thumbnails,
+    critical_selection,
+    mechanism_views,
+)
 
 
 class CriticalDrawing(anywidget.AnyWidget):
-    _esm = asset("js/critical_view.js")
-    selection = traitlets.Dict().tag(sync=True)
-    mechanisms = traitlets.Dict().tag(sync=True)
-    thumbnails = traitlets.List(traitlets.Bytes()).tag(sync=True)
+    _esm = esm("js/critical_view.js")
+    selection = Record(CriticalSelection).tag(sync=True)
+    mechanisms = Record(MechanismsView).tag(sync=True)
+    thumbnails = Record(Thumbnails).tag(sync=True)
 
 
 class CriticalNeuronsView(w.VBox):
     """``CriticalNeuronsView(an)``: pick a layer and a class; move the FDR slider (instant);
     see the selected neurons with their W and selection frequency over knockoff runs, the
-    mechanisms (clusters of the class's images) and how they compare with random and
-    saliency-ranked neuron sets of the same size on a sub-label concept."""
+    mechanisms (clusters of the class's images, shown by their most typical images) and how
+    they compare with random and saliency-ranked neuron sets of the same size on a sub-label
+    concept."""
 
     def __init__(self, analysis: Analysis, layer: str | None = None, target_class: int | str = 0,
                  concept: str | None = None, runs: int = 10, images_per_mechanism: int = 8, debounce: float = 0.1) -> None:
@@ -38,17 +49,20 @@ class CriticalNeuronsView(w.VBox):
         self.analysis = analysis
         self.runs = positive_int("runs", runs, "knockoff runs, each with fresh knockoffs")
         self.images_per_mechanism = positive_int("images_per_mechanism", images_per_mechanism, "images shown per mechanism")
-        self.critical: CriticalNeurons | None = None
-        self._live = LiveRunner(lambda _channel, exc: self.status.error(exc), debounce=debounce)
         concepts = list(analysis.data.concepts)
+        if concept is not None and concept not in concepts:
+            raise ValueError(f"the data has no concept {concept!r}; it has {', '.join(concepts) or 'none'}")
+        self.critical: CriticalNeurons | None = None
+        wide = {"description_width": "initial"}
         self.layer = w.Dropdown(options=analysis.layers, value=layer or analysis.layers[-1], description="layer")
         self.target = w.Dropdown(options=analysis.data.class_names,
                                  value=analysis.data.class_names[analysis.class_index(target_class)], description="class")
-        self.fdr = w.FloatSlider(value=0.1, min=0.01, max=0.5, step=0.01, description="FDR q", continuous_update=True)
+        self.fdr = w.FloatSlider(value=0.1, min=0.01, max=0.5, step=0.01, description="FDR q", continuous_update=True, style=wide)
         self.concept = w.Dropdown(options=["—", *concepts], value=concept or (concepts[0] if concepts else "—"),
-                                  description="sub-label")
+                                  description="sub-label", style=wide)
         self.status = StatusLine("critical-status")
         self.drawing = CriticalDrawing()
+        self._live = LiveRunner(self.status, debounce=debounce)
         for control in (self.layer, self.target):
             control.observe(lambda _c: self._refit(), names="value")
         self.fdr.observe(lambda _c: self._rethreshold(), names="value")
@@ -56,71 +70,73 @@ class CriticalNeuronsView(w.VBox):
         super().__init__([w.HBox([self.layer, self.target, self.fdr, self.concept]), self.status, self.drawing])
         self._refit()
 
+    def _clear(self) -> None:
+        """Nothing of an older layer or class stays under the controls."""
+        with self.drawing.hold_sync():
+            self.drawing.selection, self.drawing.mechanisms, self.drawing.thumbnails = {}, {}, {}
+
     def _refit(self) -> None:
         layer, target = self.layer.value, self.target.value
-        self.status.show("busy", f"fitting knockoffs for {layer}, class {target} ({self.runs} runs) …")
+        self.critical = None
+        self._clear()
 
-        def compute(_stale: Any) -> CriticalNeurons:
+        def compute(job: Job) -> CriticalNeurons:
             return critical_neurons(self.analysis, layer, target, fdr=float(self.fdr.value), runs=self.runs)
 
         def apply(result: CriticalNeurons) -> None:
             self.critical = result
             self._rethreshold()
 
-        self._live.submit("fit", compute, apply)
+        self._live.submit(
+            "fit", f"fitting knockoffs for {layer}, class {target} ({self.runs} runs) …", compute, apply,
+            cancels=("mechanisms",), on_error=self._clear,
+        )
 
     def _rethreshold(self) -> None:
-        """Instant: the stored statistics at the new FDR; the mechanisms follow off the UI thread."""
+        """Instant: the stored statistics at the slider's FDR; the mechanisms follow off the
+        kernel's thread. Waits for a refit that is under way (its result reads the slider)."""
         if self.critical is None:
             return
-        critical = self.critical.at(float(self.fdr.value))
-        self.critical = critical
+        critical = self.critical = self.critical.at(float(self.fdr.value))
         selected = critical.selected
-        frequency = critical.frequency
-        self.drawing.selection = {
-            "layer": critical.layer, "class": critical.class_name, "fdr": critical.fdr,
-            "threshold": None if not np.isfinite(critical.threshold) else critical.threshold,
-            "neurons": [{"neuron": int(j), "w": round(float(critical.w[0, j]), 4), "frequency": round(float(frequency[j]), 2)}
-                        for j in selected[np.argsort(-critical.w[0, selected])]],
-            "set_aside": int(critical.set_aside.sum()), "no_power_runs": critical.no_power_runs,
-        }
+        self.drawing.selection = critical_selection(critical)
         if selected.size == 0:
-            self.drawing.mechanisms, self.drawing.thumbnails = {}, []
-            self.status.show("idle", f"no neuron of {critical.layer} is selected at FDR {critical.fdr:.2f}")
-            return
-        self.status.show("busy", f"{selected.size} critical neurons; clustering the class's images …")
-        concept = self.concept.value
-
-        def compute(_stale: Any) -> tuple[dict, list[bytes]]:
-            found = mechanisms(self.analysis, critical)
-            payload: dict[str, Any] = {"k": found.k, "mechanisms": []}
-            thumbnails: list[bytes] = []
-            truth = self.analysis.data.concepts.get(concept) if concept != "—" else None
-            for m in range(found.k):
-                members = found.members(m)
-                shown = members[: self.images_per_mechanism]
-                thumbnails += [to_png(image) for image in self.analysis.images(shown)]
-                entry = {"size": int(members.size), "images": [int(i) for i in shown]}
-                if truth is not None:
-                    values, counts = np.unique(truth.values[members], return_counts=True)
-                    entry["dominant"] = f"{truth.names[int(values[counts.argmax()])]} ({counts.max() / members.size:.0%})"
-                payload["mechanisms"].append(entry)
-            if truth is not None:
-                payload["report"] = evaluate_mechanisms(self.analysis, critical, found, concept).to_dict()
-            payload["ablation"] = ablation_comparison(self.analysis, critical)
-            return payload, thumbnails
-
-        def apply(result: tuple[dict, list[bytes]]) -> None:
-            payload, thumbnails = result
             with self.drawing.hold_sync():
-                self.drawing.mechanisms = payload
-                self.drawing.thumbnails = thumbnails
-            self.status.show("idle", f"{selected.size} critical neurons at FDR {critical.fdr:.2f}; {payload['k']} mechanisms")
+                self.drawing.mechanisms, self.drawing.thumbnails = {}, {}
+            self._live.announce("idle", f"no neuron of {critical.layer} is selected at FDR {critical.fdr:.2f}")
+            return
+        concept = self.concept.value
+        owner = f"{critical.layer} {critical.class_name} fdr {critical.fdr:.4f} {concept}"
+        an = self.analysis
 
-        self._live.submit("mechanisms", compute, apply)
+        def compute(job: Job) -> tuple[MechanismsView, Thumbnails]:
+            found = mechanisms(an, critical)
+            typical = np.unique(np.concatenate([found.typical(m, self.images_per_mechanism) for m in range(found.k)]))
+            pictures = dict(zip(typical.tolist(), an.images(typical)))
+            truth = an.data.concepts.get(concept) if concept != "—" else None
+            shown, thumbnails = mechanism_views(found, self.images_per_mechanism, pictures, truth, owner)
+            report = None
+            if truth is not None:
+                report = evaluate_mechanisms(an, critical, found, concept, should_stop=job.stale).to_dict()
+            ablation = ablation_comparison(an, critical, should_stop=job.stale)
+            return MechanismsView(owner, found.k, shown, report, ablation), thumbnails
+
+        def apply(result: tuple[MechanismsView, Thumbnails]) -> str:
+            view, thumbnails = result
+            with self.drawing.hold_sync():
+                self.drawing.mechanisms = view
+                self.drawing.thumbnails = thumbnails
+            return f"{selected.size} critical neurons at FDR {critical.fdr:.2f}; {view.k} mechanisms"
+
+        def clear() -> None:
+            with self.drawing.hold_sync():
+                self.drawing.mechanisms, self.drawing.thumbnails = {}, {}
+
+        self._live.submit(
+            "mechanisms", f"{selected.size} critical neurons; clustering the class's images …", compute, apply,
+            on_error=clear,
+        )
 
     def wait(self, timeout: float = 120.0) -> None:
-        """Block until pending computations are done (for scripts and tests)."""
+        """Block until pending computations are done and shown (for scripts and tests)."""
         self._live.wait(timeout)
-
-

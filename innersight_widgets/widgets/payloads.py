@@ -1,0 +1,472 @@
+"""What the front ends draw, as plain typed records built by pure functions.
+
+Each record is a frozen dataclass; the widgets' traits take it and send it as JSON, and the
+JavaScript in ``js/`` reads the same field names (a test checks that). Images travel in a
+:class:`Thumbnails` record whose ``owner`` names the details they belong to and whose
+``ids`` name each picture, so the front end never matches pictures by position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from typing import Any
+
+import numpy as np
+import traitlets
+
+from ..core import Circuit, CommunityReport
+from ..core.critical import CriticalNeurons, Mechanisms
+from ..core.evaluation import Importance
+from ..data import Concept
+from ._images import to_png
+
+# A group is lit by an image when a crop of it scores above this and above the group's own
+# threshold: the log-barrier score is the mean log ratio to the group's mean activation, so
+# a score at or below 0 means weaker than the group's typical crop on every neuron's average.
+LIT_ABOVE = 0.0
+
+
+def _number(x: Any) -> float | None:
+    """A finite float rounded for display, or None (JSON has no NaN)."""
+    return None if x is None or not np.isfinite(x) else round(float(x), 4)
+
+
+class Record(traitlets.Dict):
+    """A trait holding one record of ``kind`` (sent as a dict); ``{}`` means nothing to show."""
+
+    def __init__(self, kind: type, **kwargs: Any) -> None:
+        self.kind = kind
+        self.names = {f.name for f in fields(kind)}
+        super().__init__(**kwargs)
+
+    def validate(self, obj: Any, value: Any) -> dict:
+        if is_dataclass(value) and not isinstance(value, type):
+            if not isinstance(value, self.kind):
+                self.error(obj, value)
+            value = asdict(value)
+        value = super().validate(obj, value)
+        if value and set(value) != self.names:
+            raise traitlets.TraitError(
+                f"{self.name} takes a {self.kind.__name__} record (fields {sorted(self.names)}), got keys {sorted(value)}"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class Thumbnails:
+    """PNG pictures for the details named ``owner``; ``ids[i]`` names ``pngs[i]``."""
+
+    owner: str
+    ids: list[str]
+    pngs: list[bytes]
+
+
+def _thumbnails(owner: str, pictures: dict[str, bytes]) -> Thumbnails:
+    return Thumbnails(owner, list(pictures), list(pictures.values()))
+
+
+# ------------------------------------------------------------------ communities
+@dataclass(frozen=True)
+class CommunityNode:
+    id: int  # the community (community graph) or the neuron's row (neuron graph)
+    community: int
+    size: int
+    caption: str  # the concept label shown on the disc ("" when none)
+    title: str  # the hover text
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class Edge:
+    a: int | str
+    b: int | str
+    w: float
+
+
+@dataclass(frozen=True)
+class CommunityGraph:
+    mode: str  # "communities" or "neurons"
+    nodes: list[CommunityNode]
+    edges: list[Edge]
+    communities: int
+
+
+@dataclass(frozen=True)
+class ConceptScore:
+    concept: str
+    value: str
+    auroc: float
+
+
+@dataclass(frozen=True)
+class TopImage:
+    index: int
+    label: str
+    predicted: str
+    score: float
+    thumb: str
+
+
+@dataclass(frozen=True)
+class Patch:
+    index: int
+    neuron: str
+    box: list[int]
+    thumb: str
+
+
+@dataclass(frozen=True)
+class ImportanceSummary:
+    """The importance test so far: the community's own drop, then the random sets filling in."""
+
+    accuracy_drop: float
+    class_drop: list[float | None]
+    draws: int  # random sets done
+    total_draws: int
+    images: int  # probe images the test ran on
+    probe_images: int
+    null_mean: float | None
+    null_std: float | None
+    null_class_mean: list[float | None]
+    null_class_std: list[float | None]
+    z_score: float | None
+    p_value: float | None
+
+
+@dataclass(frozen=True)
+class CommunityDetails:
+    owner: str
+    community: int
+    size: int
+    label: ConceptScore | None
+    concepts: list[ConceptScore]
+    members: list[str]
+    within: float | None
+    outside: float | None
+    classes: list[str]
+    class_means: list[float]
+    selectivity: float
+    images: list[TopImage]
+    patches: list[Patch]
+    importance: ImportanceSummary | None
+
+
+def community_labels(report: CommunityReport, shown: int) -> list[ConceptScore | None]:
+    """The concept label of each community (None beyond the ``shown`` largest or when none fits)."""
+    k = report.num_communities
+    labels = report.labels(list(range(min(k, shown)))) + [None] * max(0, k - shown)
+    return [None if s is None else ConceptScore(s.concept, s.value, round(s.auroc, 3)) for s in labels]
+
+
+def community_graph(
+    report: CommunityReport,
+    positions: dict[Any, tuple[float, float]],
+    edges: list[Edge],
+    labels: list[ConceptScore | None],
+    neurons: bool,
+) -> CommunityGraph:
+    """The graph of communities (``positions`` keyed ``"c<k>"``) or of neurons (keyed by row)."""
+    communities = report.communities
+
+    def named(label: ConceptScore | None) -> str:
+        return "" if label is None else f"{label.concept} = {label.value} (AUROC {label.auroc:.2f})"
+
+    if neurons:
+        nodes = [
+            CommunityNode(i, int(c), 1, "", f"{layer}:{index} · community {int(c)}", *positions[i])
+            for i, ((layer, index), c) in enumerate(zip(communities.neurons, communities.labels))
+        ]
+    else:
+        nodes = [
+            CommunityNode(
+                c, c, int(size), "" if label is None else label.value,
+                f"community {c}: {int(size)} neurons" + ("" if label is None else f", {named(label)}"),
+                *positions[f"c{c}"],
+            )
+            for c, (size, label) in enumerate(zip(communities.sizes, labels))
+        ]
+    return CommunityGraph("neurons" if neurons else "communities", nodes, edges, communities.num_communities)
+
+
+def community_details(report: CommunityReport, c: int, top_k: int, owner: str) -> tuple[CommunityDetails, Thumbnails]:
+    """Everything the details panel shows for community ``c`` but the importance test."""
+    an = report.analysis
+    names = an.data.class_names
+    predicted = an.predictions.classes
+    images = report.top_images(c, top_k)
+    patches = report.patches(c, top_k)
+    means, selectivity = report.class_selectivity()
+    within, outside = report.coherence()
+    label = report.label(c)
+    pictures = dict(zip(images.tolist(), an.images(images)))
+    extra = sorted({p.image for p in patches} - set(pictures))
+    pictures.update(zip(extra, an.images(extra)) if extra else ())
+    tops = [
+        TopImage(int(i), names[int(an.labels[i])], names[int(predicted[i])], round(float(report.scores[i, c]), 3), f"image{int(i)}")
+        for i in images
+    ]
+    crops = [Patch(p.image, f"{p.layer}:{p.neuron}", list(p.box), f"patch{n}") for n, p in enumerate(patches)]
+    pngs = {t.thumb: to_png(pictures[t.index]) for t in tops}
+    pngs.update({q.thumb: to_png(pictures[p.image], p.box) for q, p in zip(crops, patches)})
+    details = CommunityDetails(
+        owner=owner,
+        community=c,
+        size=int(report.communities.sizes[c]),
+        label=None if label is None else ConceptScore(label.concept, label.value, round(label.auroc, 3)),
+        concepts=[ConceptScore(s.concept, s.value, round(s.auroc, 3)) for s in report.concepts(c)[:5]],
+        members=[f"{layer}:{index}" for layer, index in report.communities.members(c)],
+        within=_number(within[c]),
+        outside=_number(outside[c]),
+        classes=list(names),
+        class_means=[round(float(v), 4) for v in means[:, c]],
+        selectivity=round(float(selectivity[c]), 4),
+        images=tops,
+        patches=crops,
+        importance=None,
+    )
+    return details, _thumbnails(owner, pngs)
+
+
+def importance_summary(imp: Importance, total_draws: int, probe_images: int) -> ImportanceSummary:
+    """An importance test, finished or partial (fewer than ``total_draws`` random sets so far)."""
+    draws = len(imp.null_drops)
+    null = imp.null_class_drops
+    if draws:
+        class_mean, class_std = np.nanmean(null, axis=0), np.nanstd(null, axis=0)
+    else:
+        class_mean = class_std = np.full(len(imp.class_accuracy_drop), np.nan)
+    return ImportanceSummary(
+        accuracy_drop=round(float(imp.accuracy_drop), 4),
+        class_drop=[_number(v) for v in imp.class_accuracy_drop],
+        draws=draws,
+        total_draws=total_draws,
+        images=int(imp.images),
+        probe_images=probe_images,
+        null_mean=_number(imp.null_mean) if draws else None,
+        null_std=_number(imp.null_std) if draws > 1 else None,
+        null_class_mean=[_number(v) for v in class_mean],
+        null_class_std=[_number(v) for v in class_std],
+        z_score=_number(imp.z_score) if draws > 1 else None,
+        p_value=_number(imp.p_value) if draws else None,
+    )
+
+
+# --------------------------------------------------------------------- circuits
+@dataclass(frozen=True)
+class CircuitNode:
+    id: str
+    layer: str
+    level: int
+    size: int
+    label: str
+    share: float
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class CircuitGraph:
+    nodes: list[CircuitNode]
+    edges: list[Edge]
+    levels: list[str]
+
+
+@dataclass(frozen=True)
+class Link:
+    group: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class CropRef:
+    crop: int
+    image: int
+    thumb: str
+
+
+@dataclass(frozen=True)
+class GroupDetails:
+    owner: str
+    id: str
+    layer: str
+    label: str  # "concept = value (share of its top probe images)" or ""
+    members: list[str]
+    crops: list[CropRef]
+    inputs: list[Link]
+    outputs: list[Link]
+
+
+@dataclass(frozen=True)
+class GroupMatch:
+    group: str
+    best: float
+    threshold: float
+    lit: bool
+    boxes: list[list[int]]  # crops above the threshold, strongest first (at most 5)
+
+
+@dataclass(frozen=True)
+class DebugView:
+    owner: str
+    image: int
+    layer: str
+    height: int
+    width: int
+    caption: str
+    rule: str  # when a group is lit, in words
+    matches: list[GroupMatch]
+
+
+def circuit_graph(circuit: Circuit) -> CircuitGraph:
+    """Groups as nodes on levels (the class on top), edges weighted by flow."""
+    graph = circuit.graph()
+    levels = ["logit", *circuit.layers]
+    nodes = []
+    for level_index, level in enumerate(levels):
+        ids = [n for n, d in graph.nodes(data=True) if d["layer"] == level]
+        for i, node in enumerate(ids):
+            d = graph.nodes[node]
+            nodes.append(CircuitNode(
+                node, level, level_index, int(d["size"]), d["label"] or "", round(float(d["share"]), 2),
+                (i + 1) / (len(ids) + 1), level_index / max(1, len(levels) - 1),
+            ))
+    edges = [Edge(a, b, round(float(d["weight"]), 4)) for a, b, d in graph.edges(data=True)]
+    return CircuitGraph(nodes, edges, ["class " + circuit.class_name, *circuit.layers])
+
+
+def group_details(circuit: Circuit, group_id: str, crops_shown: int) -> tuple[GroupDetails, Thumbnails]:
+    """A group's label, members, representative crops and strongest links."""
+    groups = {g.id: g for g in circuit.groups}
+    if group_id not in groups:
+        raise ValueError(f"there is no group {group_id!r} in this circuit; its groups are {', '.join(groups)}")
+    group = groups[group_id]
+    graph = circuit.graph()
+    inputs = sorted(((d["weight"], a) for a, _, d in graph.in_edges(group_id, data=True)), reverse=True)
+    outputs = sorted(((d["weight"], b) for _, b, d in graph.out_edges(group_id, data=True)), reverse=True)
+    crops = [CropRef(int(c), int(circuit.crops[c][0]), f"crop{int(c)}") for c in group.crops[:crops_shown]]
+    label = group.label
+    details = GroupDetails(
+        owner=f"group {group_id}",
+        id=group.id,
+        layer=group.layer,
+        label="" if not label else f"{label['concept']} = {label['value']} ({label['share']:.0%} of its top probe images)",
+        members=[f"{group.layer}:{n} concept {k}" for n, k in group.members],
+        crops=crops,
+        inputs=[Link(g, round(float(w), 4)) for w, g in inputs[:5]],
+        outputs=[Link(g, round(float(w), 4)) for w, g in outputs[:5]],
+    )
+    return details, _thumbnails(details.owner, {c.thumb: to_png(circuit.crop_image(c.crop)) for c in crops})
+
+
+def debug_view(circuit: Circuit, image: int, layer: str) -> tuple[DebugView, Thumbnails]:
+    """Which groups of ``layer`` the probe image ``image`` lights, and where."""
+    an = circuit.analysis
+    if isinstance(image, bool) or not isinstance(image, (int, np.integer)) or not 0 <= image < len(an.data):
+        raise ValueError(f"image must be a probe image index in 0..{len(an.data) - 1}, got {image!r}")
+    names = an.data.class_names
+    matches = [
+        GroupMatch(
+            m["group"], round(m["best"], 3), round(float(group.threshold), 3),
+            bool(m["best"] > LIT_ABOVE and m["crops"]), [c["box"] for c in m["crops"][:5]],
+        )
+        for m in circuit.debug_image(int(image), layer)
+        for group in [next(g for g in circuit.groups if g.id == m["group"])]
+    ]
+    height, width = an.data.image_shape[-2:]
+    owner = f"debug {layer} {image}"
+    view = DebugView(
+        owner=owner,
+        image=int(image),
+        layer=layer,
+        height=int(height),
+        width=int(width),
+        caption=f"#{image}: {names[int(an.labels[image])]}, predicted {names[int(an.predictions.classes[image])]}",
+        rule=f"lit (red): a crop scores above {LIT_ABOVE:g} and above the group's own threshold",
+        matches=matches,
+    )
+    return view, _thumbnails(owner, {"image": to_png(an.images([int(image)])[0], size=192)})
+
+
+# ------------------------------------------------------------- critical neurons
+@dataclass(frozen=True)
+class CriticalNeuron:
+    neuron: int
+    w: float
+    frequency: float
+
+
+@dataclass(frozen=True)
+class CriticalSelection:
+    layer: str
+    class_name: str
+    fdr: float
+    threshold: float | None
+    neurons: list[CriticalNeuron]
+    set_aside: int
+    no_power_runs: int
+
+
+@dataclass(frozen=True)
+class MechanismImage:
+    index: int
+    thumb: str
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    size: int
+    images: list[MechanismImage]  # the members closest to the mechanism's centre
+    dominant: str  # e.g. "mostly 6: 62% of its 48 images, 7 of the 8 shown" ("" without a sub-label)
+
+
+@dataclass(frozen=True)
+class MechanismsView:
+    owner: str
+    k: int
+    mechanisms: list[Mechanism]
+    report: dict | None  # MechanismReport.to_dict() for the chosen sub-label
+    ablation: dict | None  # ablation_comparison()
+
+
+def critical_selection(critical: CriticalNeurons) -> CriticalSelection:
+    """The neurons selected at ``critical.fdr``, strongest W first, with how often runs chose them."""
+    selected = critical.selected
+    frequency = critical.frequency
+    return CriticalSelection(
+        layer=critical.layer,
+        class_name=critical.class_name,
+        fdr=float(critical.fdr),
+        threshold=_number(critical.threshold),
+        neurons=[
+            CriticalNeuron(int(j), round(float(critical.w[0, j]), 4), round(float(frequency[j]), 2))
+            for j in selected[np.argsort(-critical.w[0, selected])]
+        ],
+        set_aside=int(critical.set_aside.sum()),
+        no_power_runs=int(critical.no_power_runs),
+    )
+
+
+def mechanism_views(
+    found: Mechanisms, images_shown: int, pictures: dict[int, Any], truth: Concept | None, owner: str
+) -> tuple[list[Mechanism], Thumbnails]:
+    """Each mechanism with its ``images_shown`` most typical members (``pictures`` maps image
+    index to tensor for at least those) and, given a sub-label concept ``truth``, its dominant
+    value over all members and among the ones shown."""
+    out, pngs = [], {}
+    for m in range(found.k):
+        members, shown = found.members(m), found.typical(m, images_shown)
+        dominant = ""
+        if truth is not None:
+            values, names = truth.values, truth.names
+            counts = np.bincount(values[members], minlength=len(names))
+            top = int(counts.argmax())
+            in_shown = int(np.sum(values[shown] == top))
+            dominant = (
+                f"mostly {names[top]}: {counts[top] / members.size:.0%} of its {members.size} images, "
+                f"{in_shown} of the {shown.size} shown"
+            )
+        refs = [MechanismImage(int(i), f"image{int(i)}") for i in shown]
+        pngs.update({r.thumb: to_png(pictures[r.index]) for r in refs})
+        out.append(Mechanism(int(members.size), refs, dominant))
+    return out, _thumbnails(owner, pngs)

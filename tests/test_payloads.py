@@ -1,0 +1,62 @@
+"""The records the widgets send are the records the front ends read, by name."""
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import traitlets
+
+from innersight_widgets.widgets import payloads
+from innersight_widgets.widgets._assets import esm
+from innersight_widgets.widgets.circuit_view import CircuitDrawing
+from innersight_widgets.widgets.community_explorer import CommunityView
+from innersight_widgets.widgets.critical_view import CriticalDrawing
+
+JS = Path(__file__).resolve().parents[1] / "js"
+READERS = {
+    "community_view.js": [payloads.CommunityGraph, payloads.CommunityNode, payloads.Edge, payloads.CommunityDetails,
+                          payloads.ConceptScore, payloads.TopImage, payloads.Patch, payloads.ImportanceSummary],
+    "circuit_view.js": [payloads.CircuitGraph, payloads.CircuitNode, payloads.Edge, payloads.GroupDetails,
+                        payloads.Link, payloads.CropRef, payloads.DebugView, payloads.GroupMatch],
+    "critical_view.js": [payloads.CriticalSelection, payloads.CriticalNeuron, payloads.MechanismsView,
+                         payloads.Mechanism, payloads.MechanismImage],
+    "_prelude.js": [payloads.Thumbnails],
+}
+# Fields Python keeps for other readers (tests, the status line), not drawn.
+NOT_DRAWN = {("CommunityNode", "id"), ("CircuitNode", "level"), ("CropRef", "image"), ("GroupDetails", "layer"),
+             ("MechanismImage", "index"), ("Patch", "box")}
+
+
+@pytest.mark.parametrize("module", sorted(READERS))
+def test_every_field_is_read_by_its_name_in_the_front_end(module):
+    source = (JS / module).read_text()
+    for record in READERS[module]:
+        for field in fields(record):
+            if (record.__name__, field.name) in NOT_DRAWN:
+                continue
+            assert re.search(rf"\.{field.name}\b|\b{field.name}:|\"{field.name}\"", source), (
+                f"{module} never reads {record.__name__}.{field.name}"
+            )
+
+
+def test_each_view_module_starts_with_the_one_shared_prelude():
+    prelude = (JS / "_prelude.js").read_text()
+    for view in (CommunityView, CircuitDrawing, CriticalDrawing):
+        assert view._esm.startswith(prelude)
+        own = view._esm[len(prelude):]
+        assert "function el(" not in own and "createObjectURL" not in own  # no copies of the helpers
+    assert esm("js/community_view.js").count("function el(") == 1
+
+
+def test_record_traits_take_their_record_and_refuse_anything_else():
+    view = CommunityView()
+    view.thumbnails = payloads.Thumbnails("community 1", ["image3"], [b"\x89PNG"])
+    assert view.thumbnails == {"owner": "community 1", "ids": ["image3"], "pngs": [b"\x89PNG"]}
+    view.thumbnails = {}
+    with pytest.raises(traitlets.TraitError, match="Thumbnails record"):
+        view.thumbnails = {"owner": "community 1", "pngs": []}
+    with pytest.raises(traitlets.TraitError):
+        view.details = payloads.Thumbnails("x", [], [])
+    with pytest.raises(traitlets.TraitError):
+        view.selected = -2
