@@ -62,6 +62,39 @@ def test_ablate_many_equals_repeated_ablate(tiny_model, tiny_data):
             assert result.accuracy_after == alone.accuracy_after
 
 
+def test_ablate_many_on_chosen_images_gives_those_rows_of_the_full_run(tiny_model, tiny_data):
+    an = Analysis(tiny_model, tiny_data, layers=LAYERS, batch_size=8, progress=False)
+    specs = [{"conv": [1]}, {"tokens": [0, 5], "head": [2]}, {}]
+    full = an.ablate_many(specs)
+    chosen = [30, 2, 17, 2, 36, 0, 9, 11, 12, 13, 14]  # any order, repeats allowed; more than a batch
+    seen = []
+    for result, whole in zip(an.ablate_many(specs, images=chosen, on_progress=lambda d, t: seen.append((d, t))), full):
+        np.testing.assert_allclose(result.logits_after, whole.logits_after[chosen], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(result.logits_before, an.predictions.logits[chosen])
+        np.testing.assert_array_equal(result.labels, tiny_data.labels.numpy()[chosen])
+        correct = whole.logits_after[chosen].argmax(1) == tiny_data.labels.numpy()[chosen]
+        assert result.accuracy_after == pytest.approx(correct.mean())
+    assert seen[-1] == (3 * len(chosen), 3 * len(chosen))
+    picked = an.ablate_many(specs[:1], images=np.array([5, 6]))[0]
+    np.testing.assert_allclose(picked.logits_after, full[0].logits_after[5:7], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        ([37], r"image index 37 is out of range: the probe set has images 0\.\.36"),
+        ([-1], "image index -1 is out of range"),
+        ([], r"non-empty list of probe image indices in 0\.\.36, or None for all 37 images; got 0 value"),
+        ([0.5], "got 1 value.* float64"),
+        ([[1, 2]], r"in 2 dimension"),
+    ],
+)
+def test_bad_image_indices_are_explained(tiny_model, tiny_data, images, message):
+    an = Analysis(tiny_model, tiny_data, layers=["conv"], progress=False)
+    with pytest.raises(ValueError, match=message):
+        an.ablate_many([{"conv": [0]}], images=images)
+
+
 def test_progress_is_reported_and_a_stop_request_is_honoured(tiny_model, tiny_data):
     from innersight_widgets.core.analysis import Cancelled
 

@@ -249,22 +249,32 @@ class Analysis:
         mode: Literal["zero", "mean"] = "zero",
         should_stop: Callable[[], bool] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
+        images: Sequence[int] | np.ndarray | None = None,
     ) -> list[AblationResult]:
         """Several ablations in one pass over the images: each batch is copied once per ablation.
 
         Gives the same results as calling :meth:`ablate` on each spec. ``should_stop`` is
         asked between batches; when it returns True the work ends with :class:`Cancelled`.
         ``on_progress(done, total)`` hears after each batch how many image copies are done.
+
+        ``images`` (probe image indices; default all) runs only those images, so that a
+        quick test costs a fraction of the whole probe set. The results then describe
+        those images only: their ``labels``, ``logits_before`` and ``logits_after`` have
+        one row per index, in the order given, and every accuracy is over them.
         """
         if mode not in ("zero", "mean"):
             raise ValueError(f"mode must be 'zero' or 'mean', got {mode!r}")
         checked = [self._check_spec(spec, mode) for spec in specs]
+        chosen = self._check_images(images)
         if not checked:
             return []
         stats = self._pass()
-        logits_after = _run_ablations(self, checked, mode, stats, should_stop, on_progress)
+        labels, before = self.labels, stats["logits"]
+        if chosen is not None:
+            labels, before = labels[chosen], before[chosen]
+        logits_after = _run_ablations(self, checked, mode, stats, should_stop, on_progress, chosen)
         return [
-            AblationResult(spec, mode, self.data.class_names, self.labels, stats["logits"], after)
+            AblationResult(spec, mode, self.data.class_names, labels, before, after)
             for spec, after in zip(checked, logits_after)
         ]
 
@@ -400,6 +410,22 @@ class Analysis:
             indices = sorted({self._check_neuron(info, n) for n in values.reshape(-1).tolist()})
             checked[layer] = tuple(indices)
         return checked
+
+    def _check_images(self, images: Sequence[int] | np.ndarray | None) -> np.ndarray | None:
+        """``images`` as a 1-D int64 array of probe image indices (None stays None: all)."""
+        if images is None:
+            return None
+        n = len(self.data)
+        values = np.asarray(images)
+        if values.ndim != 1 or values.size == 0 or not np.issubdtype(values.dtype, np.integer):
+            raise ValueError(
+                f"images must be a non-empty list of probe image indices in 0..{n - 1}, or None for all "
+                f"{n} images; got {values.size} value(s) of type {values.dtype} in {values.ndim} dimension(s)"
+            )
+        outside = values[(values < 0) | (values >= n)]
+        if outside.size:
+            raise ValueError(f"image index {int(outside[0])} is out of range: the probe set has images 0..{n - 1}")
+        return values.astype(np.int64)
 
     def _settings(self) -> dict[str, Any]:
         return {
@@ -561,11 +587,13 @@ def _run_ablations(
     stats: dict[str, np.ndarray],
     should_stop: Callable[[], bool] | None,
     on_progress: Callable[[int, int], None] | None,
+    images: np.ndarray | None,
 ) -> np.ndarray:
-    """S x N x K logits with each spec applied. Each batch of images is read once; a
-    forward carries one copy of part of it per spec of a chunk of specs."""
+    """S x N x K logits with each spec applied, over the probe images at ``images`` (N of
+    them, in that order; None: all). Each batch of images is read once; a forward
+    carries one copy of part of it per spec of a chunk of specs."""
     runner, dev = an.runner, an.device
-    n, s_total = len(an.data), len(specs)
+    n, s_total = len(an.data) if images is None else len(images), len(specs)
     layers = sorted({layer for spec in specs for layer in spec})
     masks: dict[str, torch.Tensor] = {}
     fills: dict[str, torch.Tensor] = {}
@@ -586,9 +614,9 @@ def _run_ablations(
     widen = {"on": True, "checked": False}
     tolerance = 1e-4 if runner.precision == "fp32" else 3e-2
 
-    def ablate_chunk(x: torch.Tensor, rows: np.ndarray, chunk: slice) -> None:
-        """Every image of ``x`` under the specs of ``chunk``; out of memory even for one image
-        at a time splits the chunk of specs in two."""
+    def ablate_chunk(x: torch.Tensor, first: int, chunk: slice) -> None:
+        """Every image of ``x`` (rows ``first``... of the output) under the specs of ``chunk``;
+        out of memory even for one image at a time splits the chunk of specs in two."""
         k = chunk.stop - chunk.start
         replacers = {
             layer: channel_replacer(an.layer_info(layer), masks[layer][chunk], fills[layer])
@@ -613,7 +641,7 @@ def _run_ablations(
                     elif k > 1:
                         widen["on"] = False
                     logits = copied
-            out[chunk, rows[part]] = logits.cpu().numpy()
+            out[chunk, first + part.start : first + part.stop] = logits.cpu().numpy()
             bar.update(k * len(piece))
             done["copies"] = min(done["copies"] + k * len(piece), s_total * n)
             if on_progress is not None:
@@ -625,13 +653,15 @@ def _run_ablations(
             if k == 1:
                 raise
             middle = chunk.start + k // 2
-            ablate_chunk(x, rows, slice(chunk.start, middle))
-            ablate_chunk(x, rows, slice(middle, chunk.stop))
+            ablate_chunk(x, first, slice(chunk.start, middle))
+            ablate_chunk(x, first, slice(middle, chunk.stop))
 
     with tqdm(total=s_total * n, desc="ablation", unit="img", disable=not an.progress, leave=False) as bar:
-        for rows, x, _ in an.data.batches(runner.batch_size, pin_memory=dev.type == "cuda"):
+        first = 0
+        for _, x, _ in an.data.batches(runner.batch_size, indices=images, pin_memory=dev.type == "cuda"):
             for chunk in chunks(s_total, copies):
-                ablate_chunk(x, rows, chunk)
+                ablate_chunk(x, first, chunk)
+            first += len(x)
     return out
 
 
