@@ -170,3 +170,9 @@ def test_layers_below_the_ablated_one_run_once_per_image_where_the_network_allow
     # piece goes in once (16); block.0: the residual shortcut from below meets the wide batch,
     # the try fails and the second piece goes in as 3 copies (48).
     assert sizes == ([21, 63, 16] if widened else [21, 63, 48])
+    # the verdict is kept: the next ablations of that layer are not checked or tried again
+    sizes.clear()
+    again = an.ablate_many(specs)
+    for result, expected in zip(again, one_by_one):
+        np.testing.assert_allclose(result.logits_after, expected, rtol=1e-5, atol=1e-6)
+    assert sizes == ([21, 16] if widened else [63, 48])

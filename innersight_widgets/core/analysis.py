@@ -134,6 +134,9 @@ class Analysis:
         self._aggregators: dict[tuple[str, ...], Aggregator] = {}
         self._flows: dict[tuple[str, str, str, int], np.ndarray] = {}
         self._fields: dict[str, _receptive.ReceptiveField] = {}
+        #: Ablated layers -> whether widening the batch where they run gives the logits of
+        #: plain copies (checked the first time, see _run_ablations).
+        self._widening: dict[tuple[str, ...], bool] = {}
 
     def __repr__(self) -> str:
         return f"Analysis({type(self.model).__name__}, {self.data}, {len(self.layers)} layers, {self.runner})"
@@ -610,8 +613,10 @@ def _run_ablations(
     out = np.empty((s_total, n, an.data.num_classes), dtype=np.float32)
     done = {"copies": 0}
     # Widening (the layers below the ablated ones run once per image, not once per copy) is
-    # checked against plain copies on the first piece and dropped for good if they differ.
-    widen = {"on": True, "checked": False}
+    # checked against plain copies on the first piece ablated in a set of layers, and the
+    # verdict kept by the analysis: an importance test makes several calls, and a widget
+    # one test per click. A model that refuses the wide batch or gives other logits gets
+    # plain copies from then on.
     tolerance = 1e-4 if runner.precision == "fp32" else 3e-2
 
     def ablate_chunk(x: torch.Tensor, first: int, chunk: slice) -> None:
@@ -623,6 +628,7 @@ def _run_ablations(
             for layer in layers
             if bool(masks[layer][chunk].any())
         }
+        ablated = tuple(replacers)
 
         def work(part: slice) -> None:
             if should_stop is not None and should_stop():
@@ -631,15 +637,16 @@ def _run_ablations(
             if not replacers:  # these specs ablate nothing: every copy is the plain forward
                 logits = runner.forward(piece).float().expand(k, len(piece), -1)
             else:
-                logits = _widened(runner, piece, k, replacers) if widen["on"] and k > 1 else None
-                if logits is None or not widen["checked"]:
+                verdict = an._widening.get(ablated)
+                logits = _widened(runner, piece, k, replacers) if verdict is not False and k > 1 else None
+                if logits is None or verdict is None:
                     copied = _copied(runner, piece, k, replacers)
                     if logits is not None:
                         scale = float(copied.abs().max()) + 1e-12
-                        widen["on"] = bool(torch.allclose(logits, copied, rtol=tolerance, atol=tolerance * 0.1 * scale))
-                        widen["checked"] = True
+                        same = torch.allclose(logits, copied, rtol=tolerance, atol=tolerance * 0.1 * scale)
+                        an._widening[ablated] = bool(same)
                     elif k > 1:
-                        widen["on"] = False
+                        an._widening[ablated] = False
                     logits = copied
             out[chunk, first + part.start : first + part.stop] = logits.cpu().numpy()
             bar.update(k * len(piece))
