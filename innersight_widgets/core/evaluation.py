@@ -7,18 +7,26 @@ importance, flow) are computed on request and kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
 
 from .communities import Communities
+from .runner import chunks
 
 if TYPE_CHECKING:
     from .analysis import Analysis
+    from .results import AblationResult
+
+#: The random sets of an importance test run in this many groups, each followed by a
+#: partial result: enough for a display to fill in. Each group runs the layers below the
+#: ablated ones over the images once more; with 4 groups a test on all images cost up to
+#: 4.8x a forward pass (benchmarks/bench_communities.py), with 3 up to 4.1x.
+_NULL_GROUPS = 3
 
 
 @dataclass(frozen=True)
@@ -42,26 +50,38 @@ class ConceptScore:
 
 @dataclass(frozen=True, eq=False)
 class Importance:
-    """Ablating the community against ablating random neuron sets of the same size and layers."""
+    """Ablating the community against ablating random neuron sets of the same size and layers.
+
+    Every figure is over the same ``images`` probe images. While the test is still running
+    (see ``on_partial`` of :meth:`CommunityReport.importance`) ``null_drops`` holds the
+    random sets done so far, possibly none: then ``null_mean``, ``null_std``, ``z_score``
+    and ``p_value`` are NaN, since there is nothing to compare the community with yet.
+    """
 
     community: int
     mode: str
+    images: int  # how many probe images every ablation was evaluated on
     accuracy_drop: float
-    class_accuracy_drop: np.ndarray  # K
+    class_accuracy_drop: np.ndarray  # K; NaN for a class with no image among ``images``
     own_logit_change: np.ndarray  # K
     null_drops: np.ndarray  # draws
     null_class_drops: np.ndarray  # draws x K
 
     @property
     def null_mean(self) -> float:
-        return float(self.null_drops.mean())
+        return float(self.null_drops.mean()) if len(self.null_drops) else np.nan
 
     @property
     def null_std(self) -> float:
+        """The spread of the random sets' drops: NaN without draws, 0 with one."""
+        if not len(self.null_drops):
+            return np.nan
         return float(self.null_drops.std(ddof=1)) if len(self.null_drops) > 1 else 0.0
 
     @property
     def z_score(self) -> float:
+        if not len(self.null_drops):
+            return np.nan
         spread = self.null_std
         if spread == 0:
             gap = self.accuracy_drop - self.null_mean
@@ -70,13 +90,36 @@ class Importance:
 
     @property
     def p_value(self) -> float:
-        """Empirical one-sided p: the share of random sets (plus this one) that hurt at least as much."""
+        """Empirical one-sided p: the share of random sets (plus this one) that hurt at least
+        as much."""
+        if not len(self.null_drops):
+            return np.nan
         return float((1 + np.sum(self.null_drops >= self.accuracy_drop)) / (len(self.null_drops) + 1))
 
+    @classmethod
+    def from_ablations(
+        cls, community: int, own: AblationResult, null: Sequence[AblationResult]
+    ) -> Importance:
+        """The test from the ablation of the community (``own``) and of random sets
+        (``null``, possibly none yet), all on the same images."""
+        return cls(
+            community,
+            own.mode,
+            len(own.labels),
+            own.accuracy_drop,
+            own.class_accuracy_drop,
+            own.own_logit_change,
+            np.array([r.accuracy_drop for r in null], dtype=float),
+            np.array([r.class_accuracy_drop for r in null], dtype=float).reshape(len(null), len(own.class_names)),
+        )
+
     def to_dict(self) -> dict[str, Any]:
+        no_draws = np.full(self.null_class_drops.shape[1], np.nan)
+        null_class_mean = self.null_class_drops.mean(0) if len(self.null_drops) else no_draws
         return {
             "community": self.community,
             "mode": self.mode,
+            "images": self.images,
             "accuracy_drop": self.accuracy_drop,
             "null_mean": self.null_mean,
             "null_std": self.null_std,
@@ -84,7 +127,7 @@ class Importance:
             "p_value": self.p_value,
             "draws": len(self.null_drops),
             "class_accuracy_drop": self.class_accuracy_drop.tolist(),
-            "null_class_drop_mean": self.null_class_drops.mean(0).tolist(),
+            "null_class_drop_mean": null_class_mean.tolist(),
         }
 
 
@@ -110,7 +153,7 @@ class CommunityReport:
         #: N x K community scores: the mean of the members' z-scored activations.
         self.scores = np.asarray((self._membership.T @ neurons.z.T).T) / sizes
         self._sizes = sizes
-        self._importance: dict[tuple[int, int, str, int], Importance] = {}
+        self._importance: dict[tuple[int, int, str, int, int], Importance] = {}
         self._flows: dict[tuple[str, int], np.ndarray] = {}
         self._aurocs: dict[int, dict[tuple[str, str], float]] = {}
 
@@ -171,37 +214,114 @@ class CommunityReport:
         seed: int = 0,
         should_stop: Callable[[], bool] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
+        images: int | None = None,
+        on_partial: Callable[[Importance], None] | None = None,
     ) -> Importance:
-        """Ablate the members; compare with ``draws`` random sets of the same size per layer."""
+        """Ablate the members; compare with ``draws`` random sets of the same size per layer.
+
+        Parameters
+        ----------
+        community : int
+            The community to test.
+        draws : int
+            How many random neuron sets make the null distribution (20 or more for a
+            p-value that can fall below 0.05).
+        mode : {"zero", "mean"}
+            What replaces an ablated neuron's output (see :meth:`Analysis.ablate`).
+        seed : int
+            Seeds the random sets (with the community) and the image sample.
+        should_stop : callable, optional
+            Asked between batches; True ends the test with :class:`~.runner.Cancelled`.
+        on_progress : callable, optional
+            ``on_progress(done, total)`` after each batch: image copies done out of all
+            of the test's, ``(1 + draws)`` times the images used.
+        images : int, optional
+            Evaluate on a fixed sample of this many probe images (all when None or at
+            least their number), drawn from ``seed`` alone: the community and every
+            random set are compared on the same images, and every community of the report
+            on the same sample. A few hundred images make a test interactive; a class
+            missing from the sample has NaN class drops.
+        on_partial : callable, optional
+            Hears the test as it fills in, for a display: first an :class:`Importance`
+            with the community's own drop and no random sets (it runs first, alone), then
+            one after each of a few groups of random sets, the last being the result
+            returned. A result already computed is handed over once.
+
+        Returns
+        -------
+        Importance
+            Kept per (community, draws, mode, seed, images used). The random sets run in
+            the same groups whether or not ``on_partial`` is given, so the figures do not
+            depend on it.
+        """
         c = self.communities.check_community(community)
-        if not isinstance(draws, (int, np.integer)) or draws < 1:
+        if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
             raise ValueError(f"draws must be a positive integer (20 or more for a p-value below 0.05), got {draws!r}")
-        key = (c, int(draws), mode, int(seed))
+        sample = self._image_sample(images, seed)
+        key = (c, int(draws), mode, int(seed), len(self.analysis.data) if sample is None else len(sample))
         if key not in self._importance:
-            spec = self.communities.spec(c)
-            rng = np.random.default_rng([seed, c])
-            nulls = [
-                {
-                    layer: sorted(rng.choice(self.analysis.layer_info(layer).num_neurons, len(idx), replace=False).tolist())
-                    for layer, idx in spec.items()
-                }
-                for _ in range(draws)
-            ]
-            results = self.analysis.ablate_many(
-                [spec, *nulls], mode=mode, should_stop=should_stop, on_progress=on_progress
+            self._importance[key] = self._test(
+                c, int(draws), mode, seed, sample, should_stop, on_progress, on_partial
             )
-            own, null = results[0], results[1:]
-            class_drop = own.class_accuracy_before - own.class_accuracy_after
-            self._importance[key] = Importance(
-                c,
-                mode,
-                own.accuracy_drop,
-                class_drop,
-                own.own_logit_change,
-                np.array([r.accuracy_drop for r in null]),
-                np.stack([r.class_accuracy_before - r.class_accuracy_after for r in null]),
-            )
+        elif on_partial is not None:
+            on_partial(self._importance[key])
         return self._importance[key]
+
+    def _test(
+        self,
+        c: int,
+        draws: int,
+        mode: str,
+        seed: int,
+        sample: np.ndarray | None,
+        should_stop: Callable[[], bool] | None,
+        on_progress: Callable[[int, int], None] | None,
+        on_partial: Callable[[Importance], None] | None,
+    ) -> Importance:
+        """The importance test of community ``c`` on ``sample`` (None: every image): the
+        community alone, then its random sets in ``_NULL_GROUPS`` groups, each group one
+        ``ablate_many`` followed by a partial result."""
+        an = self.analysis
+        spec = self.communities.spec(c)
+        rng = np.random.default_rng([seed, c])
+        nulls = [
+            {
+                layer: sorted(rng.choice(an.layer_info(layer).num_neurons, len(idx), replace=False).tolist())
+                for layer, idx in spec.items()
+            }
+            for _ in range(draws)
+        ]
+        groups = [[spec], *(nulls[group] for group in chunks(draws, -(-draws // _NULL_GROUPS)))]
+        used = len(an.data) if sample is None else len(sample)
+        total = (1 + draws) * used
+        results: list[AblationResult] = []
+        for specs in groups:
+            progress = None
+            if on_progress is not None:
+                progress = partial(_progress_after, on_progress, len(results) * used, total)
+            results += an.ablate_many(
+                specs, mode=mode, should_stop=should_stop, on_progress=progress, images=sample
+            )
+            so_far = Importance.from_ablations(c, results[0], results[1:])
+            if on_partial is not None:
+                on_partial(so_far)
+        return so_far
+
+    def _image_sample(self, images: int | None, seed: int) -> np.ndarray | None:
+        """Sorted indices of ``images`` probe images drawn from ``seed``; None for all of them."""
+        n = len(self.analysis.data)
+        if images is not None and (
+            isinstance(images, bool) or not isinstance(images, (int, np.integer)) or images < 1
+        ):
+            raise ValueError(
+                f"images must be a positive number of probe images to test on (e.g. 512), "
+                f"or None for all {n}; got {images!r}"
+            )
+        if images is None or images >= n:
+            return None
+        # a stream of its own: the random sets draw from [seed, community]
+        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+        return np.sort(rng.choice(n, int(images), replace=False))
 
     # ---------------------------------------------------------- 4. coherence
     def coherence(self) -> tuple[np.ndarray, np.ndarray]:
@@ -362,6 +482,14 @@ class CommunityReport:
             for i, j in zip(*np.nonzero(f)):
                 graph.add_edge(f"c{i}", f"c{j}", flow=float(f[i, j]))
         return graph
+
+
+def _progress_after(
+    on_progress: Callable[[int, int], None], offset: int, total: int, done: int, _: int
+) -> None:
+    """``on_progress`` of a whole test hearing one of its ``ablate_many`` calls, which
+    starts ``offset`` image copies into the test's ``total``."""
+    on_progress(offset + done, total)
 
 
 def _plain(x: float) -> float | None:

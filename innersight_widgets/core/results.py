@@ -112,6 +112,11 @@ class AblationResult:
         return _class_accuracy(self.logits_after.argmax(1) == self.labels, self.labels, len(self.class_names))
 
     @property
+    def class_accuracy_drop(self) -> np.ndarray:
+        """Per class: accuracy before minus after (NaN for a class with no images)."""
+        return self.class_accuracy_before - self.class_accuracy_after
+
+    @property
     def logit_change(self) -> np.ndarray:
         """K x K: mean change of each logit (columns) over the images of each class (rows)."""
         k = len(self.class_names)
