@@ -38,7 +38,7 @@ def test_shape_communities_in_the_last_block(shapes_analysis):
     labels = [report.label(c) for c in range(communities.num_communities)]
     shapes = {label.value for label in labels if label.concept == "shape" and label.auroc >= 0.9}
     assert len(shapes) >= 3, labels
-    means, selectivity = report.class_selectivity()
+    means, _ = report.class_selectivity()
     names = shapes_analysis.data.class_names
     for c, label in enumerate(labels):
         if label.concept == "shape" and label.auroc >= 0.95:

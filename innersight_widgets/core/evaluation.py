@@ -7,6 +7,7 @@ importance, flow) are computed on request and kept.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
@@ -341,7 +342,7 @@ class CommunityReport:
         k = self.num_communities
         order = np.argsort(labels, kind="stable")
         bounds = np.searchsorted(labels[order], np.arange(k + 1))
-        within_sum = np.array([corr[np.ix_(m, m)].sum() for m in (order[a:b] for a, b in zip(bounds, bounds[1:]))])
+        within_sum = np.array([corr[np.ix_(m, m)].sum() for m in (order[a:b] for a, b in itertools.pairwise(bounds))])
         sizes = self._sizes
         alive = ~self._neurons.dead
         to_alive = corr[:, alive].sum(1)
@@ -361,7 +362,7 @@ class CommunityReport:
         if key not in self._flows:
             layers = self.communities.layers
             total = np.zeros((self.num_communities, self.num_communities))
-            for lower, upper in zip(layers, layers[1:]):
+            for lower, upper in itertools.pairwise(layers):
                 f = self.analysis.flow(lower, upper, method=method, images=images)
                 total += self._layer_membership(lower).T @ f.T @ self._layer_membership(upper)
             self._flows[key] = total
