@@ -160,6 +160,9 @@ class CommunityExplorer(w.VBox):
         def compute(job: Job) -> tuple[int, Communities, CommunityReport, CommunityGraph]:
             communities = self.analysis.communities(layers, method, stability_runs=0, **params)
             report = self.analysis.evaluate(communities)
+            for layer in layers:  # measured once per layer: now, so that no click waits for it
+                if len(self.analysis.layer_info(layer).spatial_shape) == 2:
+                    self.analysis.receptive_box(layer, 0, 0)
             return job.generation, communities, report, self._graph(report, mode, params)
 
         def apply(result: tuple[int, Communities, CommunityReport, CommunityGraph]) -> str:
