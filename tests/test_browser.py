@@ -2,6 +2,10 @@
 
 Opens the quickstart, runs it, waits for the explorer, drags the resolution slider and
 sees the number of communities change, clicks a community and sees its images load.
+The notebooks run at their small settings (``INNERSIGHT_QUICK=1``): these tests check the
+widgets, not the methods' speed; tests/test_notebooks.py runs every notebook full-size.
+Every step that needs the kernel first waits until every cell has run and the kernel is
+idle, and every wait is on what the page shows (never on text also in a cell's source).
 Screenshots go to $INNERSIGHT_SCREENSHOTS (default: the test's temporary folder).
 Needs Debian's ``chromium`` (.ci/run installs it); elsewhere the test is skipped, in CI
 (``CI`` set) it fails instead.
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -44,15 +49,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_idle_kernel(base: str, token: str, timeout: float = 90) -> None:
-    """The page's kernel is started and idle (asked of the server, the same for both front ends)."""
+def wait_for_idle_kernel(base: str, token: str, timeout: float = 300, quiet: float = 2.0) -> None:
+    """The page's kernel is started and has stayed idle for ``quiet`` seconds (asked of the
+    server, the same for both front ends): the messages a click or a drag sent have been
+    handled, and so has any cell still queued."""
     deadline = time.monotonic() + timeout
+    idle_since = None
     while time.monotonic() < deadline:
-        sessions = json.load(urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=5))
-        if any(s["kernel"]["execution_state"] == "idle" for s in sessions):
-            return
-        time.sleep(0.5)
-    raise TimeoutError("the notebook's kernel did not become idle")
+        try:
+            sessions = json.load(urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=10))
+        except OSError:  # a loaded server may answer late; ask again
+            sessions = []
+        if sessions and all(s["kernel"]["execution_state"] == "idle" for s in sessions):
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= quiet:
+                return
+        else:
+            idle_since = None
+        time.sleep(0.25)
+    raise TimeoutError(f"the notebook's kernel did not become idle in {timeout:.0f} s")
 
 
 def write_settings(folder: Path) -> None:
@@ -68,6 +83,13 @@ def write_settings(folder: Path) -> None:
         path.write_text(json.dumps(values))
 
 
+def lab_environment() -> dict[str, str]:
+    """The server's (and so the kernel's) environment: the notebooks' small settings, and this
+    checkout's package first on the kernel's path (the code under test, whatever is installed)."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "JUPYTER_PLATFORM_DIRS": "1", "INNERSIGHT_QUICK": "1", "PYTHONPATH": path}
+
+
 @pytest.fixture
 def lab(tmp_path):
     root = tmp_path / "root"
@@ -76,17 +98,17 @@ def lab(tmp_path):
         shutil.copy(ROOT / "notebooks" / notebook, root)
     write_settings(tmp_path / "settings")
     port, token = free_port(), "innersight-test"
-    log = open(tmp_path / "lab.log", "w")
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
-            f"--LabApp.user_settings_dir={tmp_path / 'settings'}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-        ],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "JUPYTER_PLATFORM_DIRS": "1"},
-    )
+    with open(tmp_path / "lab.log", "w") as log:  # the server writes to its own copy of the file
+        server = subprocess.Popen(
+            [
+                sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
+                f"--LabApp.user_settings_dir={tmp_path / 'settings'}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+            ],
+            stdout=log, stderr=subprocess.STDOUT, env=lab_environment(),
+        )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180
     while True:
         try:
             urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
@@ -102,15 +124,49 @@ def lab(tmp_path):
         server.wait(20)
     except subprocess.TimeoutExpired:
         server.kill()
-    log.close()
 
 
-def open_and_run(page, base: str, token: str, path: str) -> None:
+# Each code cell's prompt, and the first traceback shown in any output (a cell that raised).
+CELLS_STATE = """() => ({
+    prompts: [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.innerText.trim()),
+    error: [...document.querySelectorAll('.jp-OutputArea-output')].map(o => o.innerText)
+             .find(t => t.includes('Traceback (most recent call last)')) || null,
+})"""
+
+
+def open_and_run(page, base: str, token: str, path: str, timeout: float = 900) -> None:
+    """Open the notebook, run all its cells, and return once every code cell has run (its
+    prompt shows a number, not ``[*]`` or ``[ ]``) and the kernel is idle. A cell that
+    raised fails the test at once, with its traceback."""
+    code_cells = sum(c["cell_type"] == "code" for c in json.loads((ROOT / "notebooks" / Path(path).name).read_text())["cells"])
     page.goto(f"{base}/{path}?token={token}")
-    page.locator(".jp-Notebook").first.wait_for(timeout=90_000)
+    page.locator(".jp-Notebook").first.wait_for(timeout=180_000)
     wait_for_idle_kernel(base, token)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_text("Run All Cells", exact=True).click()
+    deadline = time.monotonic() + timeout
+    while True:
+        state = page.evaluate(CELLS_STATE)
+        if state["error"]:
+            pytest.fail(f"a cell of {path} raised:\n{state['error']}")
+        prompts = state["prompts"]
+        if len(prompts) == code_cells and all(re.fullmatch(r"\[\d+\]:", p) for p in prompts):
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path}: cells not run after {timeout:.0f} s; prompts {prompts}")
+        time.sleep(0.5)
+    wait_for_idle_kernel(base, token)
+
+
+def settled(base: str, token: str, status, timeout: float = 300) -> None:
+    """What the widget was asked has been computed: the kernel is idle (it has handled every
+    message the page sent), then the widget's status line says idle (its background work is
+    done), or the test fails with the error the status line shows."""
+    from playwright.sync_api import expect
+
+    wait_for_idle_kernel(base, token, timeout=timeout)
+    expect(status).to_have_attribute("data-kind", re.compile("^(idle|error)$"), timeout=timeout * 1000)
+    assert status.get_attribute("data-kind") == "idle", status.inner_text()
 
 
 @contextmanager
@@ -168,30 +224,31 @@ def test_quickstart_in_a_real_browser(lab, tmp_path, app):
         open_and_run(page, base, token, ("lab/tree" if app == "lab" else "notebooks") + "/01_quickstart.ipynb")
 
         explorer = page.get_by_test_id("community-explorer")
-        explorer.wait_for(timeout=180_000)
+        expect(explorer).to_be_visible(timeout=120_000)
         count = page.get_by_test_id("community-count")
-        expect(count).not_to_have_text("0 communities", timeout=120_000)
         status = page.get_by_test_id("explorer-status")
-        expect(status).to_have_attribute("data-kind", "idle", timeout=120_000)
+        settled(base, token, status)
+        expect(count).not_to_have_text("0 communities", timeout=120_000)
         before = count.inner_text()
         explorer.scroll_into_view_if_needed()
         page.screenshot(path=str(shots / "explorer.png"), full_page=False)
 
         # Drag the resolution slider to its right end: more, smaller communities.
         drag_to_the_right_end(page, page.locator(".widget-slider").first)
-        expect(count).not_to_have_text(before, timeout=60_000)
-        expect(status).to_have_attribute("data-kind", "idle", timeout=60_000)
+        expect(count).not_to_have_text(before, timeout=300_000)
+        settled(base, token, status)
         after = count.inner_text()
         assert int(after.split()[0]) > int(before.split()[0]), (before, after)
 
         # Click a community: its image grid fills with loaded images.
         page.get_by_test_id("community-node").first.click()
         grid = page.get_by_test_id("image-grid")
-        grid.wait_for(timeout=60_000)
+        expect(grid).to_be_visible(timeout=300_000)
         images = grid.locator("img")
-        expect(images).to_have_count(12, timeout=60_000)
-        wait_for_loaded_images(page, "community-image", 60_000)
-        expect(page.get_by_test_id("ablation-summary")).to_contain_text("p = ", timeout=120_000)
+        expect(images).to_have_count(12, timeout=300_000)
+        wait_for_loaded_images(page, "community-image", 300_000)
+        expect(page.get_by_test_id("ablation-summary")).to_contain_text("p = ", timeout=300_000)
+        settled(base, token, status)
         page.get_by_test_id("community-details").scroll_into_view_if_needed()
         explorer.screenshot(path=str(shots / "community.png"))
 
@@ -210,20 +267,20 @@ def test_circuit_view_in_jupyterlab(lab, tmp_path):
     shots = screenshot_dir(tmp_path, "circuit")
     base, token = lab
     with browser_page(shots) as (page, errors):
+        # returns once the last cell (fidelity) is done and the kernel idle: a click is answered at once
         open_and_run(page, base, token, "lab/tree/03_circuits.ipynb")
+        expect(page.locator(".jp-OutputArea-output").get_by_text("top-k crop set changed by")).to_be_visible()
         view = page.get_by_test_id("circuit-view")
-        view.wait_for(timeout=240_000)
+        expect(view).to_be_visible(timeout=120_000)
+        settled(base, token, page.get_by_test_id("circuit-status"))
         expect(page.get_by_test_id("debug-image")).to_be_visible(timeout=120_000)
-        assert page.locator('[data-testid="circuit-group"][data-lit="1"]').count() >= 1
-        # the last cell (fidelity) keeps the kernel busy; a click is answered once it is done.
-        # Its text is also in the cell's source: wait for it in an output, then for an idle kernel.
-        printed = page.locator(".jp-OutputArea-output").get_by_text("top-k crop set changed by")
-        expect(printed).to_be_visible(timeout=240_000)
-        wait_for_idle_kernel(base, token, timeout=240)
+        expect(page.locator('[data-testid="circuit-group"][data-lit="1"]').first).to_be_visible(timeout=120_000)
+
         page.locator('[data-testid="circuit-group"]').nth(1).click()
         crops = page.get_by_test_id("group-crop")
-        expect(crops.first).to_be_visible(timeout=60_000)
-        wait_for_loaded_images(page, "group-crop", 60_000)
+        expect(crops.first).to_be_visible(timeout=300_000)
+        wait_for_loaded_images(page, "group-crop", 300_000)
+        settled(base, token, page.get_by_test_id("circuit-status"))
         view.scroll_into_view_if_needed()
         view.screenshot(path=str(shots / "circuit.png"))
         assert not errors, errors
@@ -239,14 +296,18 @@ def test_critical_neurons_view_in_jupyterlab(lab, tmp_path):
     with browser_page(shots) as (page, errors):
         open_and_run(page, base, token, "lab/tree/04_critical_neurons.ipynb")
         view = page.get_by_test_id("critical-view")
-        view.wait_for(timeout=240_000)
+        expect(view).to_be_visible(timeout=120_000)
+        status = page.get_by_test_id("critical-status")
+        settled(base, token, status)
         count = page.get_by_test_id("critical-count")
         expect(count).to_contain_text("critical neurons", timeout=120_000)
         wait_for_loaded_images(page, "mechanism-image", 120_000)
         expect(page.get_by_test_id("mechanism-report")).to_contain_text("NMI with digit", timeout=120_000)
         before = count.inner_text()
+
         drag_to_the_right_end(page, page.locator(".widget-slider").filter(has_text="FDR q"))
-        expect(count).not_to_have_text(before, timeout=60_000)
+        expect(count).not_to_have_text(before, timeout=300_000)
+        settled(base, token, status)
         view.scroll_into_view_if_needed()
         view.screenshot(path=str(shots / "critical.png"))
         assert not errors, errors
