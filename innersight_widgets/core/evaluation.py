@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
 #: The random sets of an importance test run in this many groups, each followed by a
 #: partial result: enough for a display to fill in. Each group runs the layers below the
-#: ablated ones over the images once more; with 4 groups a test on all images cost up to
-#: 4.8x a forward pass (benchmarks/bench_communities.py), with 3 up to 4.1x.
+#: ablated ones over the images once more. On shapes-cnn (benchmarks/bench_communities.py,
+#: 2 CPU cores, 20 sets on all 2,000 images) 2/3/4 groups cost 2.9-3.7x/3.3-4.2x/4.7-5.3x
+#: a forward pass, the sets in one ablate_many call 1.2-2.5x.
 _NULL_GROUPS = 3
 
 
