@@ -209,6 +209,23 @@ def wait_for_loaded_images(page, testid: str, timeout: int) -> None:
     )
 
 
+def assert_no_clipped_labels(page) -> None:
+    """No control's description is cut off ("k neighbo…") at the default notebook width."""
+    clipped = page.evaluate("""() => [...document.querySelectorAll('.widget-label, .widget-label-basic')]
+        .filter(l => l.offsetParent !== null && l.scrollWidth > l.clientWidth + 1).map(l => l.innerText)""")
+    assert not clipped, f"clipped labels: {clipped}"
+
+
+def shoot(page, locator, path: Path) -> None:
+    """A screenshot of one widget whole: a viewport tall enough that JupyterLab's scrolling
+    panel neither clips it nor lays its toolbar over it."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": 2400})
+    locator.scroll_into_view_if_needed()
+    locator.screenshot(path=str(path))
+    page.set_viewport_size(size)
+
+
 def screenshot_dir(tmp_path: Path, name: str) -> Path:
     return Path(os.environ.get("INNERSIGHT_SCREENSHOTS", tmp_path / "screenshots")) / name
 
@@ -249,8 +266,23 @@ def test_quickstart_in_a_real_browser(lab, tmp_path, app):
         wait_for_loaded_images(page, "community-image", 300_000)
         expect(page.get_by_test_id("ablation-summary")).to_contain_text("p = ", timeout=300_000)
         settled(base, token, status)
-        page.get_by_test_id("community-details").scroll_into_view_if_needed()
-        explorer.screenshot(path=str(shots / "community.png"))
+        shoot(page, explorer, shots / "community.png")
+
+        # The race users met: move the slider, click community 1 at once (on the old graph).
+        # The click belongs to the new partition: community 1 of the graph on screen opens.
+        track = page.locator(".widget-slider").first.locator(".noUi-target").first
+        box = track.bounding_box()
+        track.click(position={"x": box["width"] * 0.8, "y": box["height"] / 2})  # down from the right end
+        page.locator('[data-testid="community-node"][data-community="1"]').click()
+        settled(base, token, status)
+        chosen = page.locator('[data-testid="community-node"][data-community="1"]')
+        expect(chosen).to_have_class(re.compile("isw-selected"), timeout=300_000)
+        expect(page.get_by_test_id("ablation-summary")).to_contain_text("p = ", timeout=300_000)
+        size = re.search(r"community 1: (\d+) neurons", chosen.locator("title").text_content()).group(1)
+        expect(page.get_by_test_id("details-title")).to_have_text(re.compile(rf"^Community 1 · {size} neurons"))
+        readout = page.locator(".widget-slider").first.locator(".widget-readout")
+        assert float(readout.inner_text()) < 5.0, readout.inner_text()  # the slider did move before the click
+        assert_no_clipped_labels(page)
 
         assert page.get_by_text("Click to show javascript error").count() == 0
         # Notebook 7.6 itself throws one settings-schema TypeError from its own core bundle
@@ -281,8 +313,8 @@ def test_circuit_view_in_jupyterlab(lab, tmp_path):
         expect(crops.first).to_be_visible(timeout=300_000)
         wait_for_loaded_images(page, "group-crop", 300_000)
         settled(base, token, page.get_by_test_id("circuit-status"))
-        view.scroll_into_view_if_needed()
-        view.screenshot(path=str(shots / "circuit.png"))
+        assert_no_clipped_labels(page)
+        shoot(page, view, shots / "circuit.png")
         assert not errors, errors
 
 
@@ -308,6 +340,5 @@ def test_critical_neurons_view_in_jupyterlab(lab, tmp_path):
         drag_to_the_right_end(page, page.locator(".widget-slider").filter(has_text="FDR q"))
         expect(count).not_to_have_text(before, timeout=300_000)
         settled(base, token, status)
-        view.scroll_into_view_if_needed()
-        view.screenshot(path=str(shots / "critical.png"))
+        shoot(page, view, shots / "critical.png")
         assert not errors, errors
