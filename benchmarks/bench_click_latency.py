@@ -1,11 +1,13 @@
 """How fast a click in CommunityExplorer is answered, on a real network's 2,048 channels.
 
-    python benchmarks/bench_click_latency.py [--images 256] [--clicks 5] [--device cpu] [--folder DIR]
+    python benchmarks/bench_click_latency.py [--images 256] [--clicks 5] [--layer layer4.2]
+        [--device cpu] [--folder DIR]
 
 A randomly initialised ResNet-50 (the same as ``bench_real_scale.py``, its head cut to
 the folder's 4 classes as a user's fine-tuned model would be) probes a folder of 224x224
-JPEGs; the explorer shows the communities of ``layer4.2.conv3`` (2,048 channels)
-with its defaults (20 random sets, at most 512 images in the importance test). For each
+JPEGs; the explorer shows the communities of ``--layer`` (default ``layer4.2``, the last
+block's output, 2,048 channels; ``layer4.2.conv3`` is a conv inside that block, whose
+output meets the block's shortcut) with its defaults (20 random sets, at most 512 images in the importance test). For each
 click on a community (the largest ``--clicks`` ones, in order) it measures, from the
 click (a front-end message of the ``selected`` trait):
 
@@ -37,8 +39,6 @@ from innersight_widgets.core._device import resolve_device
 from innersight_widgets.data.folder import load_image_folder
 from innersight_widgets.widgets import CommunityExplorer
 
-LAYER = "layer4.2.conv3"
-
 
 def until(condition, timeout: float = 600.0) -> float:
     """Seconds until ``condition()`` holds (polled every millisecond)."""
@@ -64,6 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--clicks", type=int, default=5)
+    parser.add_argument("--layer", default="layer4.2")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "innersight-bench-folder")
@@ -72,13 +73,13 @@ def main() -> None:
     folder = load_image_folder(prepare_folder(args.folder, args.images), size=224)
     model = build_model(device)
     model.fc = torch.nn.Linear(model.fc.in_features, len(folder.class_names)).to(device).eval()  # fine-tuned to 4 classes
-    an = Analysis(model, folder, layers=[LAYER], device=device, batch_size=args.batch_size, progress=False)
+    an = Analysis(model, folder, layers=[args.layer], device=device, batch_size=args.batch_size, progress=False)
     start = time.perf_counter()
     an.predictions  # the probe pass, once
     pass_s = time.perf_counter() - start
 
     start = time.perf_counter()
-    explorer = CommunityExplorer(an, layers=LAYER, debounce=0.0)
+    explorer = CommunityExplorer(an, layers=args.layer, debounce=0.0)
     explorer.wait(timeout=1200)
     partition_s = time.perf_counter() - start
     k = explorer.communities.num_communities
@@ -98,7 +99,7 @@ def main() -> None:
 
     indices = list(range(min(len(an.data), rows[0]["images"]))) if rows else []
     forward_s = min(plain_forward(model, an, indices) for _ in range(2))
-    print(f"{LAYER}: {an.layer_info(LAYER).num_neurons} channels, {len(an.data)} images, {k} communities; "
+    print(f"{args.layer}: {an.layer_info(args.layer).num_neurons} channels, {len(an.data)} images, {k} communities; "
           f"probe pass {pass_s:.1f} s, first partition (with receptive fields) {partition_s:.1f} s; "
           f"plain forward over {len(indices)} images {forward_s:.2f} s")
     print(f"{'community':>9} {'size':>5} {'details ms':>10} {'own drop s':>10} {'importance s':>12} {'x forward':>9}")
@@ -106,7 +107,7 @@ def main() -> None:
         print(f"{r['community']:>9} {r['size']:>5} {1000 * r['details_s']:>10.0f} {r['own_drop_s']:>10.2f} "
               f"{r['importance_s']:>12.2f} {r['importance_s'] / forward_s:>9.2f}")
     summary = {
-        "device": str(device), "layer": LAYER, "images": len(an.data), "communities": k,
+        "device": str(device), "layer": args.layer, "images": len(an.data), "communities": k,
         "details_ms_median": 1000 * statistics.median(r["details_s"] for r in rows),
         "details_ms_max": 1000 * max(r["details_s"] for r in rows),
         "importance_over_forward_median": statistics.median(r["importance_s"] / forward_s for r in rows),
