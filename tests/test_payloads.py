@@ -60,3 +60,23 @@ def test_record_traits_take_their_record_and_refuse_anything_else():
         view.details = payloads.Thumbnails("x", [], [])
     with pytest.raises(traitlets.TraitError):
         view.selected = -2
+
+
+def test_an_importance_summary_keeps_classes_missing_from_the_sample_empty_without_warnings():
+    import warnings
+
+    import numpy as np
+
+    from innersight_widgets.core.evaluation import Importance
+
+    null = np.array([[0.1, np.nan, 0.3], [0.3, np.nan, 0.1]])
+    imp = Importance(2, "zero", 50, 0.4, np.array([0.5, np.nan, 0.2]), np.zeros(3), np.array([0.1, 0.2]), null)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = payloads.importance_summary(imp, total_draws=20, probe_images=400)
+        empty = payloads.importance_summary(
+            Importance(2, "zero", 50, 0.4, np.array([0.5, np.nan, 0.2]), np.zeros(3), np.zeros(0), np.zeros((0, 3))), 20, 400
+        )
+    assert summary.null_class_mean == [0.2, None, 0.2] and summary.null_class_std == [0.1, None, 0.1]
+    assert summary.class_drop == [0.5, None, 0.2] and summary.draws == 2 and summary.images == 50
+    assert empty.null_mean is None and empty.null_class_mean == [None, None, None] and empty.p_value is None

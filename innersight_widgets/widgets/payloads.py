@@ -231,11 +231,13 @@ def community_details(report: CommunityReport, c: int, top_k: int, owner: str) -
 def importance_summary(imp: Importance, total_draws: int, probe_images: int) -> ImportanceSummary:
     """An importance test, finished or partial (fewer than ``total_draws`` random sets so far)."""
     draws = len(imp.null_drops)
-    null = imp.null_class_drops
-    if draws:
-        class_mean, class_std = np.nanmean(null, axis=0), np.nanstd(null, axis=0)
-    else:
-        class_mean = class_std = np.full(len(imp.class_accuracy_drop), np.nan)
+    null = np.asarray(imp.null_class_drops, dtype=np.float64).reshape(draws, len(imp.class_accuracy_drop))
+    # a class absent from the image sample has NaN drops: its mean and spread stay NaN (None)
+    seen = np.sum(~np.isnan(null), axis=0)
+    filled = np.nan_to_num(null)
+    class_mean = np.where(seen > 0, filled.sum(0) / np.maximum(seen, 1), np.nan)
+    spread = np.where(np.isnan(null), 0.0, (null - class_mean) ** 2).sum(0) / np.maximum(seen, 1)
+    class_std = np.where(seen > 0, np.sqrt(spread), np.nan)
     return ImportanceSummary(
         accuracy_drop=round(float(imp.accuracy_drop), 4),
         class_drop=[_number(v) for v in imp.class_accuracy_drop],
