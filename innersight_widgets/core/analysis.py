@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm.std import tqdm  # text bars: a widget bar leaves a dead view in a reopened notebook
 
+from .._checks import positive_int
 from ..data import as_probe_set
 from . import _cache, _flow, _receptive
 from ._layers import LayerInfo, default_layers, resolve
@@ -223,8 +224,7 @@ class Analysis:
         """The k probe images on which the neuron's profile is highest, best first."""
         info = self._selected(layer)
         neuron = self._check_neuron(info, neuron)
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        k = positive_int("k", k, "top images wanted")
         scores = np.asarray(self.profiles(layer)[:, neuron], dtype=np.float32)
         order = np.argsort(-scores, kind="stable")[:k]
         positions = None
@@ -343,8 +343,7 @@ class Analysis:
         low, up = self.layer_info(lower), self.layer_info(upper)
         if method not in ("gradient", "weights"):
             raise ValueError(f"flow method must be 'gradient' or 'weights', got {method!r}")
-        if isinstance(images, bool) or not isinstance(images, (int, np.integer)) or images < 1:
-            raise ValueError(f"images must be a positive integer, got {images!r}")
+        images = positive_int("images", images, "probe images the gradient flow is averaged over")
         def compute() -> np.ndarray:
             if method == "weights":
                 return _flow.weight_flow(self.runner.module(upper), low, up)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._checks import positive_int
 from ._ig import integrated_gradients
 from .runner import channel_replacer, pooled
 
@@ -249,8 +250,7 @@ def build_circuit(
             raise ValueError(f"tau must be in 1..{info.num_neurons} (the neurons of {layer!r}), got {tau!r}")
     if not isinstance(top_k, (int, np.integer)) or top_k < 3:
         raise ValueError(f"top_k must be an integer >= 3, got {top_k!r}")
-    if not isinstance(ig_steps, (int, np.integer)) or ig_steps < 1:
-        raise ValueError(f"ig_steps must be a positive integer, got {ig_steps!r}")
+    ig_steps = positive_int("ig_steps", ig_steps, "integrated-gradient steps")
     if error_range is not None and not 0 < error_range < 1:
         raise ValueError(f"error_range must lie in (0, 1) or be None, got {error_range!r}")
     if not granularities or any(not 0 < g <= 1 for g in granularities):

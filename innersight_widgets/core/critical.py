@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._checks import positive_int
 from .knockoffs import knockoff_run, knockoff_threshold
 from .runner import Cancelled
 
@@ -84,8 +85,7 @@ def critical_neurons(
     """
     c = an.class_index(target_class)
     knockoff_threshold(np.ones(1), fdr, plus)  # validates q before any work
-    if not isinstance(runs, (int, np.integer)) or runs < 1:
-        raise ValueError(f"runs must be a positive integer, got {runs!r}")
+    runs = positive_int("runs", runs, "knockoff runs, each with fresh knockoffs")
     x = an.profiles(layer).astype(np.float64)
     n, p = x.shape
     if n < 2 * p:

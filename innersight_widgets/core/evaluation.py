@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 import numpy as np
 
+from .._checks import positive_int
 from .communities import Communities
 from .runner import chunks
 
@@ -257,8 +258,7 @@ class CommunityReport:
             depend on it.
         """
         c = self.communities.check_community(community)
-        if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
-            raise ValueError(f"draws must be a positive integer (20 or more for a p-value below 0.05), got {draws!r}")
+        draws = positive_int("draws", draws, "20 or more for a p-value below 0.05")
         sample = self._image_sample(images, seed)
         key = (c, int(draws), mode, int(seed), len(self.analysis.data) if sample is None else len(sample))
         if key not in self._importance:

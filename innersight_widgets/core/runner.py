@@ -18,6 +18,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from .._checks import positive_int
 from ._device import resolve_device
 from ._layers import LayerInfo, channel_axis
 
@@ -64,8 +65,7 @@ class ModelRunner:
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"precision must be 'fp32', 'bf16' or 'fp16', got {precision!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = positive_int("batch_size", batch_size, "images per forward")
         self.device = resolve_device(device)
         if precision == "fp16" and self.device.type != "cuda":
             raise ValueError("precision='fp16' needs a CUDA device; on the CPU use precision='bf16' or 'fp32'")

@@ -22,6 +22,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from .._checks import positive_int
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -70,11 +72,11 @@ class ImageFolder(Dataset):
         num_workers: int = 0,
         extensions: Sequence[str] = IMAGE_EXTENSIONS,
     ) -> None:
-        self.size = _positive_int("size", size, "the side in pixels of the square images the model takes")
+        self.size = positive_int("size", size, "the side in pixels of the square images the model takes", wrong_type=TypeError)
         imagenet_resize = round(self.size * 256 / 224)
         if resize is None:
             resize = imagenet_resize
-        self.resize = _positive_int("resize", resize, "the length in pixels the shorter side is resized to")
+        self.resize = positive_int("resize", resize, "the length in pixels the shorter side is resized to", wrong_type=TypeError)
         if self.resize < self.size:
             raise ValueError(
                 f"resize={self.resize} is smaller than size={self.size}: the shorter side is resized to "
@@ -244,14 +246,6 @@ def load_image_folder(
     return ImageFolder(
         root, size, resize=resize, mean=mean, std=std, num_workers=num_workers, extensions=extensions
     )
-
-
-def _positive_int(name: str, value: object, meaning: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive integer ({meaning}), got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive integer ({meaning}), got {value}")
-    return int(value)
 
 
 def _channel_values(name: str, values: Sequence[float], positive: bool) -> tuple[float, float, float]:

@@ -27,8 +27,8 @@ from concurrent.futures import wait as wait_for
 from functools import partial
 from typing import Any
 
+from .._checks import seconds
 from ..core.runner import Cancelled
-from ._checks import seconds
 from ._status import StatusLine
 
 

@@ -11,9 +11,9 @@ import ipywidgets as w
 import numpy as np
 import traitlets
 
+from .._checks import positive_int
 from ..core import Circuit
 from ._assets import esm
-from ._checks import positive_int
 from ._live import LiveRunner
 from ._status import StatusLine
 from .payloads import (

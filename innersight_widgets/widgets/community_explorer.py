@@ -16,11 +16,11 @@ import networkx as nx
 import numpy as np
 import traitlets
 
+from .._checks import positive_int
 from ..core import Analysis, Communities, CommunityReport
 from ..core.communities import DEFAULTS, MAX_NEIGHBOURS
 from ..core.evaluation import Importance
 from ._assets import esm
-from ._checks import positive_int
 from ._live import Job, LiveRunner
 from ._status import StatusLine
 from .payloads import (

@@ -6,6 +6,7 @@ import anywidget
 import ipywidgets as w
 import numpy as np
 
+from .._checks import positive_int
 from ..core import Analysis
 from ..core.critical import (
     CriticalNeurons,
@@ -15,7 +16,6 @@ from ..core.critical import (
     mechanisms,
 )
 from ._assets import esm
-from ._checks import positive_int
 from ._live import Job, LiveRunner
 from ._status import StatusLine
 from .payloads import (
