@@ -99,6 +99,23 @@ class Importance:
             return np.nan
         return float((1 + np.sum(self.null_drops >= self.accuracy_drop)) / (len(self.null_drops) + 1))
 
+    @property
+    def null_class_mean(self) -> np.ndarray:
+        """(K,) mean drop of each class's accuracy over the random sets; NaN for a class with
+        no image among ``images`` (NaN in every draw, since all share the images) or before
+        the first draw."""
+        if not len(self.null_drops):
+            return np.full(self.null_class_drops.shape[1], np.nan)
+        return self.null_class_drops.mean(0)
+
+    @property
+    def null_class_std(self) -> np.ndarray:
+        """(K,) spread (population sd) of each class's drop over the random sets; NaN as for
+        :attr:`null_class_mean`."""
+        if not len(self.null_drops):
+            return np.full(self.null_class_drops.shape[1], np.nan)
+        return self.null_class_drops.std(0)
+
     @classmethod
     def from_ablations(
         cls, community: int, own: AblationResult, null: Sequence[AblationResult]
@@ -117,8 +134,6 @@ class Importance:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        no_draws = np.full(self.null_class_drops.shape[1], np.nan)
-        null_class_mean = self.null_class_drops.mean(0) if len(self.null_drops) else no_draws
         return {
             "community": self.community,
             "mode": self.mode,
@@ -130,7 +145,7 @@ class Importance:
             "p_value": self.p_value,
             "draws": len(self.null_drops),
             "class_accuracy_drop": self.class_accuracy_drop.tolist(),
-            "null_class_drop_mean": null_class_mean.tolist(),
+            "null_class_drop_mean": self.null_class_mean.tolist(),
         }
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import anywidget
 import ipywidgets as w
-import numpy as np
 
 from .._checks import positive_int
 from ..core import Analysis
@@ -111,10 +110,8 @@ class CriticalNeuronsView(w.VBox):
 
         def compute(job: Job) -> tuple[MechanismsView, Thumbnails]:
             found = mechanisms(an, critical)
-            typical = np.unique(np.concatenate([found.typical(m, self.images_per_mechanism) for m in range(found.k)]))
-            pictures = dict(zip(typical.tolist(), an.images(typical)))
             truth = an.data.concepts.get(concept) if concept != "—" else None
-            shown, thumbnails = mechanism_views(found, self.images_per_mechanism, pictures, truth, owner)
+            shown, thumbnails = mechanism_views(an, found, self.images_per_mechanism, truth, owner)
             report = None
             if truth is not None:
                 report = evaluate_mechanisms(an, critical, found, concept, should_stop=job.stale).to_dict()

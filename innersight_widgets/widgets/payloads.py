@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import traitlets
 
-from ..core import Circuit, CommunityReport
+from ..core import Analysis, Circuit, CommunityReport
 from ..core.critical import CriticalNeurons, Mechanisms
 from ..core.evaluation import Importance
 from ..data import Concept
@@ -231,13 +231,6 @@ def community_details(report: CommunityReport, c: int, top_k: int, owner: str) -
 def importance_summary(imp: Importance, total_draws: int, probe_images: int) -> ImportanceSummary:
     """An importance test, finished or partial (fewer than ``total_draws`` random sets so far)."""
     draws = len(imp.null_drops)
-    null = np.asarray(imp.null_class_drops, dtype=np.float64).reshape(draws, len(imp.class_accuracy_drop))
-    # a class absent from the image sample has NaN drops: its mean and spread stay NaN (None)
-    seen = np.sum(~np.isnan(null), axis=0)
-    filled = np.nan_to_num(null)
-    class_mean = np.where(seen > 0, filled.sum(0) / np.maximum(seen, 1), np.nan)
-    spread = np.where(np.isnan(null), 0.0, (null - class_mean) ** 2).sum(0) / np.maximum(seen, 1)
-    class_std = np.where(seen > 0, np.sqrt(spread), np.nan)
     return ImportanceSummary(
         accuracy_drop=round(float(imp.accuracy_drop), 4),
         class_drop=[_number(v) for v in imp.class_accuracy_drop],
@@ -247,8 +240,8 @@ def importance_summary(imp: Importance, total_draws: int, probe_images: int) -> 
         probe_images=probe_images,
         null_mean=_number(imp.null_mean) if draws else None,
         null_std=_number(imp.null_std) if draws > 1 else None,
-        null_class_mean=[_number(v) for v in class_mean],
-        null_class_std=[_number(v) for v in class_std],
+        null_class_mean=[_number(v) for v in imp.null_class_mean],
+        null_class_std=[_number(v) for v in imp.null_class_std],
         z_score=_number(imp.z_score) if draws > 1 else None,
         p_value=_number(imp.p_value) if draws else None,
     )
@@ -367,13 +360,13 @@ def debug_view(circuit: Circuit, image: int, layer: str) -> tuple[DebugView, Thu
     if isinstance(image, bool) or not isinstance(image, (int, np.integer)) or not 0 <= image < len(an.data):
         raise ValueError(f"image must be a probe image index in 0..{len(an.data) - 1}, got {image!r}")
     names = an.data.class_names
+    thresholds = {g.id: g.threshold for g in circuit.groups_of(layer)}
     matches = [
         GroupMatch(
-            m["group"], round(m["best"], 3), round(float(group.threshold), 3),
+            m["group"], round(m["best"], 3), round(float(thresholds[m["group"]]), 3),
             bool(m["best"] > LIT_ABOVE and m["crops"]), [c["box"] for c in m["crops"][:5]],
         )
         for m in circuit.debug_image(int(image), layer)
-        for group in [next(g for g in circuit.groups if g.id == m["group"])]
     ]
     height, width = an.data.image_shape[-2:]
     owner = f"debug {layer} {image}"
@@ -450,14 +443,17 @@ def critical_selection(critical: CriticalNeurons) -> CriticalSelection:
 
 
 def mechanism_views(
-    found: Mechanisms, images_shown: int, pictures: dict[int, Any], truth: Concept | None, owner: str
+    an: Analysis, found: Mechanisms, images_shown: int, truth: Concept | None, owner: str
 ) -> tuple[list[Mechanism], Thumbnails]:
-    """Each mechanism with its ``images_shown`` most typical members (``pictures`` maps image
-    index to tensor for at least those) and, given a sub-label concept ``truth``, its dominant
-    value over all members and among the ones shown."""
+    """Each mechanism with its ``images_shown`` most typical members (probe images of ``an``)
+    and, given a sub-label concept ``truth``, its dominant value over all members and among
+    the ones shown."""
+    typical = [found.typical(m, images_shown) for m in range(found.k)]
+    wanted = np.unique(np.concatenate(typical)) if typical else np.zeros(0, dtype=int)
+    pictures = dict(zip(wanted.tolist(), an.images(wanted))) if wanted.size else {}
     out, pngs = [], {}
-    for m in range(found.k):
-        members, shown = found.members(m), found.typical(m, images_shown)
+    for m, shown in enumerate(typical):
+        members = found.members(m)
         dominant = ""
         if truth is not None:
             values, names = truth.values, truth.names
