@@ -255,23 +255,19 @@ def test_two_hundred_mixed_events_end_as_a_direct_call_would(analysis):
     them; the end state equals computing the last controls directly."""
     explorer = make(analysis, debounce=0.01)
     rng = np.random.default_rng(7)
-    last_click_after_last_partition = None
     for step in range(200):
         event = rng.choice(["slider", "slider", "method", "mode", "click", "click"])
         if event == "slider":
             low, high = explorer.parameter.min, explorer.parameter.max
             explorer.parameter.value = float(np.round(rng.uniform(low, min(high, low + 3)), 2))
-            last_click_after_last_partition = None
         elif event == "method":
             explorer.method.value = str(rng.choice(["louvain", "agglomerative", "spectral"]))
-            last_click_after_last_partition = None
         elif event == "mode":
             explorer.graph_mode.value = str(rng.choice(["communities", "neurons"]))
         else:
             community = int(rng.integers(0, 4))
             if community != explorer.view.selected:
                 front_end_click(explorer, community)
-                last_click_after_last_partition = community
         if step % 40 == 0:
             time.sleep(0.05)  # let some requests start, so that cancellation is exercised
     front_end_click(explorer, 1)
@@ -294,7 +290,7 @@ def test_results_are_applied_on_the_kernel_thread(analysis):
     applied = []
 
     async def session():
-        explorer = make_in_loop()
+        explorer = CommunityExplorer(analysis, layers="layer3", draws=2, images=100, debounce=0.0)
         explorer.view.observe(lambda change: applied.append(threading.get_ident()), names="graph")
         explorer.parameter.value = 1.9
         for _ in range(600):  # the loop must stay free for the worker's hand-over
@@ -302,9 +298,6 @@ def test_results_are_applied_on_the_kernel_thread(analysis):
             if explorer.communities is not None and explorer.communities.params["resolution"] == 1.9:
                 break
         return explorer
-
-    def make_in_loop():
-        return CommunityExplorer(analysis, layers="layer3", draws=2, images=100, debounce=0.0)
 
     explorer = asyncio.run(session())
     assert explorer.communities.params["resolution"] == 1.9
