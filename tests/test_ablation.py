@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import TinyNet
 
 from innersight_widgets import Analysis, load_digits, load_pretrained
 
@@ -149,26 +150,46 @@ def test_ablating_the_whole_last_conv_layer_drops_accuracy_to_chance():
     assert len(set(result.logits_after.argmax(1).tolist())) == 1
 
 
-@pytest.mark.parametrize("layer, widened", [("tokens", True), ("block.0", False)])
-def test_layers_below_the_ablated_one_run_once_per_image_where_the_network_allows(tiny_model, tiny_data, monkeypatch, layer, widened):
+class UntraceableTinyNet(TinyNet):
+    """TinyNet whose forward branches on a value: torch.fx cannot trace it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x)
+        h = self.block(h) + h if bool(h.abs().sum() > 0) else h
+        t = self.tokens(h.flatten(2).transpose(1, 2))
+        return self.head(self.mix(t.transpose(1, 2)).mean(dim=2))
+
+
+@pytest.mark.parametrize(
+    "layer, traceable, widened",
+    [("tokens", True, True), ("block.0", True, True), ("tokens", False, True), ("block.0", False, False)],
+)
+def test_layers_below_the_ablated_one_run_once_per_image_where_the_network_allows(
+    tiny_model, tiny_data, monkeypatch, layer, traceable, widened
+):
+    if not traceable:
+        model = UntraceableTinyNet()
+        model.load_state_dict(tiny_model.state_dict())
+        tiny_model = model.eval()
     an = Analysis(tiny_model, tiny_data, layers=LAYERS, batch_size=64, progress=False)
     specs = [{layer: [i]} for i in range(3)]
     one_by_one = [an.ablate(spec).logits_after for spec in specs]
     sizes = []
     real = an.runner.forward
 
-    def spy(x, hooks=None, stop_after=None, grad=False):
+    def spy(x, hooks=None, stop_after=None, grad=False, copies=1):
         sizes.append(len(x))
-        return real(x, hooks, stop_after, grad)
+        return real(x, hooks, stop_after, grad, copies)
 
     monkeypatch.setattr(an.runner, "forward", spy)
     together = an.ablate_many(specs)
     for result, expected in zip(together, one_by_one):
         np.testing.assert_allclose(result.logits_after, expected, rtol=1e-5, atol=1e-6)
     # 37 images in pieces of 64 // 3 = 21: the first piece is tried widened (21 images in) and
-    # checked against 3 plain copies (63). tokens: only the head runs after it, so the second
-    # piece goes in once (16); block.0: the residual shortcut from below meets the wide batch,
-    # the try fails and the second piece goes in as 3 copies (48).
+    # checked against 3 plain copies (63); then the second piece goes in once (16). block.0
+    # sits under a residual shortcut (``self.block(h) + h``): the model's fx trace repeats h
+    # where it meets the wide batch. A model that does not trace runs as it is: there the
+    # shortcut cannot add the two, and block.0's second piece goes in as 3 copies (48).
     assert sizes == ([21, 63, 16] if widened else [21, 63, 48])
     # the verdict is kept: the next ablations of that layer are not checked or tried again
     sizes.clear()

@@ -143,7 +143,9 @@ def _run(
         captured["act"], captured["scaled"] = act, scaled
         return scaled
 
-    out = an.runner.forward(images, {lower.name: replace}, stop_after=None if upper is None else upper.name, grad=True)
+    out = an.runner.forward(
+        images, {lower.name: replace}, stop_after=None if upper is None else upper.name, grad=True, copies=steps if widen else 1
+    )
     if widen and out.shape[0] != steps * rows:
         raise _BatchMismatch(f"{out.shape[0]} rows reached the target, expected {steps * rows}")
     with torch.enable_grad():

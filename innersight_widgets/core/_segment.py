@@ -42,16 +42,17 @@ class Unsupported(RuntimeError):
     """The plan met something it cannot compute sliced; the caller uses the plain path."""
 
 
-class _Tracer(fx.Tracer):
-    """Keeps the lower layer whole (one node) and notes the node the upper layer returns."""
+class LayerTracer(fx.Tracer):
+    """Keeps the named layers whole (one node each, so that their hooks run) and notes the
+    nodes the ``upper`` layer returns."""
 
-    def __init__(self, lower: str, upper: str | None) -> None:
+    def __init__(self, leaves: set[str], upper: str | None = None) -> None:
         super().__init__()
-        self.lower, self.upper = lower, upper
+        self.leaves, self.upper = leaves, upper
         self.upper_outputs: list[Any] = []
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return qualname == self.lower or super().is_leaf_module(m, qualname)
+        return qualname in self.leaves or super().is_leaf_module(m, qualname)
 
     def call_module(self, m: nn.Module, forward: Callable, args: tuple, kwargs: dict) -> Any:
         out = super().call_module(m, forward, args, kwargs)
@@ -263,7 +264,7 @@ def _conv_channel(m: nn.Conv2d, x: torch.Tensor, t: torch.Tensor) -> torch.Tenso
 def plan_segment(model: nn.Module, lower: str, upper: str | None) -> SegmentPlan | None:
     """The plan for IG of ``upper``'s channels (or the logits) with respect to ``lower``, or
     None where the model does not trace or the piece reads from below ``lower``."""
-    tracer = _Tracer(lower, upper)
+    tracer = LayerTracer({lower}, upper)
     try:
         graph = tracer.trace(model)
     except Exception:  # data-dependent control flow and the like: fx cannot trace it, the plain path can

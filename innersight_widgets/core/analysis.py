@@ -692,7 +692,7 @@ def _widened(runner: ModelRunner, piece: torch.Tensor, k: int, replacers: dict) 
         return hook
 
     try:
-        logits = runner.forward(piece, {layer: widening(fn) for layer, fn in replacers.items()})
+        logits = runner.forward(piece, {layer: widening(fn) for layer, fn in replacers.items()}, copies=k)
     except (torch.cuda.OutOfMemoryError, Cancelled):
         raise  # for in_batches to halve the batch, or the caller's stop: not a reason to stop widening
     except Exception:  # noqa: BLE001 - the model refused the wide batch: plain copies are exact

@@ -16,11 +16,12 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Literal
 
 import torch
-from torch import nn
+from torch import fx, nn
 
 from .._checks import positive_int
 from ._device import resolve_device
 from ._layers import LayerInfo, channel_axis
+from ._widen import WideInterpreter, trace_layers
 
 #: A hook gets a layer's output and returns a replacement, or None to leave it as it is.
 Hook = Callable[[torch.Tensor], "torch.Tensor | None"]
@@ -75,6 +76,8 @@ class ModelRunner:
         #: Held for every forward; hold it yourself to run several forwards as one unit.
         self.lock = threading.RLock()
         self._modules = dict(self.model.named_modules())
+        #: fx traces of the model with some layers kept whole, for widened forwards
+        self._traces: dict[frozenset[str], fx.GraphModule | None] = {}
 
     def __repr__(self) -> str:
         return (
@@ -93,6 +96,7 @@ class ModelRunner:
         hooks: Mapping[str, Hook] | None = None,
         stop_after: str | None = None,
         grad: bool = False,
+        copies: int = 1,
     ) -> torch.Tensor:
         """Run the model on ``x`` with ``hooks`` attached for this forward only.
 
@@ -107,6 +111,12 @@ class ModelRunner:
             Return this layer's output and skip the rest of the network.
         grad : bool
             Record the graph for autograd (else the forward runs in inference mode).
+        copies : int
+            Hooks may widen their layer's output from B to ``copies`` x B rows (one copy
+            per ablation or per step), so that the layers below run once per image. With
+            ``copies`` > 1 the model runs through its torch.fx trace, which repeats a
+            tensor from below a widened layer where it joins a wide one (a residual
+            shortcut); a model that does not trace runs as it is.
 
         Returns
         -------
@@ -148,7 +158,7 @@ class ModelRunner:
             try:
                 with mode, self._autocast():
                     try:
-                        out = self.model(self.to_device(x))
+                        out = self._call(self.to_device(x), frozenset(names), copies)
                     except _Stop:
                         return captured["out"]
             finally:
@@ -157,6 +167,14 @@ class ModelRunner:
         if stop_after is not None:
             raise ValueError(f"layer {stop_after!r} did not run in the forward pass, or ran after the hook was needed")
         return out
+
+    def _call(self, x: torch.Tensor, hooked: frozenset[str], copies: int) -> torch.Tensor:
+        if copies == 1:
+            return self.model(x)
+        if hooked not in self._traces:
+            self._traces[hooked] = trace_layers(self.model, set(hooked))
+        gm = self._traces[hooked]
+        return self.model(x) if gm is None else WideInterpreter(gm, len(x), copies).run(x)
 
     def in_batches(self, total: int, work: Callable[[slice], None], size: int | None = None) -> None:
         """Call ``work(rows)`` on consecutive slices of ``range(total)``.
