@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
+# One compute thread per process, set before torch and numpy load their thread pools: the
+# suite runs in parallel processes (pytest-xdist, see addopts in pyproject.toml) beside the
+# kernels, servers and browsers it starts, on as few as 2 cores. Pools of several threads
+# there spin waiting for each other: the quiet suite took 60% more CPU time and a third
+# more wall time with them. Notebook kernels and CLI runs inherit the setting.
+for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
 import pytest
 import torch
 from torch import nn
 
 from innersight_widgets import ImageDataset
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 class TinyNet(nn.Module):
@@ -45,3 +57,12 @@ def tiny_data() -> ImageDataset:
     images = torch.rand(37, 3, 8, 8, generator=g)
     labels = torch.randint(0, 3, (37,), generator=g)
     return ImageDataset(images, labels, ["a", "b", "c"])
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A JupyterLab server for the real-browser tests (tests/_browser.py): (address, token)."""
+    from _browser import jupyter_lab
+
+    with jupyter_lab(tmp_path) as server:
+        yield server

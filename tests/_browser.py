@@ -1,0 +1,234 @@
+"""What the real-browser tests share: a JupyterLab server on the notebooks, Debian's
+headless Chromium driven by Playwright, and waits on what the page and the kernel show.
+
+The notebooks run at their small settings (``INNERSIGHT_QUICK=1``): these tests check the
+widgets, not the methods' speed; tests/test_notebooks.py runs every notebook full-size.
+Every step that needs the kernel first waits until every cell has run and the kernel is
+idle, and every wait is on what the page shows (never on text also in a cell's source).
+Screenshots go to $INNERSIGHT_SCREENSHOTS (default: the test's temporary folder).
+Needs Debian's ``chromium`` (.ci/run installs it); elsewhere the tests are skipped, in CI
+(``CI`` set) they fail instead. The tests live in two files so that parallel test
+processes (pytest-xdist, one file each) run them side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+
+
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is missing: .ci/run must install it (apt-get install chromium)")
+        pytest.skip("needs Debian's chromium (apt-get install chromium)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_idle_kernel(base: str, token: str, timeout: float = 300, quiet: float = 2.0) -> None:
+    """The page's kernel is started and has stayed idle for ``quiet`` seconds (asked of the
+    server, the same for both front ends): the messages a click or a drag sent have been
+    handled, and so has any cell still queued."""
+    deadline = time.monotonic() + timeout
+    idle_since = None
+    while time.monotonic() < deadline:
+        try:
+            sessions = json.load(urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=10))
+        except OSError:  # a loaded server may answer late; ask again
+            sessions = []
+        if sessions and all(s["kernel"]["execution_state"] == "idle" for s in sessions):
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= quiet:
+                return
+        else:
+            idle_since = None
+        time.sleep(0.25)
+    raise TimeoutError(f"the notebook's kernel did not become idle in {timeout:.0f} s")
+
+
+def write_settings(folder: Path) -> None:
+    """Render every cell (no windowing), never autosave into the notebook, no update checks."""
+    settings = {
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "defer"},
+        "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"checkForUpdates": False, "fetchNews": "false"},
+    }
+    for relative, values in settings.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+
+def lab_environment() -> dict[str, str]:
+    """The server's (and so the kernel's) environment: the notebooks' small settings, and this
+    checkout's package first on the kernel's path (the code under test, whatever is installed)."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "JUPYTER_PLATFORM_DIRS": "1", "INNERSIGHT_QUICK": "1", "PYTHONPATH": path}
+
+
+@contextmanager
+def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A JupyterLab server on copies of the notebooks in ``tmp_path``: (its address, its token)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    for notebook in ("01_quickstart.ipynb", "03_circuits.ipynb", "04_critical_neurons.ipynb"):
+        shutil.copy(ROOT / "notebooks" / notebook, root)
+    write_settings(tmp_path / "settings")
+    port, token = free_port(), "innersight-test"
+    with open(tmp_path / "lab.log", "w") as log:  # the server writes to its own copy of the file
+        server = subprocess.Popen(
+            [
+                sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
+                f"--LabApp.user_settings_dir={tmp_path / 'settings'}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+            ],
+            stdout=log, stderr=subprocess.STDOUT, env=lab_environment(),
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise RuntimeError("JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:])
+            time.sleep(0.5)
+    try:
+        yield base, token
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+# Each code cell's prompt, and the first traceback shown in any output (a cell that raised).
+CELLS_STATE = """() => ({
+    prompts: [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.innerText.trim()),
+    error: [...document.querySelectorAll('.jp-OutputArea-output')].map(o => o.innerText)
+             .find(t => t.includes('Traceback (most recent call last)')) || null,
+})"""
+
+
+def open_and_run(page, base: str, token: str, path: str, timeout: float = 900) -> None:
+    """Open the notebook, run all its cells, and return once every code cell has run (its
+    prompt shows a number, not ``[*]`` or ``[ ]``) and the kernel is idle. A cell that
+    raised fails the test at once, with its traceback."""
+    code_cells = sum(c["cell_type"] == "code" for c in json.loads((ROOT / "notebooks" / Path(path).name).read_text())["cells"])
+    page.goto(f"{base}/{path}?token={token}")
+    page.locator(".jp-Notebook").first.wait_for(timeout=180_000)
+    wait_for_idle_kernel(base, token)
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_text("Run All Cells", exact=True).click()
+    deadline = time.monotonic() + timeout
+    while True:
+        state = page.evaluate(CELLS_STATE)
+        if state["error"]:
+            pytest.fail(f"a cell of {path} raised:\n{state['error']}")
+        prompts = state["prompts"]
+        if len(prompts) == code_cells and all(re.fullmatch(r"\[\d+\]:", p) for p in prompts):
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path}: cells not run after {timeout:.0f} s; prompts {prompts}")
+        time.sleep(0.5)
+    wait_for_idle_kernel(base, token)
+
+
+def settled(base: str, token: str, status, timeout: float = 300) -> None:
+    """What the widget was asked has been computed: the kernel is idle (it has handled every
+    message the page sent), then the widget's status line says idle (its background work is
+    done), or the test fails with the error the status line shows."""
+    from playwright.sync_api import expect
+
+    wait_for_idle_kernel(base, token, timeout=timeout)
+    expect(status).to_have_attribute("data-kind", re.compile("^(idle|error)$"), timeout=timeout * 1000)
+    assert status.get_attribute("data-kind") == "idle", status.inner_text()
+
+
+@contextmanager
+def browser_page(shots: Path):
+    """A Chromium page, the page errors it collects, and a full-page screenshot at the end."""
+    executable = chromium()
+    from playwright.sync_api import sync_playwright
+
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(f"{exc}\n{exc.stack}"))
+        try:
+            yield page, errors
+        finally:
+            page.screenshot(path=str(shots / "last.png"), full_page=True)
+            browser.close()
+
+
+def drag_to_the_right_end(page, slider) -> None:
+    """Drag an ipywidgets slider's handle past the end of its track, as a user would."""
+    slider.scroll_into_view_if_needed()
+    handle, track = slider.locator(".noUi-handle").first, slider.locator(".noUi-target").first
+    box, bar = handle.bounding_box(), track.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(bar["x"] + bar["width"] + 20, box["y"] + box["height"] / 2, steps=12)
+    page.mouse.up()
+
+
+def wait_for_loaded_images(page, testid: str, timeout: int) -> None:
+    """Wait until there are images with this data-testid and every one has decoded pixels."""
+    page.wait_for_function(
+        """(testid) => { const imgs = [...document.querySelectorAll(`[data-testid="${testid}"]`)];
+                         return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
+        arg=testid,
+        timeout=timeout,
+    )
+
+
+def assert_no_clipped_labels(page) -> None:
+    """No control's description is cut off ("k neighbo…") at the default notebook width."""
+    clipped = page.evaluate("""() => [...document.querySelectorAll('.widget-label, .widget-label-basic')]
+        .filter(l => l.offsetParent !== null && l.scrollWidth > l.clientWidth + 1).map(l => l.innerText)""")
+    assert not clipped, f"clipped labels: {clipped}"
+
+
+def shoot(page, locator, path: Path) -> None:
+    """A screenshot of one widget whole: a viewport tall enough that JupyterLab's scrolling
+    panel neither clips it nor lays its toolbar over it."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": 2400})
+    locator.scroll_into_view_if_needed()
+    locator.screenshot(path=str(path))
+    page.set_viewport_size(size)
+
+
+def screenshot_dir(tmp_path: Path, name: str) -> Path:
+    return Path(os.environ.get("INNERSIGHT_SCREENSHOTS", tmp_path / "screenshots")) / name
