@@ -37,7 +37,28 @@ class Communities:
     """A partition of neurons into communities.
 
     ``labels[i]`` is the community of ``neurons[i]``, numbered by falling size from 0;
-    dead (constant) neurons get -1 and belong to no community.
+    dead (constant) neurons get -1 and belong to no community. Made by
+    :meth:`Analysis.communities`; see docs/methods.md, section 3.
+
+    Parameters
+    ----------
+    method : {"louvain", "leiden", "agglomerative", "spectral"}
+        The aggregation method that made the partition.
+    params : dict
+        Its full parameter set, defaults filled in (``k``, ``min_corr`` and the
+        method's own: ``resolution``, ``threshold`` and ``linkage``, or ``n_communities``).
+    seed : int
+        The seed of the method's random choices.
+    neurons : list of (str, int)
+        M neurons as ``(layer, index)``, in layer order.
+    labels : np.ndarray
+        M: the community of each neuron, -1 for a dead one.
+    modularity : float
+        Newman modularity (resolution 1) of the partition on the similarity graph with
+        ``params["k"]`` and ``params["min_corr"]``.
+    stability : float or None
+        Mean adjusted Rand index against re-runs (other seeds, or bootstrap resamples of
+        the images for the agglomerative method); None when not measured.
     """
 
     method: str
@@ -50,23 +71,43 @@ class Communities:
 
     @property
     def layers(self) -> list[str]:
+        """The layers of the partitioned neurons, in layer order."""
         return list(dict.fromkeys(layer for layer, _ in self.neurons))
 
     @property
     def num_communities(self) -> int:
+        """K: how many communities there are (dead neurons form none)."""
         return int(self.labels.max()) + 1 if (self.labels >= 0).any() else 0
 
     @property
     def sizes(self) -> np.ndarray:
+        """K: the number of neurons in each community, largest first."""
         return np.bincount(self.labels[self.labels >= 0], minlength=self.num_communities)
 
     @property
     def dead(self) -> list[tuple[str, int]]:
-        """Neurons constant over the probe images: reported, not clustered."""
+        """Neurons constant over the probe images, as ``(layer, index)``: reported, not
+        clustered."""
         return [n for n, label in zip(self.neurons, self.labels) if label < 0]
 
     def check_community(self, community: int) -> int:
-        """``community`` as an int, after checking that it is one of this partition's."""
+        """``community`` as an int, after checking that it is one of this partition's.
+
+        Parameters
+        ----------
+        community : int
+            A community number, in 0..K-1.
+
+        Returns
+        -------
+        int
+            The same number as a Python int.
+
+        Raises
+        ------
+        ValueError
+            If it is not an integer in 0..K-1.
+        """
         if not isinstance(community, (int, np.integer)) or not 0 <= community < self.num_communities:
             raise ValueError(
                 f"community must be in 0..{self.num_communities - 1}, got {community!r}"
@@ -74,22 +115,61 @@ class Communities:
         return int(community)
 
     def member_positions(self, community: int) -> np.ndarray:
-        """Positions in ``neurons`` of the community's members."""
+        """Positions in ``neurons`` of the community's members.
+
+        Parameters
+        ----------
+        community : int
+            A community number, in 0..K-1.
+
+        Returns
+        -------
+        np.ndarray
+            (size,) int positions into ``neurons`` (and ``labels``), ascending.
+        """
         return np.flatnonzero(self.labels == self.check_community(community))
 
     def members(self, community: int) -> list[tuple[str, int]]:
-        """The community's neurons as ``(layer, index)``."""
+        """The community's neurons as ``(layer, index)``.
+
+        Parameters
+        ----------
+        community : int
+            A community number, in 0..K-1.
+
+        Returns
+        -------
+        list of (str, int)
+            The members, in layer order.
+        """
         return [self.neurons[i] for i in self.member_positions(community)]
 
     def spec(self, community: int) -> dict[str, list[int]]:
-        """The community as an ablation spec ``{layer: [neuron, ...]}``."""
+        """The community as an ablation spec ``{layer: [neuron, ...]}``.
+
+        Parameters
+        ----------
+        community : int
+            A community number, in 0..K-1.
+
+        Returns
+        -------
+        dict of str to list of int
+            The members' indices per layer, ready for :meth:`Analysis.ablate`.
+        """
         out: dict[str, list[int]] = {}
         for layer, index in self.members(community):
             out.setdefault(layer, []).append(index)
         return out
 
     def to_dataframe(self) -> Any:
-        """One row per neuron: layer, neuron index, community (-1 for dead)."""
+        """One row per neuron: layer, neuron index, community (-1 for dead).
+
+        Returns
+        -------
+        pandas.DataFrame
+            M rows with the columns ``layer``, ``neuron`` and ``community``.
+        """
         import pandas as pd
 
         return pd.DataFrame(
@@ -101,6 +181,15 @@ class Communities:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The partition as plain JSON-ready values.
+
+        Returns
+        -------
+        dict
+            ``method``, ``params``, ``seed``, ``modularity``, ``stability``,
+            ``communities`` (K lists of ``[layer, index]`` members, largest first) and
+            ``dead`` (the dead neurons as ``[layer, index]``).
+        """
         return {
             "method": self.method,
             "params": dict(self.params),
@@ -177,7 +266,7 @@ class Aggregator:
         with self._lock:
             labels = self._labels(method, full, int(seed))
             stability = None
-            if stability_runs:
+            if stability_runs and self.alive.size >= 2:  # one neuron has nothing to be stable about
                 stability = self._stability(method, full, int(seed), labels, int(stability_runs))
             q = modularity(labels, *self.edges(full["k"], full["min_corr"]))
         return Communities(method, full, int(seed), list(self.neurons.neurons), labels, q, stability)
@@ -202,7 +291,8 @@ class Aggregator:
     # --------------------------------------------------------------- methods
     def _labels(self, method: str, p: dict[str, Any], seed: int) -> np.ndarray:
         raw = np.full(self.neurons.size, -1, dtype=np.int64)
-        if self.alive.size == 0:
+        if self.alive.size < 2:  # nothing to compare: a living neuron alone is one community
+            raw[self.alive] = 0
             return raw
         if method in ("louvain", "leiden"):
             raw[:] = self._modularity_method(method, p, seed)
@@ -247,6 +337,8 @@ class Aggregator:
         from sklearn.cluster import KMeans
 
         n = min(p["n_communities"], self.alive.size)
+        if n == self.alive.size:  # as many communities as neurons: each its own
+            return np.arange(n)
         embedding = self._embedding(p["k"], p["min_corr"], seed)
         return KMeans(n_clusters=n, n_init=4, random_state=seed).fit_predict(embedding[:, :n])
 

@@ -25,7 +25,33 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, eq=False)
 class CriticalNeurons:
-    """The knockoff selection of one layer for one class, at a target FDR."""
+    """The knockoff selection of one layer for one class, at a target FDR.
+
+    Made by :func:`critical_neurons`; see docs/methods.md, section 5. Every run's
+    statistics are kept, so :meth:`at` re-thresholds at another FDR without refitting.
+
+    Parameters
+    ----------
+    layer : str
+        The layer whose neurons were tested.
+    target_class : int
+        The class index; ``class_name`` is its name.
+    class_name : str
+        The class's name.
+    fdr : float
+        The target false-discovery rate q, in (0, 1).
+    w : np.ndarray
+        runs x C: the knockoff statistics W_j = |beta_j| - |beta~_j| of each run (row 0
+        is the run the FDR guarantee is about).
+    set_aside : np.ndarray
+        C bool: neurons constant over the probe images, given W = 0 and never selected.
+    no_power_runs : int
+        Runs whose knockoffs could not differ from the originals (W = 0 everywhere, so
+        they select nothing).
+    plus : bool
+        True for the knockoff+ threshold (FDR control), False for the plain knockoff
+        threshold (modified FDR).
+    """
 
     layer: str
     target_class: int
@@ -38,26 +64,54 @@ class CriticalNeurons:
 
     @property
     def threshold(self) -> float:
-        """The knockoff(+) threshold of the first run (the one the FDR guarantee is about)."""
+        """The knockoff(+) threshold of the first run (the one the FDR guarantee is about);
+        inf when no threshold meets the FDR, so nothing is selected."""
         return knockoff_threshold(self.w[0], self.fdr, self.plus)
 
     @property
     def selected(self) -> np.ndarray:
-        """Neuron indices the first run selects: expected false-discovery proportion <= fdr."""
+        """(S,) neuron indices the first run selects, ascending: expected false-discovery
+        proportion <= fdr."""
         return np.flatnonzero(self.w[0] >= self.threshold)
 
     @property
     def frequency(self) -> np.ndarray:
-        """C: the share of runs (fresh knockoffs each) that select each neuron: stability."""
+        """C: the share of runs (fresh knockoffs each, each at its own threshold) that
+        select each neuron: a stability figure, outside the FDR guarantee."""
         chosen = np.stack([row >= knockoff_threshold(row, self.fdr, self.plus) for row in self.w])
         return chosen.mean(axis=0)
 
     def at(self, fdr: float) -> CriticalNeurons:
-        """The same runs re-thresholded at another FDR (no refitting)."""
+        """The same runs re-thresholded at another FDR (no refitting).
+
+        Parameters
+        ----------
+        fdr : float
+            The new target FDR q, in (0, 1).
+
+        Returns
+        -------
+        CriticalNeurons
+            A copy with ``fdr`` replaced; ``selected``, ``threshold`` and ``frequency``
+            follow it.
+
+        Raises
+        ------
+        ValueError
+            If ``fdr`` is not in (0, 1).
+        """
         knockoff_threshold(self.w[0], fdr, self.plus)  # validates q
         return replace(self, fdr=float(fdr))
 
     def to_dataframe(self) -> Any:
+        """One row per neuron of the layer.
+
+        Returns
+        -------
+        pandas.DataFrame
+            C rows indexed by ``neuron``, with ``W`` (the first run's statistic),
+            ``mean_W`` (over runs), ``frequency``, ``selected`` and ``set_aside``.
+        """
         import pandas as pd
 
         selected = np.zeros(self.w.shape[1], bool)
@@ -68,6 +122,15 @@ class CriticalNeurons:
         ).rename_axis("neuron")
 
     def to_dict(self) -> dict[str, Any]:
+        """The selection and every run's statistics as plain JSON-ready values.
+
+        Returns
+        -------
+        dict
+            ``layer``, ``target_class``, ``class_name``, ``fdr``, ``selected``,
+            ``threshold``, ``frequency`` (C), ``w`` (runs x C nested lists), ``set_aside``
+            (indices) and ``no_power_runs``.
+        """
         return {
             "layer": self.layer, "target_class": self.target_class, "class_name": self.class_name, "fdr": self.fdr,
             "selected": self.selected.tolist(), "threshold": self.threshold, "frequency": self.frequency.tolist(),
@@ -82,6 +145,36 @@ def critical_neurons(
 
     X = the layer's profiles on the probe images, y = the model's logit of the class.
     Each run draws fresh Gaussian knockoffs from its own seeded generator.
+
+    Parameters
+    ----------
+    an : Analysis
+        The analysis whose profiles (N x C) and logits (N x K) are used, over all its
+        probe images whatever their class.
+    layer : str
+        A selected layer of ``an``; it needs N >= 2 x C probe images.
+    target_class : int or str
+        The class, by index or name; the model must predict it on at least one image.
+    fdr : float
+        Target false-discovery rate q, in (0, 1).
+    runs : int
+        Knockoff draws, each with a fresh lasso fit: the first gives the selection, all
+        give the selection frequency.
+    seed : int
+        Run r draws from ``default_rng([seed, r])``.
+    plus : bool
+        Knockoff+ threshold (True) or the plain knockoff threshold.
+
+    Returns
+    -------
+    CriticalNeurons
+        The statistics of every run (runs x C) and the selection at ``fdr``.
+
+    Raises
+    ------
+    ValueError
+        For an FDR outside (0, 1), too few images for the layer, or a class the model
+        never predicts.
     """
     c = an.class_index(target_class)
     knockoff_threshold(np.ones(1), fdr, plus)  # validates q before any work
@@ -106,7 +199,21 @@ def critical_neurons(
 
 @dataclass(frozen=True, eq=False)
 class Mechanisms:
-    """Clusters of the images assigned to a class, by the activations of a set of neurons."""
+    """Clusters of the images assigned to a class, by the activations of a set of neurons.
+
+    Made by :func:`mechanisms`.
+
+    Parameters
+    ----------
+    images : np.ndarray
+        n: indices of the probe images the model predicts as the class.
+    labels : np.ndarray
+        n: the mechanism (cluster) of each of those images, in 0..k-1.
+    neurons : np.ndarray
+        S: the neurons of the layer clustered on.
+    features : np.ndarray
+        n x S: the activations clustered, each neuron standardised over the n images.
+    """
 
     images: np.ndarray  # indices of the images the model assigns to the class
     labels: np.ndarray  # cluster of each of those images
@@ -115,14 +222,34 @@ class Mechanisms:
 
     @property
     def k(self) -> int:
+        """How many mechanisms there are."""
         return int(self.labels.max()) + 1 if self.labels.size else 0
 
     def members(self, mechanism: int) -> np.ndarray:
+        """The probe images of one mechanism.
+
+        Parameters
+        ----------
+        mechanism : int
+            A mechanism number, in 0..k-1.
+
+        Returns
+        -------
+        np.ndarray
+            (size,) probe image indices, ascending.
+        """
         return self.images[self.labels == mechanism]
 
     def typical(self, mechanism: int, n: int) -> np.ndarray:
         """The ``n`` members closest to the mechanism's centre (in the clustered features),
         closest first: the images that show what the mechanism is, not the first by index.
+
+        Parameters
+        ----------
+        mechanism : int
+            A mechanism number, in 0..k-1.
+        n : int
+            How many images are wanted.
 
         Returns
         -------
@@ -137,7 +264,25 @@ class Mechanisms:
 
 @dataclass(frozen=True)
 class MechanismReport:
-    """How much the mechanisms say about a known sub-label, against baselines of equal size."""
+    """How much the mechanisms say about a known sub-label, against baselines of equal size.
+
+    Made by :func:`evaluate_mechanisms`. Information is in nats.
+
+    Parameters
+    ----------
+    concept : str
+        The annotated concept used as the sub-label.
+    nmi : float
+        Normalised mutual information between the mechanisms and the sub-label.
+    mutual_information : float
+        Their mutual information.
+    conditional_entropy : float
+        H(sub-label | mechanism): what the mechanisms leave unexplained.
+    random_nmi : float
+        Mean NMI of the same clustering on random neuron sets of the same size.
+    saliency_nmi : float
+        NMI of the same clustering on the most salient neurons (as many).
+    """
 
     concept: str
     nmi: float
@@ -147,13 +292,46 @@ class MechanismReport:
     saliency_nmi: float  # the top neurons by integrated-gradient saliency
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict.
+
+        Returns
+        -------
+        dict
+            One entry per field.
+        """
         return self.__dict__.copy()
 
 
 def mechanisms(an: Analysis, critical: CriticalNeurons, k: int | None = None, seed: int = 0,
                neurons: np.ndarray | None = None) -> Mechanisms:
     """KMeans on the standardised activations of ``neurons`` (default: the critical ones) over
-    the images the model assigns to the class; k by silhouette in 2..8 unless given."""
+    the images the model assigns to the class; k by silhouette in 2..8 unless given.
+
+    Parameters
+    ----------
+    an : Analysis
+        The analysis the selection was made on.
+    critical : CriticalNeurons
+        Gives the layer, the class and (by default) the neurons.
+    k : int, optional
+        Number of mechanisms; None chooses it by silhouette over 2..min(8, n - 1) for n
+        images.
+    seed : int
+        Seeds k-means.
+    neurons : np.ndarray, optional
+        S neuron indices of the layer to cluster on instead of the selected ones (used
+        for the random and saliency baselines).
+
+    Returns
+    -------
+    Mechanisms
+        The images predicted as the class and the mechanism of each.
+
+    Raises
+    ------
+    ValueError
+        If no neuron is selected (and none given).
+    """
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
@@ -178,7 +356,35 @@ def evaluate_mechanisms(an: Analysis, critical: CriticalNeurons, found: Mechanis
                         draws: int = 10, seed: int = 0, should_stop: Callable[[], bool] | None = None) -> MechanismReport:
     """NMI, MI and conditional entropy of the mechanisms against a sub-label concept, beside
     the same clustering (same k) on random and on saliency-ranked neuron sets of equal size.
-    ``should_stop`` is asked between random sets and saliency batches (True: raise ``Cancelled``)."""
+    ``should_stop`` is asked between random sets and saliency batches (True: raise ``Cancelled``).
+
+    Parameters
+    ----------
+    an : Analysis
+        The analysis the selection was made on; its data must carry ``concept``.
+    critical : CriticalNeurons
+        The selection the mechanisms were found from.
+    found : Mechanisms
+        The mechanisms to judge (from :func:`mechanisms`).
+    concept : str
+        An annotated concept of the data, e.g. the digit behind a parity class.
+    draws : int
+        Random neuron sets of the same size, drawn uniformly from the layer.
+    seed : int
+        Seeds the random sets and the k-means runs.
+    should_stop : callable, optional
+        Asked between steps; True stops the work with ``Cancelled``.
+
+    Returns
+    -------
+    MechanismReport
+        The mechanisms' figures and the two baselines' NMI.
+
+    Raises
+    ------
+    ValueError
+        If the data has no such concept.
+    """
     from sklearn.metrics import mutual_info_score, normalized_mutual_info_score
 
     if concept not in an.data.concepts:
@@ -206,7 +412,27 @@ def evaluate_mechanisms(an: Analysis, critical: CriticalNeurons, found: Mechanis
 def saliency(an: Analysis, layer: str, target_class: int, steps: int = 16,
              should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """Mean integrated-gradient attribution of the class logit to each neuron of ``layer``,
-    over the images of that class (``should_stop`` asked between batches)."""
+    over the images of that class (``should_stop`` asked between batches).
+
+    Parameters
+    ----------
+    an : Analysis
+        The analysis whose probe images are used.
+    layer : str
+        A layer of the model.
+    target_class : int
+        The class index; its probe images (by true label) are attributed.
+    steps : int
+        Integrated Gradients steps (zero baseline, midpoint rule).
+    should_stop : callable, optional
+        Asked between batches; True stops the work with ``Cancelled``.
+
+    Returns
+    -------
+    np.ndarray
+        C float32: each neuron's score (its IG map reduced over positions), averaged over
+        the class's images; zeros when the class has no image.
+    """
     from ._ig import integrated_gradients
 
     images = np.flatnonzero(an.labels == target_class)
@@ -222,7 +448,33 @@ def ablation_comparison(an: Analysis, critical: CriticalNeurons, draws: int = 10
                         should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
     """Drop in the class's accuracy when its critical neurons are zeroed, against as many
     random neurons (mean of ``draws``) and as many saliency-ranked ones, in one batched pass
-    (``should_stop`` asked between batches: True raises ``Cancelled``)."""
+    (``should_stop`` asked between batches: True raises ``Cancelled``).
+
+    Parameters
+    ----------
+    an : Analysis
+        The analysis the selection was made on.
+    critical : CriticalNeurons
+        The selection; at least one neuron must be selected.
+    draws : int
+        Random neuron sets of the same size, drawn uniformly from the layer.
+    seed : int
+        Seeds the random sets.
+    should_stop : callable, optional
+        Asked between batches; True stops the work with ``Cancelled``.
+
+    Returns
+    -------
+    dict
+        ``critical``, ``saliency`` and ``random`` (mean over draws) drops of the class's
+        accuracy over its probe images, ``random_std`` (their population spread) and
+        ``neurons`` (how many were zeroed in each set).
+
+    Raises
+    ------
+    ValueError
+        If no neuron is selected.
+    """
     size = critical.selected.size
     if size == 0:
         raise ValueError(f"no neuron is selected at FDR {critical.fdr}")

@@ -29,7 +29,30 @@ def neuron_graph(
 ) -> nx.DiGraph:
     """Nodes: neurons with layer, index, mean, std, dead, top class (and community).
     Edges: ``similarity`` (both directions, the kNN graph) and ``flow`` (lower -> upper,
-    each upper neuron's ``flow_top`` strongest inputs)."""
+    each upper neuron's ``flow_top`` strongest inputs).
+
+    Parameters
+    ----------
+    an : Analysis
+        Supplies the profiles, correlations and flow edges.
+    layers : list of str
+        Selected layers, lower to upper.
+    k : int
+        Neighbours per neuron in the similarity graph.
+    min_corr : float
+        Smallest correlation an edge may have (edges are always positive).
+    flow : {"gradient", "weights"} or None
+        How flow edges between consecutive layers are measured; None leaves them out.
+    flow_top : int
+        Flow edges kept per upper neuron (its strongest positive inputs).
+    communities : Communities, optional
+        Adds each neuron's ``community`` attribute (-1 for dead); must be over ``layers``.
+
+    Returns
+    -------
+    networkx.DiGraph
+        Nodes named ``"layer:index"``.
+    """
     aggregator = an.aggregator(layers)
     neurons = aggregator.neurons
     rows, cols, weights = aggregator.edges(k, min_corr)
@@ -72,7 +95,26 @@ def neuron_graph(
 
 
 def export_graph(graph: nx.Graph, path: str | Path) -> Path:
-    """Write a graph as GraphML (``.graphml``, for Gephi/Cytoscape) or node-link JSON (``.json``)."""
+    """Write a graph as GraphML (``.graphml``, for Gephi/Cytoscape) or node-link JSON (``.json``).
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        E.g. :meth:`Analysis.neuron_graph`, :meth:`CommunityReport.community_graph` or
+        :meth:`Circuit.graph`.
+    path : str or path
+        The file to write; its suffix picks the format.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        For a suffix other than ``.graphml`` or ``.json``.
+    """
     path = Path(path)
     if path.suffix == ".graphml":
         nx.write_graphml(graph, path)

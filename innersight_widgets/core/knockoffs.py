@@ -27,7 +27,19 @@ class KnockoffRun:
 
 
 def equicorrelated_s(correlation: np.ndarray) -> float:
-    """s = min(2 * lambda_min, 1), times a safety factor, for a correlation matrix."""
+    """s = min(2 * lambda_min, 1), times a safety factor, for a correlation matrix.
+
+    Parameters
+    ----------
+    correlation : np.ndarray
+        p x p correlation matrix of the variables.
+
+    Returns
+    -------
+    float
+        The equicorrelated s in [0, 1) on the correlation scale; near 0 when the
+        matrix is near singular (knockoffs then cannot differ from the originals).
+    """
     smallest = float(np.linalg.eigvalsh(correlation)[0])
     return max(0.0, min(2.0 * smallest, 1.0) * SAFETY)
 
@@ -36,6 +48,20 @@ def gaussian_knockoffs(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndar
     """Knockoff copies of the columns of ``x`` (n x p, no constant columns) and the s used.
 
     X~ | X ~ N(X - (X - mu) Sigma^-1 S, 2S - S Sigma^-1 S), S = diag(s * var_j).
+
+    Parameters
+    ----------
+    x : np.ndarray
+        n x p observations; no column may be constant.
+    rng : np.random.Generator
+        Source of the Gaussian draw.
+
+    Returns
+    -------
+    knockoffs : np.ndarray
+        n x p knockoff copies.
+    s : float
+        The equicorrelated s used (correlation scale), from the Ledoit-Wolf covariance.
     """
     from sklearn.covariance import LedoitWolf
 
@@ -58,6 +84,22 @@ def lasso_statistics(x: np.ndarray, knockoffs: np.ndarray, y: np.ndarray, rng: n
 
     The columns are fitted in a random order so that no solver ordering favours
     originals over knockoffs.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        n x p original variables.
+    knockoffs : np.ndarray
+        n x p their knockoff copies.
+    y : np.ndarray
+        n responses (centred before the fit).
+    rng : np.random.Generator
+        Draws the column order.
+
+    Returns
+    -------
+    np.ndarray
+        p statistics; large positive values mark variables that beat their copies.
     """
     from sklearn.linear_model import LassoCV
 
@@ -78,6 +120,25 @@ def knockoff_threshold(w: np.ndarray, fdr: float, plus: bool = True) -> float:
     offset = 1 for knockoff+ (the FDR guarantee), 0 for the plain knockoff (which controls
     a modified FDR). Ties: both counts include W_j equal to +-t. Returns inf when no t
     qualifies, so nothing is selected.
+
+    Parameters
+    ----------
+    w : np.ndarray
+        p knockoff statistics.
+    fdr : float
+        The target FDR q, in (0, 1).
+    plus : bool
+        Knockoff+ (offset 1) or the plain knockoff (offset 0).
+
+    Returns
+    -------
+    float
+        The threshold t, or inf.
+
+    Raises
+    ------
+    ValueError
+        If ``fdr`` is not in (0, 1).
     """
     if not 0 < fdr < 1:
         raise ValueError(f"the target FDR q must lie in (0, 1), got {fdr!r}")
@@ -89,12 +150,43 @@ def knockoff_threshold(w: np.ndarray, fdr: float, plus: bool = True) -> float:
 
 
 def select(w: np.ndarray, fdr: float, plus: bool = True) -> np.ndarray:
-    """Indices j with W_j >= the knockoff(+) threshold."""
+    """Indices j with W_j >= the knockoff(+) threshold.
+
+    Parameters
+    ----------
+    w : np.ndarray
+        p knockoff statistics.
+    fdr : float
+        The target FDR q, in (0, 1).
+    plus : bool
+        Knockoff+ or the plain knockoff threshold.
+
+    Returns
+    -------
+    np.ndarray
+        The selected indices, ascending (empty when nothing qualifies).
+    """
     return np.flatnonzero(w >= knockoff_threshold(w, fdr, plus))
 
 
 def knockoff_run(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> KnockoffRun:
-    """Knockoffs and W statistics for the non-constant columns of ``x``; constant ones get W = 0."""
+    """Knockoffs and W statistics for the non-constant columns of ``x``; constant ones get W = 0.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        n x p variables (a layer's profiles).
+    y : np.ndarray
+        n responses (a class logit).
+    rng : np.random.Generator
+        Source of the knockoff draw and the column order.
+
+    Returns
+    -------
+    KnockoffRun
+        p statistics, the s used, and ``no_power`` when fewer than two columns vary or
+        s is below ``MIN_S`` (then every W is 0).
+    """
     live = x.std(axis=0) > 1e-8 * (1 + np.abs(x.mean(axis=0)))
     w = np.zeros(x.shape[1])
     if live.sum() < 2:
