@@ -26,7 +26,17 @@ def _class_accuracy(correct: np.ndarray, labels: np.ndarray, num_classes: int) -
 
 @dataclass(frozen=True, eq=False)
 class Predictions:
-    """The model's outputs on every probe image."""
+    """The model's outputs on every probe image.
+
+    Parameters
+    ----------
+    logits : np.ndarray
+        N x K: the model's output for each of the N probe images and K classes.
+    labels : np.ndarray
+        N: the true class index of each image.
+    class_names : list of str
+        K names, one per model output.
+    """
 
     logits: np.ndarray  # N x K
     labels: np.ndarray  # N
@@ -34,22 +44,33 @@ class Predictions:
 
     @property
     def classes(self) -> np.ndarray:
-        """Predicted class per image."""
+        """N: the predicted class of each image (the index of its largest logit)."""
         return self.logits.argmax(axis=1)
 
     @property
     def correct(self) -> np.ndarray:
+        """N bool: whether the prediction equals the label."""
         return self.classes == self.labels
 
     @property
     def accuracy(self) -> float:
+        """The share of images predicted correctly."""
         return float(self.correct.mean())
 
     @property
     def class_accuracy(self) -> np.ndarray:
+        """K: the accuracy over the images of each class; NaN for a class with no image."""
         return _class_accuracy(self.correct, self.labels, len(self.class_names))
 
     def to_dataframe(self) -> Any:
+        """One row per probe image.
+
+        Returns
+        -------
+        pandas.DataFrame
+            N rows with the columns ``label`` and ``predicted`` (class names) and
+            ``correct`` (bool).
+        """
         pd = _pandas()
         return pd.DataFrame(
             {
@@ -62,7 +83,22 @@ class Predictions:
 
 @dataclass(frozen=True, eq=False)
 class TopImages:
-    """A neuron's top-activating probe images, best first."""
+    """A neuron's top-activating probe images, best first.
+
+    Parameters
+    ----------
+    layer : str
+        The neuron's layer.
+    neuron : int
+        The neuron's index in the layer.
+    indices : np.ndarray
+        k: probe image indices, highest profile value first.
+    scores : np.ndarray
+        k: the neuron's profile value (pooled activation) on each of those images.
+    positions : np.ndarray or None
+        k x d: where on each image the neuron's map peaks, as (row, column) for a
+        ``B x C x H x W`` layer or (token,) for a sequence; None for a ``B x F`` layer.
+    """
 
     layer: str
     neuron: int
@@ -71,6 +107,14 @@ class TopImages:
     positions: np.ndarray | None  # k x d argmax coordinates (h, w) or (token,); None for flat layers
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as plain JSON-ready values.
+
+        Returns
+        -------
+        dict
+            ``layer``, ``neuron``, ``indices`` and ``scores`` (lists of length k), and
+            ``positions`` (k lists of d coordinates, or None).
+        """
         return {
             "layer": self.layer,
             "neuron": self.neuron,
@@ -82,7 +126,27 @@ class TopImages:
 
 @dataclass(frozen=True, eq=False)
 class AblationResult:
-    """What replacing some neurons' outputs did to the model's predictions on the probe set."""
+    """What replacing some neurons' outputs did to the model's predictions on the probe set.
+
+    Made by :meth:`Analysis.ablate` and :meth:`Analysis.ablate_many`. Accuracies are
+    measured against the true labels, over the images the ablation ran on (N of them:
+    all probe images, or the ``images`` asked for).
+
+    Parameters
+    ----------
+    spec : dict of str to tuple of int
+        The ablated neurons, ``{layer: (index, ...)}``.
+    mode : {"zero", "mean"}
+        What replaced them: 0, or each neuron's mean over the probe images and positions.
+    class_names : list of str
+        K class names.
+    labels : np.ndarray
+        N: the true class of each image.
+    logits_before : np.ndarray
+        N x K: the logits without ablation.
+    logits_after : np.ndarray
+        N x K: the logits with the neurons replaced.
+    """
 
     spec: dict[str, tuple[int, ...]]
     mode: str
@@ -93,32 +157,38 @@ class AblationResult:
 
     @property
     def accuracy_before(self) -> float:
+        """The share of images predicted correctly without the ablation."""
         return float((self.logits_before.argmax(1) == self.labels).mean())
 
     @property
     def accuracy_after(self) -> float:
+        """The share of images predicted correctly with the ablation."""
         return float((self.logits_after.argmax(1) == self.labels).mean())
 
     @property
     def accuracy_drop(self) -> float:
+        """``accuracy_before - accuracy_after``: positive when the ablation hurts."""
         return self.accuracy_before - self.accuracy_after
 
     @property
     def class_accuracy_before(self) -> np.ndarray:
+        """K: the accuracy over each class's images without the ablation (NaN: no images)."""
         return _class_accuracy(self.logits_before.argmax(1) == self.labels, self.labels, len(self.class_names))
 
     @property
     def class_accuracy_after(self) -> np.ndarray:
+        """K: the accuracy over each class's images with the ablation (NaN: no images)."""
         return _class_accuracy(self.logits_after.argmax(1) == self.labels, self.labels, len(self.class_names))
 
     @property
     def class_accuracy_drop(self) -> np.ndarray:
-        """Per class: accuracy before minus after (NaN for a class with no images)."""
+        """K: per class, accuracy before minus after (NaN for a class with no images)."""
         return self.class_accuracy_before - self.class_accuracy_after
 
     @property
     def logit_change(self) -> np.ndarray:
-        """K x K: mean change of each logit (columns) over the images of each class (rows)."""
+        """K x K: mean change (after minus before) of each logit (columns) over the images
+        of each true class (rows); NaN rows for a class with no images."""
         k = len(self.class_names)
         delta = self.logits_after - self.logits_before
         sums = np.zeros((k, delta.shape[1]))
@@ -134,9 +204,19 @@ class AblationResult:
 
     @property
     def num_neurons(self) -> int:
+        """How many neurons were ablated, over all layers."""
         return sum(len(v) for v in self.spec.values())
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec and the accuracy figures as plain JSON-ready values.
+
+        Returns
+        -------
+        dict
+            ``spec``, ``mode``, ``accuracy_before``, ``accuracy_after``, and the per-class
+            ``class_accuracy_before``, ``class_accuracy_after`` and ``own_logit_change``
+            as dicts keyed by class name. The logits themselves are left out.
+        """
         return {
             "spec": {k: list(v) for k, v in self.spec.items()},
             "mode": self.mode,
@@ -148,7 +228,14 @@ class AblationResult:
         }
 
     def to_dataframe(self) -> Any:
-        """One row per class: accuracy before/after and the change of its own logit."""
+        """One row per class: accuracy before/after and the change of its own logit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            K rows indexed by class name, with the columns ``accuracy_before``,
+            ``accuracy_after`` and ``own_logit_change``.
+        """
         pd = _pandas()
         return pd.DataFrame(
             {
