@@ -34,7 +34,20 @@ _NULL_GROUPS = 3
 
 @dataclass(frozen=True)
 class Patch:
-    """A crop of a probe image around a community member's strongest response."""
+    """A crop of a probe image around a community member's strongest response.
+
+    Parameters
+    ----------
+    image : int
+        The probe image index.
+    layer : str
+        The member's layer.
+    neuron : int
+        The member's index in its layer.
+    box : tuple of int
+        (top, left, bottom, right) in input pixels, bottom and right exclusive: the
+        member's measured receptive field around its maximum on the image.
+    """
 
     image: int
     layer: str
@@ -44,7 +57,18 @@ class Patch:
 
 @dataclass(frozen=True)
 class ConceptScore:
-    """How well the community score separates images with one concept value from the rest."""
+    """How well the community score separates images with one concept value from the rest.
+
+    Parameters
+    ----------
+    concept : str
+        The annotated concept (``"class"`` for the true class).
+    value : str
+        The name of one value of it.
+    auroc : float
+        Area under the ROC curve of the community score for images with that value
+        against all others: 0.5 is chance, 1 a perfect separation.
+    """
 
     concept: str
     value: str
@@ -59,6 +83,25 @@ class Importance:
     (see ``on_partial`` of :meth:`CommunityReport.importance`) ``null_drops`` holds the
     random sets done so far, possibly none: then ``null_mean``, ``null_std``, ``z_score``
     and ``p_value`` are NaN, since there is nothing to compare the community with yet.
+
+    Parameters
+    ----------
+    community : int
+        The community tested.
+    mode : {"zero", "mean"}
+        What replaced the ablated neurons.
+    images : int
+        How many probe images every ablation was evaluated on.
+    accuracy_drop : float
+        The community's accuracy drop (before minus after).
+    class_accuracy_drop : np.ndarray
+        K: its accuracy drop per class; NaN for a class with no image among ``images``.
+    own_logit_change : np.ndarray
+        K: the mean change of each class's own logit over that class's images.
+    null_drops : np.ndarray
+        draws: the accuracy drop of each random set.
+    null_class_drops : np.ndarray
+        draws x K: the per-class accuracy drops of each random set.
     """
 
     community: int
@@ -72,17 +115,21 @@ class Importance:
 
     @property
     def null_mean(self) -> float:
+        """The mean accuracy drop of the random sets (NaN without draws)."""
         return float(self.null_drops.mean()) if len(self.null_drops) else np.nan
 
     @property
     def null_std(self) -> float:
-        """The spread of the random sets' drops: NaN without draws, 0 with one."""
+        """The spread (sample standard deviation) of the random sets' drops: NaN without
+        draws, 0 with one."""
         if not len(self.null_drops):
             return np.nan
         return float(self.null_drops.std(ddof=1)) if len(self.null_drops) > 1 else 0.0
 
     @property
     def z_score(self) -> float:
+        """(accuracy_drop - null_mean) / null_std: NaN without draws, +-inf (or 0 for no
+        gap) when the random sets' drops have no spread."""
         if not len(self.null_drops):
             return np.nan
         spread = self.null_std
@@ -121,7 +168,22 @@ class Importance:
         cls, community: int, own: AblationResult, null: Sequence[AblationResult]
     ) -> Importance:
         """The test from the ablation of the community (``own``) and of random sets
-        (``null``, possibly none yet), all on the same images."""
+        (``null``, possibly none yet), all on the same images.
+
+        Parameters
+        ----------
+        community : int
+            The community tested.
+        own : AblationResult
+            The ablation of its members.
+        null : sequence of AblationResult
+            The ablations of the random sets so far (possibly empty).
+
+        Returns
+        -------
+        Importance
+            The community's figures beside the ``len(null)`` random drops.
+        """
         return cls(
             community,
             own.mode,
@@ -134,6 +196,15 @@ class Importance:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The test's figures as plain JSON-ready values.
+
+        Returns
+        -------
+        dict
+            ``community``, ``mode``, ``images``, ``accuracy_drop``, ``null_mean``,
+            ``null_std``, ``z_score``, ``p_value``, ``draws`` and the per-class lists
+            (K) ``class_accuracy_drop`` and ``null_class_drop_mean``.
+        """
         return {
             "community": self.community,
             "mode": self.mode,
@@ -150,7 +221,26 @@ class Importance:
 
 
 class CommunityReport:
-    """The evaluation of one partition (METHODS.md 1, evaluation 1-6)."""
+    """The evaluation of one partition (docs/methods.md, section 3.4: evaluation 1-6).
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The analysis the communities were made by.
+    communities : Communities
+        The partition to evaluate (K communities of M neurons).
+
+    Attributes
+    ----------
+    scores : np.ndarray
+        N x K: each community's score on each probe image, the mean of its members'
+        z-scored profiles.
+
+    Raises
+    ------
+    ValueError
+        If the communities were made by another analysis or over other layers.
+    """
 
     def __init__(self, analysis: Analysis, communities: Communities) -> None:
         self.analysis = analysis
@@ -177,17 +267,45 @@ class CommunityReport:
 
     @property
     def num_communities(self) -> int:
+        """K: the number of communities evaluated."""
         return self.communities.num_communities
 
     # ------------------------------------------------------------ 1. images
     def top_images(self, community: int, k: int = 16) -> np.ndarray:
-        """Probe image indices with the highest community score, best first."""
+        """Probe image indices with the highest community score, best first.
+
+        Parameters
+        ----------
+        community : int
+            A community number, in 0..K-1.
+        k : int
+            How many images.
+
+        Returns
+        -------
+        np.ndarray
+            (min(k, N),) probe image indices.
+        """
         c = self.communities.check_community(community)
         return np.argsort(-self.scores[:, c], kind="stable")[:k]
 
     def patches(self, community: int, k: int = 16) -> list[Patch]:
         """For each of the top-k images, the receptive field of the member (of a conv layer)
-        that responds most strongly there, centred on that member's maximum."""
+        that responds most strongly there, centred on that member's maximum.
+
+        Parameters
+        ----------
+        community : int
+            A community number, in 0..K-1.
+        k : int
+            How many of its top images.
+
+        Returns
+        -------
+        list of Patch
+            One per top image, in the order of :meth:`top_images`; empty when no member
+            has a 2-D map.
+        """
         an = self.analysis
         positions = self.communities.member_positions(community)
         spatial = [p for p in positions if len(an.layer_info(self._neurons.neurons[p][0]).spatial_shape) == 2]
@@ -202,7 +320,16 @@ class CommunityReport:
 
     # ---------------------------------------------------- 2. class selectivity
     def class_selectivity(self) -> tuple[np.ndarray, np.ndarray]:
-        """(K_classes x K_communities mean score per class, selectivity index per community)."""
+        """(K_classes x K_communities mean score per class, selectivity index per community).
+
+        Returns
+        -------
+        means : np.ndarray
+            K_classes x K_communities: the mean community score over each class's images.
+        selectivity : np.ndarray
+            K_communities: 1 - the normalised entropy of the class means shifted to start
+            at 0; 0 when every class drives the community alike, 1 when one alone does.
+        """
         return self._class_selectivity
 
     @cached_property
@@ -343,11 +470,27 @@ class CommunityReport:
     # ---------------------------------------------------------- 4. coherence
     def coherence(self) -> tuple[np.ndarray, np.ndarray]:
         """(mean correlation within each community, mean correlation of its members to the
-        other living neurons of the same layers). NaN within a one-neuron community."""
+        other living neurons of the same layers). NaN within a one-neuron community.
+
+        Returns
+        -------
+        within : np.ndarray
+            K: the mean correlation over pairs of distinct members.
+        outside : np.ndarray
+            K: the mean correlation of members with the living neurons outside the
+            community, over all layers of the partition.
+        """
         return self._coherence
 
     def similarity(self) -> np.ndarray:
-        """K x K mean correlation between the members of two communities (O(M^2 + M K))."""
+        """K x K mean correlation between the members of two communities (O(M^2 + M K)).
+
+        Returns
+        -------
+        np.ndarray
+            K x K, symmetric; the diagonal averages over all pairs of members, each
+            member with itself included.
+        """
         corr = self._neurons.corr
         sums = self._membership.T @ np.asarray(self._membership.T @ corr).T
         return np.asarray(sums) / np.outer(self._sizes, self._sizes)
@@ -373,7 +516,20 @@ class CommunityReport:
     # ------------------------------------------------------- 5. information flow
     def flow(self, method: str = "gradient", images: int = 256) -> np.ndarray:
         """K x K summed flow edges from the members of community a in one selected layer to
-        those of community b in the next selected layer (rows: from, columns: to)."""
+        those of community b in the next selected layer (rows: from, columns: to).
+
+        Parameters
+        ----------
+        method : {"gradient", "weights"}
+            How the neuron-level flow edges are measured (see :meth:`Analysis.flow`).
+        images : int
+            Probe images the gradient flow is averaged over.
+
+        Returns
+        -------
+        np.ndarray
+            K x K float64, kept per (method, images).
+        """
         key = (method, int(images))
         if key not in self._flows:
             layers = self.communities.layers
@@ -418,31 +574,96 @@ class CommunityReport:
         self._aurocs.update(results)
 
     def labels(self, communities: list[int] | None = None) -> list[ConceptScore | None]:
-        """The best concept label of each of ``communities`` (default: all), in one batch."""
+        """The best concept label of each of ``communities`` (default: all), in one batch.
+
+        Parameters
+        ----------
+        communities : list of int, optional
+            Community numbers; None for all K.
+
+        Returns
+        -------
+        list of ConceptScore or None
+            One per community asked for; None where the data has nothing to label with.
+        """
         chosen = list(range(self.num_communities)) if communities is None else list(communities)
         self._compute_aurocs(chosen)
         return [self.label(c) for c in chosen]
 
     def concepts(self, community: int) -> list[ConceptScore]:
-        """AUROC of the community score for every annotated concept value, best first."""
+        """AUROC of the community score for every annotated concept value, best first.
+
+        Parameters
+        ----------
+        community : int
+            A community number, in 0..K-1.
+
+        Returns
+        -------
+        list of ConceptScore
+            Every value of every concept (and of ``"class"``) that some but not all
+            probe images have, highest AUROC first.
+        """
         c = self.communities.check_community(community)
         self._compute_aurocs([c])
         scores = [ConceptScore(name, value, auc) for (name, value), auc in self._aurocs[c].items()]
         return sorted(scores, key=lambda s: -s.auroc)
 
     def label(self, community: int) -> ConceptScore | None:
-        """The concept value the community separates best: its label."""
+        """The concept value the community separates best: its label.
+
+        Parameters
+        ----------
+        community : int
+            A community number, in 0..K-1.
+
+        Returns
+        -------
+        ConceptScore or None
+            The highest AUROC, or None when there is nothing to label with.
+        """
         scores = self.concepts(community)
         return scores[0] if scores else None
 
     # ------------------------------------------------------------- summaries
     def to_dataframe(self, importance: bool = False, draws: int = 20) -> Any:
-        """One row per community; with ``importance=True`` the ablation test is run for each."""
+        """One row per community; with ``importance=True`` the ablation test is run for each.
+
+        Parameters
+        ----------
+        importance : bool
+            Also run :meth:`importance` for every community (slow: 1 + ``draws``
+            ablations each).
+        draws : int
+            Random sets per importance test.
+
+        Returns
+        -------
+        pandas.DataFrame
+            K rows indexed by ``community``: size, layers, label and its AUROC, top classes,
+            selectivity, coherence within and outside, and with ``importance`` the
+            accuracy drop, null mean, z-score and p-value.
+        """
         import pandas as pd
 
         return pd.DataFrame([self._row(c, importance, draws) for c in range(self.num_communities)]).set_index("community")
 
     def to_dict(self, importance: bool = False, draws: int = 20) -> dict[str, Any]:
+        """The partition and its evaluation as plain JSON-ready values.
+
+        Parameters
+        ----------
+        importance : bool
+            Also run the ablation test for every community.
+        draws : int
+            Random sets per importance test.
+
+        Returns
+        -------
+        dict
+            ``communities`` (:meth:`Communities.to_dict`) and ``evaluation`` (K dicts,
+            the rows of :meth:`to_dataframe`).
+        """
         return {
             "communities": self.communities.to_dict(),
             "evaluation": [self._row(c, importance, draws) for c in range(self.num_communities)],
@@ -474,7 +695,21 @@ class CommunityReport:
     def community_graph(self, flow: bool = False, top: int | None = None) -> nx.DiGraph:
         """Communities as nodes (size, label, layers); edges carry the mean correlation
         between two communities (when positive; with ``top``, only each community's ``top``
-        strongest) and, with ``flow=True``, the summed flow."""
+        strongest) and, with ``flow=True``, the summed flow.
+
+        Parameters
+        ----------
+        flow : bool
+            Add ``flow`` edges from :meth:`flow` (computes the gradient flow if needed).
+        top : int, optional
+            Keep only each community's ``top`` most similar others.
+
+        Returns
+        -------
+        networkx.DiGraph
+            K nodes named ``"c0"``, ``"c1"``, ...; similarity edges both ways, flow edges
+            from lower to upper.
+        """
         graph = nx.DiGraph()
         layer_names = np.array(self._neurons.layers)
         layer_of = self._neurons.layer_of()
