@@ -67,6 +67,6 @@ def channel_axis(module: nn.Module, ndim: int) -> int:
 
 
 def default_layers(model: nn.Module, layers: dict[str, LayerInfo]) -> list[str]:
-    """The conv and linear layers: the learnable units METHODS.md calls neurons."""
+    """The conv and linear layers: the learnable units docs/methods.md calls neurons."""
     modules = dict(model.named_modules())
     return [n for n in layers if isinstance(modules[n], _UNIT_TYPES)]

@@ -4,7 +4,7 @@ Top-down from the class logit: each core neuron's top-k crops, Integrated Gradie
 its spatially averaged activation with respect to the next lower layer (batched over
 neurons, crops and steps), the top tau inputs kept; concepts are Ward clusters of a
 neuron's top crops; groups are Ward clusters of a layer's concepts; the circuit is the
-layered graph of groups. See METHODS.md section 2.
+layered graph of groups. See docs/methods.md, section 4.
 
 Where a neuron's concepts live: in the activation space of the *core set of the layer
 below* (the neurons that feed it), and for the lowest layer in its own core set.
