@@ -24,7 +24,8 @@ def test_the_graph_is_layered_with_the_class_on_top(view):
     assert {n["level"] for n in nodes} == {0, 1, 2}
     assert all(n["layer"] == "logit" for n in nodes if n["level"] == 0)
     assert len(nodes) == len(view.circuit.groups)
-    assert len(view.drawing.graph["edges"]) == len(view.circuit.edges)
+    shown = {(e["a"], e["b"]): e["w"] for e in view.drawing.graph["edges"]}
+    assert shown == {(a, b): round(w, 4) for a, b, w in view.circuit.edges} and shown
 
 
 def test_clicking_a_group_shows_its_crops_inputs_and_outputs(view):
@@ -37,10 +38,14 @@ def test_clicking_a_group_shows_its_crops_inputs_and_outputs(view):
     assert details["label"] == ("" if not label else f"{label['concept']} = {label['value']} ({label['share']:.0%} of its top probe images)")
     assert thumbs["owner"] == details["owner"]
     assert thumbs["ids"] == [c["thumb"] for c in details["crops"]] and len(thumbs["ids"]) == min(8, len(group.crops)) > 0
-    assert all(t[:4] == b"\x89PNG" for t in thumbs["pngs"])
-    inputs = {e[0]: e[2] for e in view.circuit.edges if e[1] == group.id}
+    assert len(thumbs["pngs"]) == len(thumbs["ids"]) and all(t[:4] == b"\x89PNG" for t in thumbs["pngs"])
+    inputs = {a: w for a, b, w in view.circuit.edges if b == group.id}
+    outputs = {b: w for a, b, w in view.circuit.edges if a == group.id}
+    assert inputs and outputs and all(b.startswith("logit/") for b in outputs)
     assert [i["group"] for i in details["inputs"]] == sorted(inputs, key=lambda g: -inputs[g])[:5]
-    assert all(o["group"].startswith("logit/") for o in details["outputs"])
+    assert [(o["group"], o["weight"]) for o in details["outputs"]] == [
+        (b, round(outputs[b], 4)) for b in sorted(outputs, key=lambda g: -outputs[g])[:5]
+    ]
     assert 'data-kind="idle"' in view.status.value
 
 
