@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+from ._checks import positive_int
 from .core import Analysis
 from .data import colour_agrees_with_shape, load_digits, load_shapes
 from .models import DEMO_MODELS, load_pretrained
@@ -66,8 +67,7 @@ def _print_communities(an: Analysis, layer: str, draws: int) -> None:
     print(f"  {'#':>2} {'size':>4}  {'label (AUROC)':<24} {'top classes':<26} {'drop':>6} {'null':>6} {'p':>6}")
     for c in range(communities.num_communities):
         label = report.label(c)
-        means, _ = report.class_selectivity()
-        top = ", ".join(an.data.class_names[i] for i in means[:, c].argsort()[::-1][:3])
+        top = ", ".join(report.top_classes(c))
         imp = report.importance(c, draws=draws)
         text = "-" if label is None else f"{label.concept}={label.value} ({label.auroc:.2f})"
         print(
@@ -235,6 +235,14 @@ def _has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+def _draws(text: str) -> int:
+    """``--draws`` as a positive integer, or argparse's one-line error."""
+    try:
+        return positive_int("--draws", int(text), "random sets per importance test")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error) if "--draws" in str(error) else f"not a whole number: {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="innersight", description="innersight_widgets from the command line")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -242,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--model", default=DEFAULT_MODEL, choices=list(DEMO_MODELS))
     demo_parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
     demo_parser.add_argument("--cache-dir", default=None, help="cache the pass in this folder")
-    demo_parser.add_argument("--draws", type=int, default=20, help="random neuron sets per importance test")
+    demo_parser.add_argument("--draws", type=_draws, default=20, help="random neuron sets per importance test")
     lab_parser = commands.add_parser(
         "lab",
         help="copy the notebooks into a working folder and open the quickstart in JupyterLab "
@@ -257,7 +265,11 @@ def main(argv: list[str] | None = None) -> int:
         return lab(extra, args.dir)
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    demo(args.model, args.device, args.cache_dir, args.draws)
+    try:
+        demo(args.model, args.device, args.cache_dir, args.draws)
+    except (ValueError, TypeError) as error:  # what the user gave is wrong: the message says how; no traceback
+        print(f"{parser.prog} demo: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -145,8 +145,9 @@ function drawDetails(container, model, url) {
     container.append(imageGrid(d.patches, mine, "patch-grid", "community-patch", (p) => [p.neuron, `#${p.index}`, false]));
   }
 
-  container.append(el("div", { class: "isw-section" }, `Class selectivity (index ${d.selectivity.toFixed(2)})`));
-  container.append(barChart({ labels: d.classes, values: d.class_means, testid: "selectivity-chart", title: "mean z-scored community activation per class" }));
+  container.append(el("div", { class: "isw-section" }, `Class selectivity (index ${fixed(d.selectivity)})`));
+  const which = d.classes.length < d.classes_of ? ` (${d.classes.length} of ${d.classes_of})` : "";
+  container.append(barChart({ labels: d.classes, values: d.class_means, testid: "selectivity-chart", title: `mean z-scored community activation per class${which}` }));
   drawImportance(container, d);
 
   container.append(el("div", { class: "isw-section" }, "Coherence"));

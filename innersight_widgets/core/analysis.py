@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -24,12 +25,12 @@ from tqdm.std import tqdm  # text bars: a widget bar leaves a dead view in a reo
 from .._checks import positive_int
 from ..data import as_probe_set
 from . import _cache, _flow, _receptive
-from ._layers import LayerInfo, default_layers, resolve
+from ._layers import LayerInfo, default_layers, is_unit, resolve
 from ._neurons import NeuronSet, build_neuron_set
 from .communities import Aggregator, Communities
 from .evaluation import CommunityReport
 from .graphs import neuron_graph
-from .results import AblationResult, Predictions, TopImages
+from .results import AblationResult, Predictions, TopImages, class_means
 from .runner import Cancelled, ModelRunner, Precision, channel_replacer, chunks, neurons_first
 
 AblationSpec = Mapping[str, Iterable[int]]
@@ -66,7 +67,13 @@ class Analysis:
     pooling : {"mean", "max"}
         How a neuron's map is pooled over space/tokens into its profile.
     cache_dir : path, optional
-        Folder for the on-disk cache of the pass (``.npy`` + JSON, no pickle).
+        Folder for the on-disk cache of the pass (``.npy`` + JSON, no pickle); it must be
+        writable (checked at once). An entry is used when its fingerprint matches: the
+        data's fingerprint, the settings of the pass (layers, pooling, dtypes, precision)
+        and, of the model, its class, repr, parameters and buffers, every module's plain
+        attributes (numbers, strings, flags, e.g. a temperature) and the hooks registered
+        on its modules. A change the fingerprint cannot see (a ``forward`` edited in
+        place, a global it reads) needs ``refresh=True``.
     progress : bool
         Show progress bars for long work.
     class_names : list of str, optional
@@ -78,6 +85,8 @@ class Analysis:
     memmap_threshold : int
         With ``cache_dir``, statistics of at least this many bytes live in
         memory-mapped ``.npy`` files instead of RAM.
+    refresh : bool
+        Recompute the pass even when the cache has an entry for it, and replace the entry.
 
     Example
     -------
@@ -101,6 +110,7 @@ class Analysis:
         precision: Precision = "fp32",
         profiles_dtype: Literal["float32", "float16"] = "float32",
         memmap_threshold: int = 256 << 20,
+        refresh: bool = False,
     ) -> None:
         if pooling not in ("mean", "max"):
             raise ValueError(f"pooling must be 'mean' or 'max', got {pooling!r}")
@@ -113,10 +123,11 @@ class Analysis:
         self.pooling = pooling
         self.profiles_dtype = profiles_dtype
         self.memmap_threshold = memmap_threshold
-        self.cache_dir = cache_dir
+        self.cache_dir = None if cache_dir is None else _cache.check_folder(cache_dir)
+        self.refresh = bool(refresh)
         self.progress = progress
 
-        self._layer_info, output = self.runner.discover(data.images(range(min(2, len(data)))))
+        self._layer_info, output, self._refused = self.runner.discover(data.images(range(min(2, len(data)))))
         if data.class_names is None and isinstance(output, torch.Tensor) and output.ndim == 2:
             # names the data does not carry: the model's own, else the output indices
             names = getattr(model, "class_names", None) or [str(i) for i in range(output.shape[1])]
@@ -125,9 +136,16 @@ class Analysis:
         self._check_output(output)
         if layers is None:
             layers = default_layers(self.model, self._layer_info)
+            shared = [n for n, why in self._refused.items() if why.startswith("runs ") and is_unit(self.runner.module(n))]
+            if shared:
+                warnings.warn(
+                    f"left out of the default layers: {', '.join(shared)}, each of which runs several times per "
+                    "forward pass (a shared module) and so has no one output",
+                    stacklevel=2,
+                )
         elif isinstance(layers, str):
             layers = [layers]
-        self.layers = resolve(layers, list(self._layer_info))
+        self.layers = resolve(layers, list(self._layer_info), self._refused)
         if not self.layers:
             raise ValueError("no layers selected; name some with layers=[...] (see available_layers())")
         self._lock = threading.RLock()
@@ -161,7 +179,7 @@ class Analysis:
         return list(self._layer_info.values())
 
     def layer_info(self, layer: str) -> LayerInfo:
-        resolve([layer], list(self._layer_info))
+        resolve([layer], list(self._layer_info), self._refused)
         return self._layer_info[layer]
 
     def _selected(self, layer: str) -> LayerInfo:
@@ -205,15 +223,7 @@ class Analysis:
 
     def class_means(self, layer: str) -> np.ndarray:
         """K x C: the mean profile over the images of each class (NaN for an absent class)."""
-        profiles = self.profiles(layer)
-        labels = self.labels
-        k = self.data.num_classes
-        sums = np.zeros((k, profiles.shape[1]))
-        for rows in chunks(len(labels), 4096):
-            np.add.at(sums, labels[rows], profiles[rows].astype(np.float64))
-        counts = np.bincount(labels, minlength=k)[:, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).astype(np.float32)
+        return class_means(self.profiles(layer), self.labels, self.data.num_classes).astype(np.float32)
 
     def neuron_means(self, layer: str) -> np.ndarray:
         """C: each neuron's mean activation over all probe images and positions."""
@@ -470,7 +480,7 @@ class Analysis:
         if self.cache_dir is not None:
             key = _cache.fingerprint(self.model, self.data.fingerprint(), self._settings())
             path = _cache.path_for(self.cache_dir, key)
-            stats = _cache.load(path, key, expected, self.memmap_threshold)
+            stats = None if self.refresh else _cache.load(path, key, expected, self.memmap_threshold)
             if stats is not None:
                 return stats
         store = _cache.Store(path, self.memmap_threshold)
@@ -541,16 +551,20 @@ def _streaming_pass(an: Analysis, host: dict[str, np.ndarray]) -> None:
                 flush(filled)
                 filled = 0
 
-            def work(part: slice, x: torch.Tensor = x, offset: int = filled, first: int = int(rows[0])) -> None:
+            def work(part: slice, x: torch.Tensor = x, offset: int = filled, ids: np.ndarray = rows) -> None:
                 at["rows"], at["fired"] = slice(offset + part.start, offset + part.stop), set()
+                _refuse_non_finite(x[part], ids[part], "hold NaN or infinite pixels")
                 logits[at["rows"]] = runner.forward(x[part], hooks).float()
                 missing = [name for name in hooks if name not in at["fired"]]
                 if missing:
                     raise ValueError(
-                        f"layer(s) {', '.join(map(repr, missing))} did not run for images {first + part.start}.."
-                        f"{first + part.stop - 1} (a branch the model takes only for some inputs?); select layers "
+                        f"layer(s) {', '.join(map(repr, missing))} did not run for images {ids[part.start]}.."
+                        f"{ids[part.stop - 1]} (a branch the model takes only for some inputs?); select layers "
                         "that run for every image"
                     )
+                for info in infos:
+                    _refuse_non_finite(pooled[info.name][at["rows"]], ids[part], f"give NaN or infinite activations in layer {info.name!r}")
+                _refuse_non_finite(logits[at["rows"]], ids[part], "give NaN or infinite logits")
 
             runner.in_batches(len(x), work)
             filled += len(x)
@@ -558,6 +572,21 @@ def _streaming_pass(an: Analysis, host: dict[str, np.ndarray]) -> None:
         flush(filled)
     for info in infos:
         host[f"means:{info.name}"][:] = (mean_sums[info.name] / n).float().cpu().numpy()
+
+
+def _refuse_non_finite(values: torch.Tensor, ids: np.ndarray, what: str) -> None:
+    """Raise naming the images (``ids``, one per row of ``values``) whose rows are not all
+    finite: one NaN would make every statistic of its neurons NaN and the communities
+    meaningless (each neuron alone), silently."""
+    bad = ~torch.isfinite(values.reshape(len(values), -1)).all(1)
+    if bool(bad.any()):
+        found = ids[bad.cpu().numpy()].tolist()
+        shown = ", ".join(map(str, found[:10])) + (f" and {len(found) - 10} more" if len(found) > 10 else "")
+        raise ValueError(
+            f"probe image(s) {shown} {what}; the analysis refuses them rather than let NaN spread into "
+            "every statistic. Fix or drop those images (e.g. torch.utils.data.Subset), or, for activations "
+            "only, run the model in fp32 (precision='fp32') if it overflows in half precision"
+        )
 
 
 def _check_labels(labels: torch.Tensor, rows: np.ndarray, class_names: list[str], known: np.ndarray | None) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._checks import positive_int
 from .communities import Communities
+from .results import class_means
 from .runner import chunks
 
 if TYPE_CHECKING:
@@ -337,18 +338,27 @@ class CommunityReport:
         """(K_classes x K_communities mean score per class, selectivity index per community).
 
         The index is 1 - normalised entropy of the class means shifted to start at 0:
-        0 when every class drives the community alike, 1 when one class alone does.
+        0 when every class drives the community alike, 1 when one class alone does. Only
+        classes with probe images count: an absent class has mean NaN, and the index is
+        NaN when fewer than two classes are present.
         """
-        labels = self.analysis.labels
-        n_classes = self.analysis.data.num_classes
-        onehot = np.eye(n_classes, dtype=np.float32)[labels]
-        counts = np.maximum(onehot.sum(0), 1)[:, None]
-        means = onehot.T @ self.scores / counts
-        shifted = means - means.min(axis=0, keepdims=True)
+        means = class_means(self.scores, self.analysis.labels, self.analysis.data.num_classes).astype(np.float32)
+        present = ~np.isnan(means[:, 0])
+        if present.sum() < 2:
+            return means, np.full(means.shape[1], np.nan, dtype=np.float32)
+        shifted = means[present] - means[present].min(axis=0, keepdims=True)
         total = shifted.sum(axis=0, keepdims=True)
-        p = np.divide(shifted, total, out=np.full_like(shifted, 1.0 / n_classes), where=total > 0)
+        p = np.divide(shifted, total, out=np.full_like(shifted, 1.0 / present.sum()), where=total > 0)
         entropy = -(p * np.log(np.where(p > 0, p, 1))).sum(0)
-        return means, 1.0 - entropy / np.log(n_classes)
+        return means, 1.0 - entropy / np.log(present.sum())
+
+    def top_classes(self, community: int, k: int = 3) -> list[str]:
+        """The names of the (at most) ``k`` classes whose images drive the community most,
+        best first; classes without probe images are never among them."""
+        means = self.class_selectivity()[0][:, community]
+        present = np.flatnonzero(~np.isnan(means))
+        best = present[np.argsort(-means[present], kind="stable")[:k]]
+        return [self.analysis.data.class_names[i] for i in best]
 
     # --------------------------------------------------------- 3. importance
     def importance(
@@ -670,9 +680,8 @@ class CommunityReport:
         }
 
     def _row(self, c: int, importance: bool, draws: int) -> dict[str, Any]:
-        means, selectivity = self.class_selectivity()
+        _, selectivity = self.class_selectivity()
         within, outside = self.coherence()
-        names = self.analysis.data.class_names
         label = self.label(c)
         row: dict[str, Any] = {
             "community": c,
@@ -680,7 +689,7 @@ class CommunityReport:
             "layers": ",".join(sorted({layer for layer, _ in self.communities.members(c)})),
             "label": None if label is None else f"{label.concept}={label.value}",
             "label_auroc": None if label is None else label.auroc,
-            "top_classes": [names[i] for i in np.argsort(-means[:, c])[:3]],
+            "top_classes": self.top_classes(c),
             "selectivity": float(selectivity[c]),
             "coherence_within": _plain(within[c]),
             "coherence_outside": _plain(outside[c]),

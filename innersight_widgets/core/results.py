@@ -16,12 +16,37 @@ def _pandas() -> Any:
     return pandas
 
 
-def _class_accuracy(correct: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Accuracy per class; NaN for a class with no images."""
-    counts = np.bincount(labels, minlength=num_classes)
-    hits = np.bincount(labels, weights=correct.astype(np.float64), minlength=num_classes)
+def class_means(values: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """The mean of ``values`` over the images of each class, in float64.
+
+    Parameters
+    ----------
+    values : ndarray, N or N x M
+        One value (or row) per image; may be a memory-mapped array, read in chunks.
+    labels : ndarray of int, N
+        Each image's class, in 0..num_classes-1.
+    num_classes : int
+        K.
+
+    Returns
+    -------
+    ndarray, K or K x M
+        NaN for a class with no images: a class absent from the probe set has no mean
+        (a mean of 0 would rank it among a community's top classes).
+    """
+    from scipy.sparse import csr_matrix
+
+    n = len(labels)
+    sums = np.zeros((num_classes, int(np.prod(np.shape(values)[1:], dtype=int))))
+    for start in range(0, n, 8192):
+        rows = slice(start, min(start + 8192, n))
+        chunk = np.asarray(values[rows], dtype=np.float64).reshape(rows.stop - rows.start, -1)
+        members = csr_matrix((np.ones(len(chunk)), (labels[rows], np.arange(len(chunk)))), shape=(num_classes, len(chunk)))
+        sums += members @ chunk
+    counts = np.bincount(labels, minlength=num_classes)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return means.reshape((num_classes, *np.shape(values)[1:]))
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,7 +85,7 @@ class Predictions:
     @property
     def class_accuracy(self) -> np.ndarray:
         """K: the accuracy over the images of each class; NaN for a class with no image."""
-        return _class_accuracy(self.correct, self.labels, len(self.class_names))
+        return class_means(self.correct, self.labels, len(self.class_names))
 
     def to_dataframe(self) -> Any:
         """One row per probe image.
@@ -173,12 +198,12 @@ class AblationResult:
     @property
     def class_accuracy_before(self) -> np.ndarray:
         """K: the accuracy over each class's images without the ablation (NaN: no images)."""
-        return _class_accuracy(self.logits_before.argmax(1) == self.labels, self.labels, len(self.class_names))
+        return class_means(self.logits_before.argmax(1) == self.labels, self.labels, len(self.class_names))
 
     @property
     def class_accuracy_after(self) -> np.ndarray:
         """K: the accuracy over each class's images with the ablation (NaN: no images)."""
-        return _class_accuracy(self.logits_after.argmax(1) == self.labels, self.labels, len(self.class_names))
+        return class_means(self.logits_after.argmax(1) == self.labels, self.labels, len(self.class_names))
 
     @property
     def class_accuracy_drop(self) -> np.ndarray:
@@ -189,18 +214,15 @@ class AblationResult:
     def logit_change(self) -> np.ndarray:
         """K x K: mean change (after minus before) of each logit (columns) over the images
         of each true class (rows); NaN rows for a class with no images."""
-        k = len(self.class_names)
-        delta = self.logits_after - self.logits_before
-        sums = np.zeros((k, delta.shape[1]))
-        np.add.at(sums, self.labels, delta)
-        counts = np.bincount(self.labels, minlength=k)[:, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        return class_means(self.logits_after - self.logits_before, self.labels, len(self.class_names))
 
     @property
     def own_logit_change(self) -> np.ndarray:
-        """Per class: mean change of that class's own logit over its images."""
-        return np.diagonal(self.logit_change).copy()
+        """Per class: mean change of that class's own logit over its images (the diagonal of
+        :attr:`logit_change`, without its K x K matrix)."""
+        rows = np.arange(len(self.labels))
+        own = self.logits_after[rows, self.labels] - self.logits_before[rows, self.labels]
+        return class_means(own, self.labels, len(self.class_names))
 
     @property
     def num_neurons(self) -> int:

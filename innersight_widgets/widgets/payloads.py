@@ -26,6 +26,10 @@ from ._images import to_png
 LIT_ABOVE = 0.0
 
 
+#: The most classes the details panel's bar chart shows: those with the highest means.
+SHOWN_CLASSES = 20
+
+
 def _number(x: Any) -> float | None:
     """A finite float rounded for display, or None (JSON has no NaN)."""
     return None if x is None or not np.isfinite(x) else round(float(x), 4)
@@ -144,9 +148,10 @@ class CommunityDetails:
     members: list[str]
     within: float | None
     outside: float | None
-    classes: list[str]
+    classes: list[str]  # the classes the bar chart shows (with probe images; at most SHOWN_CLASSES)
     class_means: list[float]
-    selectivity: float
+    classes_of: int  # the model's number of classes
+    selectivity: float | None
     images: list[TopImage]
     patches: list[Patch]
     importance: ImportanceSummary | None
@@ -199,6 +204,11 @@ def community_details(report: CommunityReport, c: int, top_k: int, owner: str) -
     means, selectivity = report.class_selectivity()
     within, outside = report.coherence()
     label = report.label(c)
+    # the classes with probe images, in the model's order; of many, the highest means
+    present = np.flatnonzero(~np.isnan(means[:, c]))
+    if len(present) > SHOWN_CLASSES:
+        present = np.sort(present[np.argsort(-means[present, c], kind="stable")[:SHOWN_CLASSES]])
+    shown = present.tolist()
     pictures = dict(zip(images.tolist(), an.images(images)))
     extra = sorted({p.image for p in patches} - set(pictures))
     pictures.update(zip(extra, an.images(extra)) if extra else ())
@@ -218,9 +228,10 @@ def community_details(report: CommunityReport, c: int, top_k: int, owner: str) -
         members=[f"{layer}:{index}" for layer, index in report.communities.members(c)],
         within=_number(within[c]),
         outside=_number(outside[c]),
-        classes=list(names),
-        class_means=[round(float(v), 4) for v in means[:, c]],
-        selectivity=round(float(selectivity[c]), 4),
+        classes=[names[i] for i in shown],
+        class_means=[round(float(means[i, c]), 4) for i in shown],
+        classes_of=len(names),
+        selectivity=_number(selectivity[c]),
         images=tops,
         patches=crops,
         importance=None,
