@@ -127,9 +127,24 @@ def test_a_shared_module_is_refused(tiny_data):
         def forward(self, x):
             return self.fc(self.act(self.act(x)).flatten(1))
 
-    an = Analysis(Shared(), tiny_data, layers=["act"], progress=False)
-    with pytest.raises(RuntimeError, match="ran twice"):
-        an.profiles("act")
+    with pytest.raises(ValueError, match="'act' cannot be analysed: it runs 2 times in one forward pass"):
+        Analysis(Shared(), tiny_data, layers=["act"], progress=False)
+
+
+def test_a_shared_conv_is_left_out_of_the_default_layers_with_a_note(tiny_data):
+    class SharedConv(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+            self.fc = nn.Linear(3 * 8 * 8, 3)
+
+        def forward(self, x):
+            return self.fc(self.conv(self.conv(x)).flatten(1))
+
+    with pytest.warns(UserWarning, match="left out of the default layers: conv"):
+        an = Analysis(SharedConv(), tiny_data, progress=False)
+    assert an.layers == ["fc"]
+    assert an.profiles("fc").shape == (37, 3)
 
 
 def test_a_model_that_does_not_return_logits_is_explained(tiny_data):

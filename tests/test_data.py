@@ -98,7 +98,7 @@ def test_adapter_accepts_what_users_have(make):
         (torch.rand(5, 3, 4, 4), torch.tensor([0, 1, 2, 3, 4]), ["a", "b"], "labels must lie in 0..1"),
         (torch.rand(5, 3, 4, 4), torch.tensor([0, -1, 0, 0, 0]), None, "labels must lie"),
         ((torch.rand(5, 3, 4, 4) * 255).to(torch.uint8), torch.zeros(5, dtype=torch.long), None, "/ 255"),
-        (torch.rand(5, 3, 4, 4), torch.rand(5), None, "integer class indices"),
+        (torch.rand(5, 3, 4, 4), torch.rand(5), None, "is not a class index"),
     ],
 )
 def test_bad_input_gets_a_clear_error(images, labels, names, message):

@@ -33,16 +33,65 @@ _CHECKSUM_ROWS = 4096
 
 
 def fingerprint(model: nn.Module, data_key: str, settings: dict[str, Any]) -> str:
-    """SHA-256 over the model's class, parameters and buffers, the data's own fingerprint
-    and the settings of the pass."""
+    """SHA-256 over the model's class, repr, parameters and buffers (state_dict), every
+    module's plain attributes (numbers, strings, flags and tuples of them, e.g. a
+    temperature) and the forward hooks and pre-hooks registered on its modules (by
+    function and code); the data's own fingerprint; and the settings of the pass. Not
+    covered: the source of ``forward`` methods and what they read from outside the model
+    (globals, other objects); a change there needs ``refresh=True``."""
     h = hashlib.sha256()
-    h.update(f"v{FORMAT_VERSION}|{type(model).__module__}.{type(model).__qualname__}".encode())
+    h.update(f"v{FORMAT_VERSION}|{type(model).__module__}.{type(model).__qualname__}|{model!r}".encode())
     for name, tensor in model.state_dict().items():
         h.update(f"|{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         h.update(tensor_bytes(tensor))
+    for name, module in model.named_modules():
+        for attr, value in sorted(vars(module).items()):
+            if attr == "training" or attr.startswith("_"):
+                continue
+            h.update(f"|{name}.{attr}={_plain(value)}".encode())
+        for kind in ("_forward_pre_hooks", "_forward_hooks"):
+            for hook in getattr(module, kind, {}).values():
+                h.update(f"|{name}.{kind}={_function(hook)}".encode())
     h.update(f"|data|{data_key}|".encode())
     h.update(json.dumps(settings, sort_keys=True).encode())
     return h.hexdigest()
+
+
+def _plain(value: Any) -> str:
+    """A stable text for a plain value; only the type for anything else (its repr may hold
+    a memory address that changes from run to run)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(_plain(v) for v in value) + ")"
+    return f"<{type(value).__qualname__}>"
+
+
+def _function(fn: Any) -> str:
+    """A hook by its name, code and constants (and a partial's plain arguments)."""
+    inner = getattr(fn, "func", fn)
+    code = getattr(inner, "__code__", None)
+    body = "" if code is None else hashlib.sha256(code.co_code + repr(code.co_consts).encode()).hexdigest()[:16]
+    extra = _plain(tuple(getattr(fn, "args", ()))) if inner is not fn else ""
+    return f"{getattr(inner, '__module__', '')}.{getattr(inner, '__qualname__', type(inner).__qualname__)}:{body}{extra}"
+
+
+def check_folder(cache_dir: str | os.PathLike) -> Path:
+    """``cache_dir`` as a folder that exists and can be written, or an error that says why
+    not: asked before the pass, not after it."""
+    path = Path(cache_dir).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"cache_dir {str(path)!r} is a file, not a folder; give a folder (it is created if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"cache_dir {str(path)!r} cannot be written ({error.strerror or error}); give a writable folder, "
+            "or cache_dir=None to keep the pass in memory only"
+        ) from error
+    return path
 
 
 def path_for(cache_dir: str | os.PathLike, key: str) -> Path:

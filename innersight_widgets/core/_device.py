@@ -19,4 +19,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise ValueError(f"{device!r} is not a device; use 'cpu', 'cuda', 'cuda:1' or 'mps'") from exc
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for, but this PyTorch sees no CUDA GPU; use device='cpu'")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ValueError(f"device {str(chosen)!r}: this machine has {count} CUDA GPU(s), cuda:0..cuda:{count - 1}")
     return chosen

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from torch import nn
@@ -43,14 +43,19 @@ class LayerNotFoundError(ValueError):
     """A layer name that is not a module of the model (the message lists close matches)."""
 
 
-def resolve(names: Sequence[str], known: Sequence[str]) -> list[str]:
-    """Check that every name is known; raise with close matches otherwise. Keeps order, drops repeats."""
+def resolve(names: Sequence[str], known: Sequence[str], refused: Mapping[str, str] | None = None) -> list[str]:
+    """Check that every name is known; raise with the reason for a module in ``refused``
+    (name -> why it cannot be a layer), with close matches otherwise. Keeps order, drops
+    repeats."""
     known_set = set(known)
+    refused = refused or {}
     for name in names:
         if not isinstance(name, str):
             raise TypeError(f"layer names are strings from model.named_modules(), got {name!r}")
+        if name in refused:
+            raise LayerNotFoundError(f"layer {name!r} cannot be analysed: it {refused[name]}")
         if name not in known_set:
-            close = difflib.get_close_matches(name, known, n=6, cutoff=0.5)
+            close = difflib.get_close_matches(name, [*known, *refused], n=6, cutoff=0.5)
             hint = f"did you mean {', '.join(map(repr, close))}?" if close else (
                 f"the model's layers are: {', '.join(list(known)[:30])}"
                 + (" ..." if len(known) > 30 else "")
@@ -69,4 +74,9 @@ def channel_axis(module: nn.Module, ndim: int) -> int:
 def default_layers(model: nn.Module, layers: dict[str, LayerInfo]) -> list[str]:
     """The conv and linear layers: the learnable units docs/methods.md calls neurons."""
     modules = dict(model.named_modules())
-    return [n for n in layers if isinstance(modules[n], _UNIT_TYPES)]
+    return [n for n in layers if is_unit(modules[n])]
+
+
+def is_unit(module: nn.Module) -> bool:
+    """A conv or linear layer, whose output channels are the neurons of the default selection."""
+    return isinstance(module, _UNIT_TYPES)

@@ -70,6 +70,12 @@ class NeuronSet:
 def build_neuron_set(profiles: dict[str, np.ndarray], device: torch.device) -> NeuronSet:
     """z-score every neuron's profile and correlate all pairs in one matrix product on the device."""
     layers = tuple(profiles)
+    images = next(iter(profiles.values())).shape[0]
+    if images < 3:
+        raise ValueError(
+            f"communities compare neurons by how their profiles vary across the probe images, which needs at "
+            f"least 3 images; the probe set has {images}. Give more images"
+        )
     neurons, offsets, start = [], {}, 0
     for layer, p in profiles.items():
         neurons += [(layer, i) for i in range(p.shape[1])]

@@ -75,6 +75,26 @@ class CriticalNeurons:
         return np.flatnonzero(self.w[0] >= self.threshold)
 
     @property
+    def why_none(self) -> str | None:
+        """Why nothing is selected, in words (None when something is)."""
+        if self.selected.size:
+            return None
+        if self.set_aside.all():
+            return "every neuron is constant over the class's probe images: there is nothing to select"
+        if self.no_power_runs and not np.any(self.w[0]):
+            return (
+                "no power: the knockoffs could not differ from the neurons (fewer than two vary, or they are "
+                "almost collinear), so every statistic is 0; give more probe images"
+            )
+        needed = int(np.ceil(1 / self.fdr)) if self.plus else 1
+        return (
+            f"no threshold keeps the estimated FDR at or below {self.fdr:g}: "
+            f"{'knockoff+ needs at least ' + str(needed) + ' neurons' if self.plus else 'it needs neurons'} "
+            f"with a clearly positive W, and {int((self.w[0] > 0).sum())} of {self.w.shape[1]} have W > 0; "
+            "raise the FDR or give more probe images"
+        )
+
+    @property
     def frequency(self) -> np.ndarray:
         """C: the share of runs (fresh knockoffs each, each at its own threshold) that
         select each neuron: a stability figure, outside the FDR guarantee."""

@@ -71,6 +71,11 @@ class ModelRunner:
         if precision == "fp16" and self.device.type != "cuda":
             raise ValueError("precision='fp16' needs a CUDA device; on the CPU use precision='bf16' or 'fp32'")
         self.model = model.to(self.device).eval()
+        #: The dtype of the model's floating-point weights: images are cast to it (a float64
+        #: or bfloat16 model gets float64 or bfloat16 images, a float32 model float32 ones).
+        self.input_dtype = next(
+            (t.dtype for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()), None
+        )
         self.precision = precision
         self.batch_size = batch_size
         #: Held for every forward; hold it yourself to run several forwards as one unit.
@@ -87,8 +92,10 @@ class ModelRunner:
 
     # ------------------------------------------------------------------ running
     def to_device(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` on the runner's device (a non-blocking copy from pinned memory on CUDA)."""
-        return x.to(self.device, non_blocking=x.is_pinned())
+        """``x`` on the runner's device (a non-blocking copy from pinned memory on CUDA), in
+        the model's weight dtype when both are floating point."""
+        dtype = self.input_dtype if x.is_floating_point() and self.input_dtype is not None else x.dtype
+        return x.to(self.device, dtype=dtype, non_blocking=x.is_pinned())
 
     def forward(
         self,
@@ -199,20 +206,38 @@ class ModelRunner:
             start = rows.stop
 
     # ------------------------------------------------------------- structure
-    def discover(self, example: torch.Tensor) -> tuple[dict[str, LayerInfo], object]:
-        """Every module with a B x F, B x T x D or B x C x H x W output, learnt from one
-        forward of ``example``, in model order; and the model's output."""
+    def discover(self, example: torch.Tensor) -> tuple[dict[str, LayerInfo], object, dict[str, str]]:
+        """What one forward of ``example`` shows of the model's layers.
+
+        Returns
+        -------
+        layers : dict of name -> LayerInfo
+            Every module that ran once with a B x F, B x T x D or B x C x H x W tensor
+            output, in model order.
+        output : object
+            The model's output.
+        refused : dict of name -> str
+            Every other module, with why it cannot be a layer of the analysis ("returns a
+            tuple", "did not run", ...), so that asking for it gets that reason.
+        """
         found: dict[str, LayerInfo] = {}
+        outputs: dict[str, str] = {}
+        calls: dict[str, int] = {}
         owner = threading.get_ident()
 
         def record(name: str, module: nn.Module) -> Callable:
             def hook(_module: nn.Module, _inputs: object, output: object) -> None:
                 if threading.get_ident() != owner:
                     return
-                if isinstance(output, torch.Tensor) and 2 <= output.ndim <= 4 and name not in found:
-                    found[name] = LayerInfo(
+                calls[name] = calls.get(name, 0) + 1
+                if isinstance(output, torch.Tensor) and 2 <= output.ndim <= 4:
+                    found.setdefault(name, LayerInfo(
                         name, type(module).__name__, tuple(output.shape[1:]), channel_axis(module, output.ndim)
-                    )
+                    ))
+                elif isinstance(output, torch.Tensor):
+                    outputs[name] = f"returns a {output.ndim}-D tensor (a layer's output is B x F, B x T x D or B x C x H x W)"
+                else:
+                    outputs[name] = f"returns a {type(output).__name__}, not a tensor; choose a submodule that returns one"
 
             return hook
 
@@ -221,11 +246,26 @@ class ModelRunner:
             try:
                 with torch.inference_mode(), self._autocast():
                     output = self.model(self.to_device(example))
+            except Exception as error:
+                raise ValueError(
+                    f"the model failed on a batch of {len(example)} probe image(s) of shape "
+                    f"{tuple(example.shape[1:])} ({example.dtype}): {error}. Give images with the channels, "
+                    "size and layout (N x C x H x W, channels first) the model was trained on"
+                ) from error
             finally:
                 for h in handles:
                     h.remove()
+        refused = {n: "did not run in a forward pass of the probe images" for n in self._modules if n and n not in calls}
+        refused.update(outputs)
+        for name, count in calls.items():
+            if count > 1:
+                found.pop(name, None)
+                refused[name] = (
+                    f"runs {count} times in one forward pass (a module shared between places or called in a "
+                    "loop), so it has no one output; choose a module that runs once"
+                )
         order = {n: i for i, n in enumerate(self._modules)}
-        return dict(sorted(found.items(), key=lambda kv: order[kv[0]])), output
+        return dict(sorted(found.items(), key=lambda kv: order[kv[0]])), output, refused
 
     def feeds(self, example: torch.Tensor, lower: str, upper: str | None) -> bool:
         """Whether ``upper``'s output (the model's output when None) is computed from

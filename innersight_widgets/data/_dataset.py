@@ -134,12 +134,26 @@ def as_image_tensor(images: Any) -> torch.Tensor:
 
 
 def as_label_tensor(labels: Any) -> torch.Tensor:
+    """N int64 class indices from a tensor, an array or a sequence of numbers (0-d tensors
+    included). Floats are accepted only when whole (2.0): 2.5 is no class index, and
+    truncating it would silently relabel the image."""
     if not isinstance(labels, torch.Tensor):
-        labels = torch.tensor(np.asarray(labels))
+        values = [v.item() if isinstance(v, (torch.Tensor, np.generic)) else v for v in labels] if isinstance(labels, (list, tuple)) else labels
+        array = np.asarray(values)
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+            raise TypeError(f"labels must be integer class indices, got values of type {array.dtype}")
+        labels = torch.tensor(array)
     if labels.ndim != 1:
         raise ValueError(f"labels must be one integer per image (1-D), got shape {tuple(labels.shape)}")
-    if labels.is_floating_point() or labels.dtype == torch.bool:
+    if labels.dtype == torch.bool or labels.is_complex():
         raise TypeError(f"labels must be integer class indices, got {labels.dtype}")
+    if labels.is_floating_point():
+        fractional = torch.nonzero(labels != labels.round()).flatten()
+        if fractional.numel():
+            raise TypeError(
+                f"label {labels[int(fractional[0])].item()!r} is not a class index: labels must be integers "
+                "0..K-1 (whole floats such as 2.0 are accepted)"
+            )
     return labels.detach().cpu().long()
 
 
@@ -169,7 +183,7 @@ def as_image_dataset(data: Any, class_names: Sequence[str] | None = None) -> Ima
             raise ValueError("the dataset is empty: give at least one image")
         items = [_split_item(data[i], f"item {i}") for i in range(len(data))]
         images = as_image_tensor(torch.stack([torch.as_tensor(x) for x, _ in items]))
-        labels = as_label_tensor([int(y) for _, y in items])
+        labels = as_label_tensor([y for _, y in items])
         return ImageDataset(images, labels, class_names or _names_of(data))
     raise TypeError(
         f"cannot use {type(data).__name__} as image data; give an ImageDataset, an "

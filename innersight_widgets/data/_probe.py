@@ -151,7 +151,7 @@ class ProbeSet:
                 raise IndexError(f"image index {i} is out of range for {len(self)} probe images")
         if self.in_memory:
             return self.source.images[torch.as_tensor(idx, dtype=torch.long)]
-        return torch.stack([self._cached(i) for i in idx]) if idx else torch.empty(0, *self.image_shape)
+        return stack_images([self._cached(i) for i in idx]) if idx else torch.empty(0, *self.image_shape)
 
     def cached_images(self) -> int:
         """How many decoded images the LRU cache holds now (it keeps about 64 MiB of them)."""
@@ -238,18 +238,23 @@ class _LabelledSubset(Subset):
 def as_probe_set(data: Any, class_names: Sequence[str] | None = None) -> ProbeSet:
     """Turn what a user has into a :class:`ProbeSet`.
 
-    Accepts a ``ProbeSet``, an ``ImageDataset``, an ``(images, labels)`` pair of tensors
-    or arrays (kept in memory), a ``DataLoader`` over a map-style dataset (its dataset is
-    read in order with its ``num_workers``; its sampler and batch size are not used), or
-    any map-style ``Dataset`` of ``(image, label)`` items (read lazily), e.g. one from
-    :func:`load_image_folder`.
+    Accepts a ``ProbeSet``, an ``ImageDataset``, an ``(images, labels)`` pair (kept in
+    memory; images an N x C x H x W tensor or array, or a list of C x H x W images of one
+    shape; labels a tensor, array or list of class indices), a ``DataLoader`` over a
+    map-style dataset (its dataset is read in order with its ``num_workers``; its sampler
+    and batch size are not used), or any map-style ``Dataset`` of ``(image, label)`` items
+    (read lazily), e.g. one from :func:`load_image_folder`.
     """
     if isinstance(data, ProbeSet):
         return data if class_names is None else data.with_class_names(class_names)
     if isinstance(data, ImageDataset):
         return ProbeSet(data) if class_names is None else ProbeSet(data).with_class_names(class_names)
-    if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], (tuple, list)):
-        return ProbeSet(ImageDataset(*data, class_names=class_names))
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        images, labels = data
+        if isinstance(images, (tuple, list)) and images and all(_is_image(x) for x in images):
+            images = stack_images([_image_tensor(x, i) for i, x in enumerate(images)])
+        if not isinstance(images, (tuple, list)):
+            return ProbeSet(ImageDataset(images, labels, class_names=class_names))
     stream = data.dataset if isinstance(data, DataLoader) else data
     if isinstance(stream, IterableDataset):
         raise TypeError(
@@ -269,15 +274,19 @@ def as_probe_set(data: Any, class_names: Sequence[str] | None = None) -> ProbeSe
 def collate(items: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack ``(image, label)`` items into a batch; PIL images become [0, 1] tensors."""
     pairs = [_split_item(item, "an item") for item in items]
-    tensors = [_image_tensor(x, None) for x, _ in pairs]
+    return stack_images([_image_tensor(x, None) for x, _ in pairs]), as_label_tensor([y for _, y in pairs])
+
+
+def stack_images(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """N x C x H x W from N images of one shape; images of several shapes get an error
+    that says how to make them one."""
     shapes = sorted({tuple(t.shape) for t in tensors})
     if len(shapes) > 1:
         raise ValueError(
-            f"the images of one batch have different shapes {shapes}; give the dataset a transform that "
-            "resizes them and converts them to the same number of channels (e.g. load_image_folder does)"
+            f"the images have different shapes {shapes[:4]}{' ...' if len(shapes) > 4 else ''}; give the dataset a "
+            "transform that resizes them and converts them to the same number of channels (load_image_folder does)"
         )
-    images = torch.stack(tensors)
-    return images, as_label_tensor([int(y) for _, y in pairs])
+    return torch.stack(list(tensors))
 
 
 def _image_tensor(image: Any, index: int | None) -> torch.Tensor:
@@ -298,6 +307,13 @@ def _image_tensor(image: Any, index: int | None) -> torch.Tensor:
         got = f"shape {tuple(image.shape)}" if isinstance(image, torch.Tensor) else type(image).__name__
         raise TypeError(f"each image must be a C x H x W tensor, array or PIL image{where}, got {got}")
     return as_image_tensor(image.unsqueeze(0))[0]
+
+
+def _is_image(x: Any) -> bool:
+    """A C x H x W tensor or array, or a PIL image: one image, not an (image, label) pair."""
+    if isinstance(x, (torch.Tensor, np.ndarray)):
+        return x.ndim == 3
+    return hasattr(x, "convert") and hasattr(x, "size")
 
 
 def _split_item(item: Any, what: str) -> tuple[Any, Any]:

@@ -112,11 +112,13 @@ class CircuitView(w.VBox):
     def debug(self, image: int) -> None:
         """Show which groups of the chosen layer probe image ``image`` lights, and where (as the
         button does); the image box and the drop-down move to it."""
+        n = len(self.analysis.data)
+        if isinstance(image, bool) or not isinstance(image, (int, np.integer)) or not 0 <= image < n:
+            raise ValueError(f"image must be a probe image index in 0..{n - 1}, got {image!r}")
         layer = self.layer.value
         self._syncing = True
         try:
-            if isinstance(image, (int, np.integer)) and 0 <= image < len(self.analysis.data):
-                self.image_index.value = int(image)
+            self.image_index.value = int(image)
             known = {value for _, value in self.misclassified.options}
             self.misclassified.value = int(image) if image in known else NO_IMAGE
         finally:

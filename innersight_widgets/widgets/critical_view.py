@@ -102,7 +102,9 @@ class CriticalNeuronsView(w.VBox):
         if selected.size == 0:
             with self.drawing.hold_sync():
                 self.drawing.mechanisms, self.drawing.thumbnails = {}, {}
-            self._live.announce("idle", f"no neuron of {critical.layer} is selected at FDR {critical.fdr:.2f}")
+            self._live.announce(
+                "idle", f"no neuron of {critical.layer} is selected at FDR {critical.fdr:.2f}: {critical.why_none}"
+            )
             return
         concept = self.concept.value
         owner = f"{critical.layer} {critical.class_name} fdr {critical.fdr:.4f} {concept}"
