@@ -4,10 +4,11 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
 
-from innersight_widgets import Analysis, load_pretrained, load_shapes
+from innersight_widgets import Analysis, ImageDataset, load_pretrained, load_shapes
 from innersight_widgets.core.communities import Communities, canonical
 
 
@@ -214,5 +215,60 @@ def test_community_flow_sums_neuron_flow(shapes_analysis):
             if low[v] >= 0 and up[u] >= 0:
                 expected[low[v], up[u]] += flow[u, v]
     np.testing.assert_allclose(report.flow(), expected, rtol=1e-5)
-    graph = report.community_graph(flow=True)
-    assert graph.number_of_nodes() == communities.num_communities
+    assert flow_edges(report.community_graph(flow=True)) == pytest.approx(
+        {(f"c{a}", f"c{b}"): expected[a, b] for a, b in zip(*np.nonzero(expected))}, rel=1e-5
+    )
+
+
+def flow_edges(graph):
+    return {(a, b): d["flow"] for a, b, d in graph.edges(data=True) if "flow" in d}
+
+
+class TwoLinear(nn.Module):
+    """12 pixels -> ``lower`` (6 features) -> ``upper`` (4 logits): upper's gradient with
+    respect to lower neuron v is the weight W[u, v], so the flow is |W[u, v]| mean|a_v|."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lower = nn.Linear(12, 6)
+        self.upper = nn.Linear(6, 4)
+        with torch.no_grad():
+            self.upper.weight.copy_(torch.tensor([
+                [3.0, -2.0, 0.5, 0.0, 0.0, 0.1],
+                [0.0, 0.0, 0.0, -4.0, 0.0, 0.0],  # one input only: no zero-flow edges
+                [0.2, 0.3, -1.0, 1.5, 2.5, 0.0],
+                [1.0, 0.0, -1.0, 0.0, 1.0, -0.4],
+            ]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.upper(self.lower(x.flatten(1)))
+
+
+def test_flow_edges_carry_the_gradient_times_activation_of_a_linear_layer():
+    model = TwoLinear().eval()
+    g = torch.Generator().manual_seed(6)
+    data = ImageDataset(torch.rand(40, 3, 2, 2, generator=g), torch.randint(0, 4, (40,), generator=g), list("abcd"))
+    an = Analysis(model, data, layers=["lower", "upper"], progress=False)
+    with torch.no_grad():
+        lower = model.lower(data.images.flatten(1)).numpy()
+    flow = np.abs(model.upper.weight.detach().numpy()) * np.abs(lower).mean(0)  # 4 upper x 6 lower
+    np.testing.assert_allclose(an.flow("lower", "upper"), flow, rtol=1e-5)
+
+    expected = {}
+    for u, row in enumerate(flow):
+        for v in np.argsort(-row)[:2]:
+            if row[v] > 0:
+                expected[f"lower:{v}", f"upper:{u}"] = row[v]
+    assert len(expected) == 7
+    assert flow_edges(an.neuron_graph(["lower", "upper"], k=2, flow_top=2)) == pytest.approx(expected, rel=1e-5)
+
+    neurons = [("lower", v) for v in range(6)] + [("upper", u) for u in range(4)]
+    labels = np.array([0, 0, 0, 1, 1, 2, 0, 1, 2, 2])
+    report = an.evaluate(Communities("planted", {}, 0, neurons, labels, 0.0, None))
+    summed = np.zeros((3, 3))
+    for v in range(6):
+        for u in range(4):
+            summed[labels[v], labels[6 + u]] += flow[u, v]
+    assert flow_edges(report.community_graph(flow=True)) == pytest.approx(
+        {(f"c{a}", f"c{b}"): summed[a, b] for a, b in zip(*np.nonzero(summed))}, rel=1e-5
+    )
