@@ -57,7 +57,9 @@ class Analysis:
     data : ImageDataset, Dataset, DataLoader, ProbeSet or (images, labels)
         The probe images. A map-style ``Dataset`` of ``(image, label)`` items (e.g.
         :func:`load_image_folder`) or a ``DataLoader`` over one is read lazily; an
-        ``ImageDataset`` or a tensor pair stays in memory.
+        ``ImageDataset`` or a tensor pair stays in memory. Images are cast to the
+        model's weight dtype. The pass refuses, by index, images with NaN or infinite
+        pixels or that give non-finite activations or logits.
     layers : list of str, optional
         ``model.named_modules()`` names. Default: every conv and linear layer.
     device : str or torch.device, optional
