@@ -87,9 +87,14 @@ def test_errors_show_in_the_status_line(view):
     view.wait()
     assert 'data-kind="error"' in view.status.value and "no group" in view.status.value
     assert view.drawing.details == {}
-    view.debug(10**6)
-    view.wait()
-    assert "probe image index" in view.status.value and view.drawing.debug == {}
     with pytest.raises(TypeError, match="needs a Circuit"):
         CircuitView("circuit")
     assert np.isfinite(view.drawing.graph["nodes"][0]["x"])
+
+
+def test_an_image_index_outside_the_probe_set_is_refused_not_wrapped(view):
+    for image in (-1, 400, 10**6, True):
+        with pytest.raises(ValueError, match=r"probe image index in 0\.\.399, got"):
+            view.debug(image)
+    view.wait()
+    assert view.drawing.debug == {}  # -1 did not debug the last image
