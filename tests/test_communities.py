@@ -4,9 +4,9 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
-from torch import nn
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
+from torch import nn
 
 from innersight_widgets import Analysis, ImageDataset, load_pretrained, load_shapes
 from innersight_widgets.core.communities import Communities, canonical
