@@ -1,5 +1,7 @@
 """CriticalNeuronsView without a browser: the FDR slider re-thresholds instantly, mechanisms follow."""
 
+import html
+
 import numpy as np
 import pytest
 
@@ -99,3 +101,14 @@ def test_a_failed_refit_leaves_nothing_of_the_old_class_under_the_new_controls(a
     view.wait()
     assert view.drawing.selection == {} and view.drawing.mechanisms == {} and view.drawing.thumbnails == {}
     assert 'data-kind="error"' in view.status.value and "knockoffs &lt;failed&gt;" in view.status.value
+
+
+def test_a_selection_left_empty_says_why_in_the_status_line(analysis):
+    view = CriticalNeuronsView(analysis, layer="relu3", target_class="even", runs=3)
+    view.wait()
+    view.fdr.value = view.fdr.min  # knockoff+ needs at least 1/q positive statistics: none at the slider's smallest q
+    view.wait()
+    assert view.critical.selected.size == 0
+    assert view.drawing.mechanisms == {} and view.drawing.thumbnails == {}
+    shown = html.unescape(view.status.value)
+    assert "no neuron of relu3 is selected at FDR 0.01" in shown and view.critical.why_none in shown
