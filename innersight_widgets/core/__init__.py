@@ -14,6 +14,7 @@ from .critical import (
     mechanisms,
     saliency,
 )
+from .debugging import Confusions, Diagnosis, Intervention, Unit, diagnose, intervene
 from .evaluation import CommunityReport, ConceptScore, Importance, Patch
 from .graphs import export_graph
 from .results import AblationResult, Predictions, TopImages
@@ -25,8 +26,11 @@ __all__ = [
     "Communities",
     "CommunityReport",
     "ConceptScore",
+    "Confusions",
     "CriticalNeurons",
+    "Diagnosis",
     "Importance",
+    "Intervention",
     "LayerInfo",
     "LayerNotFoundError",
     "MechanismReport",
@@ -34,11 +38,14 @@ __all__ = [
     "Patch",
     "Predictions",
     "TopImages",
+    "Unit",
     "ablation_comparison",
     "build_circuit",
     "critical_neurons",
+    "diagnose",
     "evaluate_mechanisms",
     "export_graph",
+    "intervene",
     "mechanisms",
     "saliency",
 ]

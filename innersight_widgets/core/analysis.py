@@ -28,6 +28,7 @@ from . import _cache, _flow, _receptive
 from ._layers import LayerInfo, default_layers, is_unit, resolve
 from ._neurons import NeuronSet, build_neuron_set
 from .communities import Aggregator, Communities
+from .debugging import Confusions, confusions
 from .evaluation import CommunityReport
 from .graphs import neuron_graph
 from .results import AblationResult, Predictions, TopImages, class_means
@@ -249,6 +250,11 @@ class Analysis:
     def predictions(self) -> Predictions:
         """The model's logits and predicted classes on every probe image."""
         return Predictions(self._pass()["logits"], self.labels, self.data.class_names)
+
+    def confusions(self) -> Confusions:
+        """The confusion table (true x predicted counts, the images of each cell) and the
+        errors grouped by confusion; see :mod:`~innersight_widgets.core.debugging`."""
+        return confusions(self)
 
     # ---------------------------------------------------------------- ablation
     def ablate(self, spec: AblationSpec, mode: Literal["zero", "mean"] = "zero") -> AblationResult:
