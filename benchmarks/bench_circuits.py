@@ -1,11 +1,14 @@
 """build_circuit against a straightforward per-neuron loop, same model, class and settings.
 
     python benchmarks/bench_circuits.py [--class star] [--tau 16] [--top-k 50] [--steps 32] [--images 48] [--repeat 3]
+                                        [--score abs_mean|mean_abs]
 
-The reference search (written here) has the reference implementation's structure:
-top-down from the class logit, for each core neuron in turn, and for each IG step in
-turn, one forward and backward of that neuron's top-k crops through the whole model.
-Both select the top tau inputs per neuron; reported: the times of the reference core
+The reference search has the reference implementation's structure: top-down from the
+class logit, for each core neuron in turn, and for each IG step in turn, one forward and
+backward of that neuron's top-k crops through the whole model (the per-step IG is
+tests/_reference.py's, which the tests hold the batched IG against). Both score inputs by
+``--score`` (build_circuit's default, the authors' |spatial mean of IG|, unless given)
+and select the top tau inputs per neuron; reported: the times of the reference core
 search and of the full build_circuit (core search plus crops, concepts, groups and labels,
 so the ratio is conservative), each run ``--repeat`` times in turn, the ratio of their
 medians and of their minima, and the Jaccard overlap of the core sets per layer.
@@ -20,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,11 +34,13 @@ from innersight_widgets import Analysis, build_circuit, load_pretrained, load_sh
 from innersight_widgets.core.circuits import _crops, _pooled
 from innersight_widgets.models import ShapesResNet
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' per-step IG
+from _reference import reference_ig
+
 LAYERS = ["layer3", "layer2", "layer1"]
 
 
-def reference_core(an, crops, target, layers, tau, top_k, steps):
-    modules = dict(an.model.named_modules())
+def reference_core(an, crops, target, layers, tau, top_k, steps, score):
     vectors = _pooled(an, crops, layers, logits=True)
     logits = vectors.pop("logit")[:, target]
     core, targets, upper = {}, [target], None
@@ -42,26 +49,8 @@ def reference_core(an, crops, target, layers, tau, top_k, steps):
         for u in targets:
             activity = logits if upper is None else vectors[upper][:, u]
             top = np.argsort(-activity, kind="stable")[:top_k]
-            x = crops[top].to(an.device)
-            store = {}
-            handle = modules[layer].register_forward_hook(lambda m, i, o: store.__setitem__("a", o.detach()))
-            with torch.no_grad():
-                an.model(x)
-            handle.remove()
-            act, total = store["a"], torch.zeros_like(store["a"])
-            for s in range(steps):
-                scaled = ((s + 0.5) / steps * act).clone().requires_grad_(True)
-                handles = [modules[layer].register_forward_hook(lambda m, i, o: scaled)]
-                if upper is not None:
-                    handles.append(modules[upper].register_forward_hook(lambda m, i, o: store.__setitem__("u", o)))
-                out = an.model(x)
-                for h in handles:
-                    h.remove()
-                value = out[:, u].sum() if upper is None else store["u"][:, u].mean(dim=(1, 2)).sum()
-                (grad,) = torch.autograd.grad(value, scaled)
-                total += grad
-            score = (act * total / steps).abs().mean(dim=(2, 3)).mean(0).cpu().numpy()
-            chosen |= set(np.argsort(-score, kind="stable")[:tau].tolist())
+            scores = reference_ig(an.model, crops[top].to(an.device), layer, upper, u, steps, score).mean(0)
+            chosen |= set(np.argsort(-scores, kind="stable")[:tau].tolist())
         core[layer] = sorted(chosen)
         targets, upper = core[layer], layer
     return core
@@ -75,6 +64,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--images", type=int, default=48)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--score", choices=["abs_mean", "mean_abs"], default="abs_mean")
     parser.add_argument("--device", default=None)
     parser.add_argument("--width", type=int, default=None,
                         help="a ShapesResNet this wide with random weights instead of the shipped shapes-cnn (width 16)")
@@ -90,7 +80,7 @@ def main() -> None:
     # warm-up of both searches, whose first calls pay one-off library set-up
     an.profiles(LAYERS[0])
     build_circuit(an, c, LAYERS, tau=2, top_k=4, ig_steps=2, max_images=2)
-    reference_core(an, _crops(an.images([0]), (1.0,))[0], c, LAYERS, 2, 4, 2)
+    reference_core(an, _crops(an.images([0]), (1.0,))[0], c, LAYERS, 2, 4, 2, args.score)
 
     members = np.flatnonzero(an.labels == c)
     chosen = members[np.linspace(0, members.size - 1, min(args.images, members.size)).round().astype(int)]
@@ -98,10 +88,12 @@ def main() -> None:
     ours, loop = [], []
     for _ in range(args.repeat):  # interleaved, so that a slow spell of the machine hits both
         t = time.perf_counter()
-        circuit = build_circuit(an, c, LAYERS, tau=args.tau, top_k=args.top_k, ig_steps=args.steps, max_images=args.images)
+        circuit = build_circuit(
+            an, c, LAYERS, tau=args.tau, top_k=args.top_k, ig_steps=args.steps, max_images=args.images, score=args.score
+        )
         ours.append(time.perf_counter() - t)
         t = time.perf_counter()
-        reference = reference_core(an, crops, c, LAYERS, args.tau, args.top_k, args.steps)
+        reference = reference_core(an, crops, c, LAYERS, args.tau, args.top_k, args.steps, args.score)
         loop.append(time.perf_counter() - t)
 
     jaccard = {
@@ -112,6 +104,7 @@ def main() -> None:
         "device": str(an.device),
         "model": "shapes-cnn" if args.width is None else f"ShapesResNet width {args.width}, random weights",
         "crops": len(crops),
+        "score": args.score,
         "core_sizes": {layer: len(v) for layer, v in circuit.core.items()},
         "repeats": args.repeat,
         "reference_core_search_s": [round(v, 2) for v in loop],

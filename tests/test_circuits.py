@@ -1,17 +1,19 @@
-"""NeurFlow circuits on the shipped shapes model, and the batched IG against a slow reference."""
+"""NeurFlow circuits on the shipped shapes model and on hand-built models with a planted answer,
+and the batched IG against a slow reference (tests/_reference.py)."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _reference import reference_ig
 from scipy.spatial.distance import pdist, squareform
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 from torch import nn
 
 from innersight_widgets import Analysis, Circuit, ImageDataset, build_circuit, load_pretrained, load_shapes
 from innersight_widgets.core._ig import integrated_gradients
 from innersight_widgets.core._segment import SegmentPlan, plan_segment
-from innersight_widgets.core.circuits import _silhouette
+from innersight_widgets.core.circuits import GROUP_RANGES, _pooled, _silhouette, _ward, barrier_score
 
 LAYERS = ["layer3", "layer2"]
 
@@ -26,38 +28,17 @@ def circuit(analysis):
     return build_circuit(analysis, "star", LAYERS, tau=8, top_k=30, ig_steps=16, max_images=24)
 
 
-def reference_ig(model, image, lower, upper, target, steps):
-    """One image, one target, one step at a time: the reference implementation's structure."""
-    modules = dict(model.named_modules())
-    store = {}
-    handle = modules[lower].register_forward_hook(lambda m, i, o: store.__setitem__("a", o.detach()))
-    with torch.no_grad():
-        model(image[None])
-    handle.remove()
-    act, total = store["a"], torch.zeros_like(store["a"])
-    for s in range(steps):
-        x = ((s + 0.5) / steps * act).clone().requires_grad_(True)
-        handles = [modules[lower].register_forward_hook(lambda m, i, o: x)]
-        if upper is not None:
-            handles.append(modules[upper].register_forward_hook(lambda m, i, o: store.__setitem__("u", o)))
-        out = model(image[None])
-        for h in handles:
-            h.remove()
-        value = out[0, target] if upper is None else store["u"][0, target].mean()
-        (grad,) = torch.autograd.grad(value, x)
-        total += grad
-    return (act * total / steps).abs()[0].reshape(act.shape[1], -1).mean(1).numpy()
-
-
+@pytest.mark.parametrize("score", ["abs_mean", "mean_abs"])
 @pytest.mark.parametrize("lower, upper", [("layer2", "layer3"), ("layer3", None), ("layer1.conv2", "layer2")])
-def test_batched_ig_equals_a_per_neuron_per_step_loop(analysis, lower, upper):
+def test_batched_ig_equals_a_per_neuron_per_step_loop(analysis, lower, upper, score):
     images = analysis.images(range(6))
     targets = np.array([0, 1, 2, 3, 0, 1]) if upper is None else np.array([0, 5, 9, 17, 33, 63])
     batched = integrated_gradients(
-        analysis, images, targets, analysis.layer_info(lower), None if upper is None else analysis.layer_info(upper), 8
+        analysis, images, targets, analysis.layer_info(lower), None if upper is None else analysis.layer_info(upper), 8,
+        score,
     )
-    reference = np.stack(
-        [reference_ig(analysis.model, images[i], lower, upper, int(targets[i]), 8) for i in range(len(targets))]
+    reference = np.concatenate(
+        [reference_ig(analysis.model, images[i : i + 1], lower, upper, int(targets[i]), 8, score) for i in range(len(targets))]
     )
     np.testing.assert_allclose(batched, reference, rtol=1e-4, atol=1e-7)
 
@@ -69,8 +50,14 @@ def test_circuit_structure_and_export(circuit, analysis):
     graph = circuit.graph()
     levels = {d["level"] for _, d in graph.nodes(data=True)}
     assert levels == {0, 1, 2}
-    assert all(graph.nodes[a]["level"] == graph.nodes[b]["level"] + 1 for a, b in graph.edges)
-    assert all(d["weight"] > 0 for *_, d in graph.edges(data=True))
+    # the flow is connected level to level: every group below the class feeds a group one
+    # level up, every group above the lowest layer is fed from one level down
+    for group, data in graph.nodes(data=True):
+        ups = [graph.nodes[b]["level"] for b in graph.successors(group)]
+        downs = [graph.nodes[a]["level"] for a in graph.predecessors(group)]
+        assert (ups != []) == (data["level"] > 0) and set(ups) <= {data["level"] - 1}, group
+        assert (downs != []) == (data["level"] < 2) and set(downs) <= {data["level"] + 1}, group
+        assert all(graph.edges[group, b]["weight"] > 0 for b in graph.successors(group))
     again = Circuit.from_json(circuit.to_json(), analysis)
     assert again.to_dict() == circuit.to_dict()
     with pytest.raises(ValueError, match="without its analysis"):
@@ -92,12 +79,30 @@ def test_fidelity_core_inputs_matter_more_than_random_ones(circuit):
     assert result["core_mean"] >= result["random_mean"] + 0.25
 
 
-def test_debug_image_finds_the_class_groups_in_a_star(circuit, analysis):
-    star = int(np.flatnonzero(analysis.labels == 3)[0])
-    matches = circuit.debug_image(star, "layer3")
-    assert matches[0]["best"] >= max(m["best"] for m in matches)
-    assert any(m["crops"] for m in matches)
-    for m in matches:
+def test_debug_image_finds_a_groups_own_crop_where_it_was_cut(circuit, analysis):
+    group = circuit.groups_of("layer3")[0]
+    crop = group.crops[0]  # the group's most representative crop
+    image, *box = circuit.crops[crop].tolist()
+    match = next(m for m in circuit.debug_image(image, "layer3") if m["group"] == group.id)
+    hit = [c for c in match["crops"] if c["box"] == box]
+    assert len(hit) == 1 and group.threshold <= hit[0]["score"] <= match["best"]
+    # the score is the crop's own: its pooled activations over the group's neurons against the group's mean
+    size = analysis.data.image_shape[-2:]
+    pixels = F.interpolate(circuit.crop_image(crop)[None], size=size, mode="bilinear", align_corners=False)
+    vector = _pooled(analysis, pixels, [group.space_layer])[group.space_layer][:, group.space]
+    assert hit[0]["score"] == pytest.approx(float(barrier_score(vector, np.asarray(group.vector))[0]), rel=1e-4)
+
+
+def test_star_images_light_the_class_groups_more_than_other_images(circuit, analysis):
+    used = set(circuit.crops[:, 0].tolist())
+    held_out = {cls: [int(i) for i in np.flatnonzero(analysis.labels == cls) if i not in used][:3] for cls in range(4)}
+    stars, others = held_out.pop(3), [held_out[cls][0] for cls in held_out]
+
+    def lit(image):
+        return sum(bool(m["crops"]) for m in circuit.debug_image(image, "logit"))
+
+    assert sum(map(lit, stars)) >= sum(map(lit, others)) + 2, [list(map(lit, stars)), list(map(lit, others))]
+    for m in circuit.debug_image(stars[0], "layer3"):
         for crop in m["crops"]:
             top, left, bottom, right = crop["box"]
             assert 0 <= top < bottom <= 64 and 0 <= left < right <= 64
@@ -112,6 +117,12 @@ def test_debug_image_finds_the_class_groups_in_a_star(circuit, analysis):
         ({"tau": 65}, r"tau must be in 1\.\.64"),
         ({"layers": ["layer3", "fc"]}, "no 2-D map"),
         ({"error_range": 1.5}, r"error_range must lie in \(0, 1\)"),
+        ({"n_groups": 0}, r"n_groups must be a positive integer \(groups per layer; None chooses"),
+        ({"n_groups": 2.5}, r"n_groups must be a positive integer .*got 2\.5"),
+        ({"max_images": 0}, "max_images must be a positive integer"),
+        ({"score": "mean"}, r"score must be one of 'abs_mean', 'mean_abs' \('abs_mean': \|spatial mean.*got 'mean'"),
+        ({"concept_space": "all"}, r"concept_space must be one of 'layer', 'core' .*got 'all'"),
+        ({"group_range": 10}, r"group_range must be one of 'wide', 'narrow' .*got 10"),
     ],
 )
 def test_bad_input_is_explained(analysis, kwargs, message):
@@ -125,6 +136,99 @@ def test_error_range_keeps_fewer_inputs(analysis):
     cut = build_circuit(analysis, "circle", ["layer3", "layer2"], tau=8, top_k=20, ig_steps=4, max_images=8, error_range=0.5)
     assert sum(map(len, cut.scores["layer3"].values())) <= sum(map(len, full.scores["layer3"].values()))
     assert all(1 <= len(v) <= 8 for v in cut.scores["layer3"].values())
+
+
+# ---------------------------------------------------------------- the definitions, on planted answers
+class Cancelling(nn.Module):
+    """Two neurons (a 1x1 convolution copying the image's two channels) under a linear head:
+    logit 0 = sum over positions of (+1 on the left half, -1 on the right) x neuron 0 + 0.5 x
+    neuron 1. On images constant per channel, neuron 0's IG map is +a on the left and -a on
+    the right: a large mean of |IG| whose spatial mean is 0."""
+
+    def __init__(self, side: int = 4) -> None:
+        super().__init__()
+        self.features = nn.Conv2d(2, 2, 1, bias=False)
+        self.head = nn.Linear(2 * side * side, 2, bias=False)
+        with torch.no_grad():
+            self.features.weight.copy_(torch.eye(2).view(2, 2, 1, 1))
+            halves = torch.ones(side, side)
+            halves[:, side // 2 :] = -1
+            self.head.weight.zero_()
+            self.head.weight[0] = torch.cat([halves.flatten(), torch.full((side * side,), 0.5)])
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.features(x), 1))
+
+
+@pytest.fixture(scope="module")
+def cancelling():
+    """12 images of class 0: channel 0 is 0.6 or 1.4 by turns (two kinds), channel 1 is about 1."""
+    n = 12
+    values = torch.stack([torch.where(torch.arange(n) % 2 == 0, 0.6, 1.4), 1 + 0.01 * torch.arange(n)], 1)
+    images = values.view(n, 2, 1, 1).expand(n, 2, 4, 4).contiguous()
+    data = ImageDataset(images, torch.zeros(n, dtype=torch.long), ["a", "b"])
+    return Analysis(Cancelling().eval(), data, layers=["features"], progress=False)
+
+
+def _planted_circuit(an, **kwargs):
+    return build_circuit(an, "a", ["features"], tau=1, top_k=12, ig_steps=4, granularities=(1.0,), max_images=12, **kwargs)
+
+
+def test_the_default_score_is_the_absolute_spatial_mean(cancelling):
+    # mean |IG|: neuron 0 scores a (0.6 or 1.4), neuron 1 scores 0.5 x about 1;
+    # |mean IG|: neuron 0 scores 0, neuron 1 still about 0.5
+    assert _planted_circuit(cancelling, score="mean_abs").core["features"] == [0]
+    circuit = _planted_circuit(cancelling)
+    assert circuit.core["features"] == [1]
+    assert circuit.scores["logit"][0][1] == pytest.approx(0.5 * 1.055, rel=1e-3)  # 0.5 x mean of channel 1
+
+
+def test_the_default_concepts_are_clustered_over_the_whole_lower_layer(cancelling):
+    kinds = np.arange(12) % 2  # the crops are the images (granularity 1)
+    for option, whole_layer in [({}, True), ({"concept_space": "core"}, False)]:
+        circuit = _planted_circuit(cancelling, **option)
+        found = np.empty(12, dtype=int)
+        for c in (c for c in circuit.concepts if c.layer == "logit"):
+            found[c.crops] = c.index
+        # over both neurons the two kinds of image separate; in the core input (neuron 1) alone they cannot
+        assert (adjusted_rand_score(kinds, found) == 1.0) == whole_layer, (option, found)
+        assert {len(g.space) for g in circuit.groups} == {2 if whole_layer else 1}
+
+
+def test_a_fixed_number_of_groups_is_kept(cancelling):
+    circuit = _planted_circuit(cancelling, n_groups=1)
+    assert [len(circuit.groups_of(level)) for level in ["logit", "features"]] == [1, 1]
+
+
+def test_the_default_group_range_reaches_n_minus_one_groups():
+    # four kinds of image, (channel 0, channel 1) = (1, 1), (1, 1.5), (6, 1), (1, 6): neuron 1's
+    # top crops (the images) form four concepts, the first two close together: 3 groups fit them
+    # best, which 2..min(n - 1, 100) reaches for n = 4 concepts and 2..min(10, n / 2) does not
+    kinds = np.arange(16) % 4
+    values = torch.tensor([[1.0, 1.0], [1.0, 1.5], [6.0, 1.0], [1.0, 6.0]])[kinds]
+    values[:, 1] += 1e-3 * torch.arange(16)
+    images = values.view(16, 2, 1, 1).expand(16, 2, 4, 4).contiguous()
+    an = Analysis(Cancelling().eval(), ImageDataset(images, torch.zeros(16, dtype=torch.long), ["a", "b"]),
+                  layers=["features"], progress=False)
+    settings = {"tau": 1, "top_k": 16, "ig_steps": 2, "granularities": (1.0,), "max_images": 16}
+    for option, expected in [({}, [[0, 1], [2], [3]]), ({"group_range": "narrow"}, None)]:
+        circuit = build_circuit(an, "a", ["features"], **settings, **option)
+        for level in ["logit", "features"]:
+            assert len([c for c in circuit.concepts if c.layer == level]) == 4
+            groups = circuit.groups_of(level)
+            if expected is None:
+                assert len(groups) == 2
+            else:
+                assert sorted(sorted(set(kinds[g.crops].tolist())) for g in groups) == expected, level
+
+
+def test_the_wide_group_range_finds_many_separate_groups():
+    rng = np.random.default_rng(0)
+    planted = np.repeat(np.arange(24), 3)
+    vectors = rng.normal(scale=10, size=(24, 5))[planted] + rng.normal(scale=0.01, size=(72, 5))
+    wide = _ward(vectors, None, 2, GROUP_RANGES["wide"][1](len(vectors)))
+    assert adjusted_rand_score(planted, wide) == 1.0
+    assert len(set(_ward(vectors, None, 2, GROUP_RANGES["narrow"][1](len(vectors))))) == 10
 
 
 # ---------------------------------------------------------------- the exact IG plan (core/_segment.py)
@@ -189,8 +293,8 @@ def _check_against_reference(an, lower, upper, steps=8):
     targets = np.arange(len(an.data)) % n
     images = an.images(range(len(an.data)))
     got = integrated_gradients(an, images, targets, an.layer_info(lower), an.layer_info(upper) if upper else None, steps)
-    reference = np.stack(
-        [reference_ig(an.model, images[i], lower, upper, int(targets[i]), steps) for i in range(len(targets))]
+    reference = np.concatenate(
+        [reference_ig(an.model, images[i : i + 1], lower, upper, int(targets[i]), steps, "abs_mean") for i in range(len(targets))]
     )
     np.testing.assert_allclose(got, reference, rtol=1e-4, atol=1e-7)
 

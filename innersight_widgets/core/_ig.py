@@ -1,12 +1,14 @@
 """Layer Integrated Gradients, batched over targets and steps.
 
 For each row r = (image, target neuron u_r of an upper layer or the logits), the
-attribution of every lower-layer neuron v is
+Integrated Gradients map of every lower-layer neuron v is
 
-    IG_r[v] = mean over positions | A_v * mean_s d u_r(alpha_s * A) / d A_v |,  alpha_s = (s + 0.5) / steps,
+    M_r[v] = A_v * mean_s d u_r(alpha_s * A) / d A_v,  alpha_s = (s + 0.5) / steps,
 
 with a zero baseline: the lower layer's output is replaced by alpha_s * A (a forward
-hook), everything else in the network unchanged. All rows of a chunk and all steps go
+hook), everything else in the network unchanged. A row's score of v reduces the map
+over positions in one of two ways (``SCORES``): "abs_mean", |mean over positions of
+M_r[v]| (NeurFlow's authors), or "mean_abs", the mean over positions of |M_r[v]|. All rows of a chunk and all steps go
 through one forward and one backward: the rows are independent, so the gradient of the
 sum of each row's own target is each row's own gradient.
 
@@ -19,6 +21,7 @@ the last convolution. Its first rows are checked against the plain path on every
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,6 +34,13 @@ from .runner import pooled
 if TYPE_CHECKING:
     from .analysis import Analysis
 
+# name -> (what it is, rows x neurons x positions IG maps -> rows x neurons scores)
+SCORES: dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor]]] = {
+    "abs_mean": ("|spatial mean of the IG map|, NeurFlow's authors' score", lambda maps: maps.mean(2).abs()),
+    "mean_abs": ("spatial mean of |IG map|", lambda maps: maps.abs().mean(2)),
+}
+
+
 class _BatchMismatch(RuntimeError):
     """The layers after ``lower`` did not carry the widened batch through (see below)."""
 
@@ -42,9 +52,12 @@ def integrated_gradients(
     lower: LayerInfo,
     upper: LayerInfo | None,
     steps: int,
+    score: str = "abs_mean",
 ) -> np.ndarray:
-    """rows x C_lower mean |IG| of each row's target (a neuron of ``upper``, or a logit when
-    ``upper`` is None) with respect to each lower neuron, averaged over positions.
+    """rows x C_lower IG scores of each row's target (a neuron of ``upper``, or a logit when
+    ``upper`` is None) with respect to each lower neuron, reduced over positions by
+    ``SCORES[score]``:
+    "abs_mean" or "mean_abs".
 
     The layers below ``lower`` run once per row, not once per step: the hook that scales
     the lower activation also widens the batch to rows x steps. Where later layers mix in
@@ -63,13 +76,14 @@ def integrated_gradients(
     # modules directly: both hold the runner's lock
     with an.runner.lock:
         plan = plan_segment(an.model, lower.name, None if upper is None else upper.name) if sliceable else None
-        _rows(an, images, targets, lower, upper, alphas, plan, per_chunk, out)
+        _rows(an, images, targets, lower, upper, alphas, plan, per_chunk, SCORES[score][1], out)
     return out
 
 
 def _rows(
     an: Analysis, images: torch.Tensor, targets: np.ndarray, lower: LayerInfo, upper: LayerInfo | None,
-    alphas: torch.Tensor, plan: SegmentPlan | None, per_chunk: int, out: np.ndarray,
+    alphas: torch.Tensor, plan: SegmentPlan | None, per_chunk: int,
+    reduce: Callable[[torch.Tensor], torch.Tensor], out: np.ndarray,
 ) -> None:
     """Fill ``out`` chunk by chunk of rows, through the plan where it holds."""
     dev, rows = an.device, len(targets)
@@ -83,8 +97,8 @@ def _rows(
             plan = plan if mean_grad is not None else None
         if mean_grad is None:
             act, mean_grad = _plain(an, x, target, lower, upper, alphas)
-        ig = (act * mean_grad).abs()
-        out[start:stop] = ig.movedim(lower.channel_axis, 1).reshape(act.shape[0], lower.num_neurons, -1).mean(2).cpu().numpy()
+        maps = (act * mean_grad).movedim(lower.channel_axis, 1).reshape(act.shape[0], lower.num_neurons, -1)
+        out[start:stop] = reduce(maps).cpu().numpy()
 
 
 def _plain(

@@ -4,16 +4,14 @@ Top-down from the class logit: each core neuron's top-k crops, Integrated Gradie
 its spatially averaged activation with respect to the next lower layer (batched over
 neurons, crops and steps), the top tau inputs kept; concepts are Ward clusters of a
 neuron's top crops; groups are Ward clusters of a layer's concepts; the circuit is the
-layered graph of groups. See docs/methods.md, section 4.
-
-Where a neuron's concepts live: in the activation space of the *core set of the layer
-below* (the neurons that feed it), and for the lowest layer in its own core set.
+layered graph of groups. The definitions are in ``build_circuit``'s docstring and in
+docs/methods.md.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +21,23 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import positive_int
-from ._ig import integrated_gradients
+from ._ig import SCORES, integrated_gradients
 from .runner import channel_replacer, pooled
 
 if TYPE_CHECKING:
     from .analysis import Analysis
 
 EPSILON = 1e-2  # inside the log-barrier score
+
+CONCEPT_SPACES = {
+    "layer": "all neurons of the layer below, NeurFlow's authors' space",
+    "core": "the neuron's own core inputs",
+}
+# name -> (what it is, the most groups the silhouette search tries for n concepts of a layer)
+GROUP_RANGES: dict[str, tuple[str, Callable[[int], int]]] = {
+    "wide": ("2..min(n - 1, 100) groups for n concepts, NeurFlow's authors' range", lambda n: min(n - 1, 100)),
+    "narrow": ("2..min(10, n / 2) groups for n concepts", lambda n: min(10, max(2, n // 2))),
+}
 
 
 @dataclass
@@ -68,7 +76,7 @@ class Circuit:
     layers: list[str]  # high to low
     settings: dict[str, Any]
     core: dict[str, list[int]]
-    scores: dict[str, dict[int, dict[int, float]]]  # layer -> neuron -> {input: mean |IG|}
+    scores: dict[str, dict[int, dict[int, float]]]  # layer -> neuron -> {input: IG score, see settings["score"]}
     concepts: list[ConceptOfNeuron]
     groups: list[Group]
     edges: list[tuple[str, str, float]]  # (lower group, upper group, weight)
@@ -235,12 +243,76 @@ def build_circuit(
     n_groups: int | None = None,
     max_images: int = 48,
     label_images: int = 20,
+    score: str = "abs_mean",
+    concept_space: str = "layer",
+    group_range: str = "wide",
 ) -> Circuit:
     """NeurFlow's circuit of ``target_class`` through ``layers`` (given high to low).
 
-    ``error_range`` (in (0, 1)) applies the paper's rule: a neuron keeps the fewest of
-    its ranked inputs whose masking changes its top-k crop set by at least
-    (1 - error_range) of the change that masking all tau of them makes.
+    Concept data are up to ``max_images`` images of the class and their crops. From the
+    class logit down, each core neuron u of a layer (the logit at the top) takes its
+    ``top_k`` most activating crops; Integrated Gradients (zero baseline, ``ig_steps``
+    steps) of u's spatially averaged activation with respect to the next lower layer gives
+    one map per crop and lower neuron v, reduced to a score by ``score`` and averaged over
+    the crops; u's ``tau`` best-scoring inputs are its core inputs, and their union is the
+    core set of the lower layer. A core neuron's concepts are Ward clusters (2..5, by
+    silhouette) of its top crops' pooled activations in ``concept_space``; each concept's
+    edge weight to a core input v is v's score averaged over the concept's crops,
+    normalised by the sum of absolute weights. A layer's concepts are grouped by Ward
+    clustering of their mean vectors (``n_groups`` groups, or a number by silhouette over
+    ``group_range``); edges between groups sum their members' weights.
+
+    The defaults are the definitions of NeurFlow's authors; the other options are the
+    definitions this package used before and are kept for comparison.
+
+    Parameters
+    ----------
+    an : Analysis
+        The analysis of the model and its probe images.
+    target_class : int or str
+        The class, by index or name.
+    layers : list of str
+        Layers with a 2-D map (B x C x H x W), high to low, each computed from the next.
+    tau : int, default 16
+        Core inputs kept per core neuron, in 1..C of every layer.
+    top_k : int, default 50
+        Top-activating crops per core neuron (>= 3; fewer if there are fewer crops).
+    granularities : tuple of float, default (1.0, 0.5, 0.25)
+        Crop sides as fractions of the image side, each in (0, 1]; the stride is half a crop.
+    ig_steps : int, default 32
+        Integrated-gradient steps (midpoints of [0, 1]).
+    error_range : float in (0, 1) or None, default None
+        The paper's rule: a neuron keeps the fewest of its ranked inputs whose masking
+        changes its top-k crop set by at least (1 - error_range) of the change that masking
+        all tau of them makes. None keeps tau inputs.
+    n_groups : int >= 1 or None, default None
+        Groups per layer; None chooses the number by silhouette.
+    max_images : int >= 1, default 48
+        Images of the class used as concept data, spread evenly over the class's images.
+    label_images : int >= 1, default 20
+        Probe images whose annotations name a group (the ones pointing most its way).
+    score : {"abs_mean", "mean_abs"}, default "abs_mean"
+        How a crop's IG map (H x W) of a lower neuron becomes one number: "abs_mean" is the
+        absolute value of its spatial mean (NeurFlow's authors: an input whose positive and
+        negative contributions cancel does not count); "mean_abs" is the spatial mean of its
+        absolute value.
+    concept_space : {"layer", "core"}, default "layer"
+        The pooled activations a neuron's top crops are clustered in, and its layer's
+        groups: "layer", all C neurons of the layer below (NeurFlow's authors); "core",
+        the neuron's own core inputs, with groups over the lower layer's core set. The
+        lowest layer's neurons use their own layer (all neurons, or its core set).
+    group_range : {"wide", "narrow"}, default "wide"
+        The numbers of groups the silhouette search tries for a layer with n concepts:
+        "wide", 2..min(n - 1, 100) (NeurFlow's authors); "narrow", 2..min(10, n / 2).
+
+    Returns
+    -------
+    Circuit
+        ``core[layer]``: the core neurons of each layer; ``scores[level][u]``: u's core
+        inputs with their scores (levels "logit" and every layer but the lowest);
+        ``concepts``, ``groups`` (each with a mean vector over ``space``, representative
+        crops, a debugging threshold and a label), ``edges`` (lower group, upper group,
+        weight) and ``crops`` (m x 5: source image, top, left, bottom, right).
     """
     c = an.class_index(target_class)
     layers = _check_layers(an, layers)
@@ -255,6 +327,13 @@ def build_circuit(
         raise ValueError(f"error_range must lie in (0, 1) or be None, got {error_range!r}")
     if not granularities or any(not 0 < g <= 1 for g in granularities):
         raise ValueError(f"granularities must be fractions in (0, 1], got {granularities!r}")
+    if n_groups is not None:
+        n_groups = positive_int("n_groups", n_groups, "groups per layer; None chooses the number by silhouette")
+    max_images = positive_int("max_images", max_images, "images of the class used as concept data")
+    label_images = positive_int("label_images", label_images, "probe images that name a group")
+    _option("score", score, {name: meaning for name, (meaning, _) in SCORES.items()})
+    _option("concept_space", concept_space, CONCEPT_SPACES)
+    _option("group_range", group_range, {name: meaning for name, (meaning, _) in GROUP_RANGES.items()})
 
     members = np.flatnonzero(an.labels == c)
     if members.size == 0:
@@ -277,7 +356,7 @@ def build_circuit(
         top = {u: np.argsort(-(activity[:, 0] if upper is None else activity[:, u]), kind="stable")[:k] for u in targets}
         rows = np.concatenate([top[u] for u in targets])
         row_targets = np.repeat(targets, k)
-        ig = integrated_gradients(an, crops[rows], row_targets, lower, upper, ig_steps).reshape(len(targets), k, -1)
+        ig = integrated_gradients(an, crops[rows], row_targets, lower, upper, ig_steps, score).reshape(len(targets), k, -1)
         layer_scores, chosen_inputs = {}, {}
         for t, u in enumerate(targets):
             mean = ig[t].mean(0)
@@ -290,30 +369,43 @@ def build_circuit(
         lower_core = sorted({int(v) for ranked in chosen_inputs.values() for v in ranked})
         core[layer] = lower_core
         for t, u in enumerate(targets):
-            space = chosen_inputs[u]
-            concepts += _concepts_of(upper_name, u, top[u], crop_vectors[layer][:, space], ig[t][:, space], space)
+            inputs = chosen_inputs[u]
+            space = np.arange(lower.num_neurons) if concept_space == "layer" else inputs
+            concepts += _concepts_of(upper_name, u, top[u], crop_vectors[layer][:, space], ig[t][:, inputs], inputs)
         targets, upper, upper_name = lower_core, lower, layer
-    # the lowest layer: concepts in its own core space
+    # the lowest layer has no layer below: its concepts live in its own activations
     lowest = layers[-1]
-    space = np.asarray(core[lowest])
+    space_neurons = {
+        layer: np.arange(infos[layer].num_neurons) if concept_space == "layer" else np.asarray(core[layer]) for layer in layers
+    }
     for u in core[lowest]:
         idx = np.argsort(-crop_vectors[lowest][:, u], kind="stable")[:k]
-        concepts += _concepts_of(lowest, u, idx, crop_vectors[lowest][:, space], None, space)
+        concepts += _concepts_of(lowest, u, idx, crop_vectors[lowest][:, space_neurons[lowest]])
 
     levels = ["logit", *layers]
     space_of = {level: layers[i] if i < len(layers) else layers[-1] for i, level in enumerate(levels)}
     probe = _probe_vectors(an, layers)
+    most_groups = GROUP_RANGES[group_range][1]
     groups = []
     for level in levels:
         level_concepts = [cc for cc in concepts if cc.layer == level]
-        space = np.asarray(core[space_of[level]])
-        groups += _group(level, level_concepts, crop_vectors[space_of[level]], space, space_of[level], n_groups, an, probe, label_images)
+        space_layer = space_of[level]
+        groups += _group(level, level_concepts, crop_vectors[space_layer], space_neurons[space_layer], space_layer,
+                         n_groups, most_groups, an, probe, label_images)
     edges = _edges(levels, concepts, groups)
     settings = {
         "tau": int(tau), "top_k": int(top_k), "granularities": tuple(granularities), "ig_steps": int(ig_steps),
         "error_range": error_range, "n_groups": n_groups, "max_images": int(max_images),
+        "score": score, "concept_space": concept_space, "group_range": group_range,
     }
     return Circuit(c, an.data.class_names[c], layers, settings, core, scores, concepts, groups, edges, boxes, an)
+
+
+def _option(name: str, value: object, options: dict[str, str]) -> None:
+    """An error naming ``name``, its options and what each means, unless ``value`` is one."""
+    if not isinstance(value, str) or value not in options:
+        listed = "; ".join(f"{option!r}: {meaning}" for option, meaning in options.items())
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))} ({listed}), got {value!r}")
 
 
 # ------------------------------------------------------------------ pieces
@@ -417,7 +509,7 @@ def _ward(vectors: np.ndarray, n: int | None, low: int = 2, high: int = 5) -> np
     from scipy.spatial.distance import pdist, squareform
 
     m = len(vectors)
-    if m < 3:
+    if m < 2 or (n is None and m < 3):
         return np.arange(m)
     tree = linkage(vectors.astype(np.float64), method="ward")
     if n is not None:
@@ -434,9 +526,11 @@ def _ward(vectors: np.ndarray, n: int | None, low: int = 2, high: int = 5) -> np
     return best_labels
 
 
-def _concepts_of(layer: str, neuron: int, crops: np.ndarray, vectors: np.ndarray, ig: np.ndarray | None,
-                 space: np.ndarray) -> list[ConceptOfNeuron]:
-    """Ward clusters (2..5 by silhouette) of one neuron's top crops in its input space."""
+def _concepts_of(layer: str, neuron: int, crops: np.ndarray, vectors: np.ndarray, ig: np.ndarray | None = None,
+                 inputs: np.ndarray | None = None) -> list[ConceptOfNeuron]:
+    """Ward clusters (2..5 by silhouette) of one neuron's top ``crops`` (indices into the rows
+    of ``vectors``, crops x concept space); with ``ig`` (top crops x core inputs) each
+    concept weighs the neuron's core ``inputs``."""
     own = vectors[crops]
     labels = _ward(own, None)
     out = []
@@ -448,17 +542,20 @@ def _concepts_of(layer: str, neuron: int, crops: np.ndarray, vectors: np.ndarray
         if ig is not None:
             mean_ig = ig[members].mean(0)
             total = np.abs(mean_ig).sum() or 1.0
-            weights = {int(v): float(s / total) for v, s in zip(space, mean_ig)}
+            weights = {int(v): float(s / total) for v, s in zip(inputs, mean_ig)}
         out.append(ConceptOfNeuron(layer, int(neuron), index, crops[members].tolist(), crops[central].tolist(), weights))
     return out
 
 
 def _group(level: str, concepts: list[ConceptOfNeuron], crop_vectors: np.ndarray, space: np.ndarray, space_layer: str,
-           n_groups: int | None, an: Analysis, probe: dict[str, np.ndarray], label_images: int) -> list[Group]:
+           n_groups: int | None, most_groups: Callable[[int], int], an: Analysis, probe: dict[str, np.ndarray],
+           label_images: int) -> list[Group]:
+    """Ward clusters of one level's concepts by their mean vectors over ``space`` (neurons of
+    ``space_layer``): ``n_groups`` of them, or 2..most_groups(len(concepts)) by silhouette."""
     if not concepts:
         return []
     vectors = np.stack([crop_vectors[c.crops][:, space].mean(0) for c in concepts])
-    labels = _ward(vectors, n_groups, 2, min(10, max(2, len(concepts) // 2)))
+    labels = _ward(vectors, n_groups, 2, most_groups(len(concepts)))
     groups = []
     for g in range(int(labels.max()) + 1):
         members = [concepts[i] for i in np.flatnonzero(labels == g)]
