@@ -4,8 +4,8 @@ Top-down from the class logit: each core neuron's top-k crops, Integrated Gradie
 its spatially averaged activation with respect to the next lower layer (batched over
 neurons, crops and steps), the top tau inputs kept; concepts are Ward clusters of a
 neuron's top crops; groups are Ward clusters of a layer's concepts; the circuit is the
-layered graph of groups. The definitions are in ``build_circuit``'s docstring and in
-docs/methods.md.
+layered graph of groups. See docs/methods.md, section 4; ``build_circuit``'s docstring
+gives the definitions used by default (NeurFlow's authors') and the options kept beside them.
 """
 
 from __future__ import annotations
