@@ -1,7 +1,8 @@
 """innersight_widgets: what groups of neurons in an image classifier do, in Jupyter widgets.
 
 The analysis core, the data loaders and ``load_pretrained`` load with the package; the
-widgets (``CircuitView``, ``CommunityExplorer``, ``CriticalNeuronsView``) load on first
+widgets (``CircuitView``, ``CommunityExplorer``, ``CriticalNeuronsView``,
+``MisclassificationDebugger``) load on first
 access (PEP 562), so importing the package, or using the core headless, never imports
 ipywidgets or anywidget.
 """
@@ -19,7 +20,7 @@ except _metadata.PackageNotFoundError:  # a source tree on sys.path that was nev
     __version__ = "0+unknown"
 
 # Names of innersight_widgets.widgets, imported on first access: that module imports ipywidgets.
-_WIDGETS = ("CircuitView", "CommunityExplorer", "CriticalNeuronsView")
+_WIDGETS = ("CircuitView", "CommunityExplorer", "CriticalNeuronsView", "MisclassificationDebugger")
 
 # Composed from the sub-packages' own lists, in forms static tools can follow; sorted once complete.
 __all__ = ["load_pretrained"]

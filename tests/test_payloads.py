@@ -12,6 +12,7 @@ from innersight_widgets.widgets._assets import esm
 from innersight_widgets.widgets.circuit_view import CircuitDrawing
 from innersight_widgets.widgets.community_explorer import CommunityView
 from innersight_widgets.widgets.critical_view import CriticalDrawing
+from innersight_widgets.widgets.debugger import DebuggerDrawing
 
 JS = Path(__file__).resolve().parents[1] / "js"
 READERS = {
@@ -21,6 +22,8 @@ READERS = {
                         payloads.Link, payloads.CropRef, payloads.DebugView, payloads.GroupMatch],
     "critical_view.js": [payloads.CriticalSelection, payloads.CriticalNeuron, payloads.MechanismsView,
                          payloads.Mechanism, payloads.MechanismImage],
+    "debugger_view.js": [payloads.ConfusionTable, payloads.ErrorGrid, payloads.Picture, payloads.DiagnosisView,
+                         payloads.UnitRow, payloads.InterventionView, payloads.CandidateFix, payloads.ClassCost],
     "_prelude.js": [payloads.Thumbnails],
 }
 # Fields Python keeps for other readers (tests, the status line), not drawn.
@@ -42,7 +45,7 @@ def test_every_field_is_read_by_its_name_in_the_front_end(module):
 
 def test_each_view_module_starts_with_the_one_shared_prelude():
     prelude = (JS / "_prelude.js").read_text()
-    for view in (CommunityView, CircuitDrawing, CriticalDrawing):
+    for view in (CommunityView, CircuitDrawing, CriticalDrawing, DebuggerDrawing):
         assert view._esm.startswith(prelude)
         own = view._esm[len(prelude):]
         assert "function el(" not in own and "createObjectURL" not in own  # no copies of the helpers

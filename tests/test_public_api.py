@@ -15,7 +15,7 @@ from innersight_widgets import widgets
 from innersight_widgets.core import critical
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-WIDGETS = ["CircuitView", "CommunityExplorer", "CriticalNeuronsView"]
+WIDGETS = ["CircuitView", "CommunityExplorer", "CriticalNeuronsView", "MisclassificationDebugger"]
 
 # Imports the package and every module outside widgets/ (walk_packages would import widgets/ itself
 # to recurse into it), lists and reads the public names other than the widgets, then reports which
@@ -59,9 +59,15 @@ def test_dir_lists_the_widgets_before_they_are_loaded(fresh_import):
 
 
 def test_the_widgets_resolve_from_the_top_level_as_the_same_classes():
-    from innersight_widgets import CircuitView, CommunityExplorer, CriticalNeuronsView
+    from innersight_widgets import (
+        CircuitView,
+        CommunityExplorer,
+        CriticalNeuronsView,
+        MisclassificationDebugger,
+    )
 
-    assert [CircuitView, CommunityExplorer, CriticalNeuronsView] == [getattr(widgets, name) for name in WIDGETS]
+    shown = [CircuitView, CommunityExplorer, CriticalNeuronsView, MisclassificationDebugger]
+    assert shown == [getattr(widgets, name) for name in WIDGETS]
     for name in WIDGETS:
         assert getattr(innersight_widgets, name) is getattr(widgets, name)
     assert set(widgets.__all__) <= set(innersight_widgets.__all__)

@@ -3,5 +3,6 @@
 from .circuit_view import CircuitView
 from .community_explorer import CommunityExplorer
 from .critical_view import CriticalNeuronsView
+from .debugger import MisclassificationDebugger
 
-__all__ = ["CircuitView", "CommunityExplorer", "CriticalNeuronsView"]
+__all__ = ["CircuitView", "CommunityExplorer", "CriticalNeuronsView", "MisclassificationDebugger"]
