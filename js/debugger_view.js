@@ -13,7 +13,7 @@ const STYLE = `
 .isw-unit { border: 1px solid #ddd; border-radius: 6px; padding: 6px 8px; margin: 0 0 8px; }
 .isw-unit.isw-off { background: #fff4f2; border-color: #b42318; }
 .isw-boxed { position: relative; display: inline-block; width: 96px; height: 96px; margin-right: 8px; vertical-align: top; }
-.isw-boxed img { width: 96px; height: 96px; image-rendering: pixelated; background: #000; }
+.isw-boxed img { display: block; width: 96px; height: 96px; image-rendering: pixelated; background: #000; }
 .isw-boxed div { position: absolute; border: 2px solid #ff2d2d; box-sizing: border-box; pointer-events: none; }
 `;
 
@@ -62,8 +62,8 @@ function drawGrid(box, model, thumbs) {
   box.append(whole);
   const grid = el("div", { class: "isw-grid", "data-true": g.true, "data-predicted": g.predicted });
   for (const p of g.images) {
-    const figure = el("figure", { class: "isw-pick" + (p.index === chosen ? " isw-selected" : ""), "data-testid": "error-image" });
-    const img = el("img", { alt: `image ${p.index}`, "data-thumb": p.thumb });
+    const figure = el("figure", { class: "isw-pick" + (p.index === chosen ? " isw-selected" : "") });
+    const img = el("img", { alt: `image ${p.index}`, "data-testid": "error-image", "data-thumb": p.thumb });
     const src = thumbs.url(g.owner, p.thumb);
     if (src) img.src = src;
     figure.append(img, el("figcaption", {}, `#${p.index}`));

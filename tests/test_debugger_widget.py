@@ -131,6 +131,23 @@ def test_toggling_two_units_shows_their_fix_rate_together(analysis, cells):
     assert debugger.drawing.intervention == {} and "no unit switched off" in debugger.status.value
 
 
+def test_a_slider_value_sent_back_rounded_keeps_the_toggles(analysis):
+    """The browser's slider sends 1.0000000000000002 back for 1.0 (min 0.1, step 0.05): the
+    units it asks for are the same, so the diagnosis and the units switched off stay."""
+    debugger = make(analysis)
+    name = debugger.drawing.diagnosis["units"][0]["name"]
+    click(debugger, ablate=[name])
+    debugger.wait()
+    shown = debugger.drawing.intervention
+    debugger.resolution.set_state({"value": 1.0000000000000002})
+    debugger.wait()
+    assert debugger.drawing.ablate == [name] and debugger.drawing.intervention == shown
+    debugger.resolution.value = 2.0
+    debugger.wait()
+    assert debugger.drawing.ablate == [] and debugger.drawing.intervention == {}
+    assert "γ = 2.00" in debugger.drawing.diagnosis["title"]
+
+
 def test_a_click_during_a_recompute_never_shows_the_older_confusion(analysis, cells, monkeypatch):
     debugger = make(analysis)
     drawn = []

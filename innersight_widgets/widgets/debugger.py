@@ -126,6 +126,7 @@ class MisclassificationDebugger(w.VBox):
         self._live = LiveRunner(self.status, debounce=debounce)
         self._applying = False
         self._title = ""
+        self._asked: tuple[int, int, str, float] | None = None  # (true, predicted, layer, resolution)
         for control in (self.layer, self.resolution):
             control.observe(lambda _change: self._request_diagnosis(), names="value")
         self.drawing.observe(lambda _change: self._on_cell(), names="cell")
@@ -215,7 +216,7 @@ class MisclassificationDebugger(w.VBox):
         self._live.submit("grid", f"loading the images of {names[true]} predicted {names[predicted]} …",
                           lambda job: error_grid(self.analysis, true, predicted, self.images_shown, owner), apply,
                           debounce=False, on_error=clear)
-        self._request_diagnosis(debounce=False)
+        self._request_diagnosis(debounce=False, again=True)
 
     # ------------------------------------------------------------ diagnosis
     def _clear_diagnosis(self) -> None:
@@ -225,12 +226,17 @@ class MisclassificationDebugger(w.VBox):
             self.drawing.diagnosis, self.drawing.thumbnails, self.drawing.intervention = {}, {}, {}
             self._set_quietly("ablate", [])
 
-    def _request_diagnosis(self, debounce: bool = True) -> None:
+    def _request_diagnosis(self, debounce: bool = True, again: bool = False) -> None:
+        """Diagnose the chosen cell with the units the controls say; unless ``again``, only
+        when that changed (the browser's slider sends back 1.0000000000000002 for 1.0)."""
         if len(self.drawing.cell) != 2:
             return
         (true, predicted), layer = self.drawing.cell, self.layer.value
         names = self.analysis.data.class_names
-        resolution = float(self.resolution.value)
+        resolution = round(float(self.resolution.value), 4)
+        if (true, predicted, layer, resolution) == self._asked and not again:
+            return
+        self._asked = (true, predicted, layer, resolution)
         self._clear_diagnosis()
         if self.circuit is None:
             what, units = f"{layer} communities (γ = {resolution:.2f})", None
@@ -283,7 +289,7 @@ class MisclassificationDebugger(w.VBox):
                 self.drawing.diagnosis, self.drawing.thumbnails = view, thumbnails
             if self.intervention is not None:
                 self.drawing.intervention = intervention_view(self.intervention, image, self.drawing.intervention["owner"])
-            return f"image #{image}" if image != WHOLE_CONFUSION else "the whole confusion"
+            return f"units shown on image #{image}" if image != WHOLE_CONFUSION else "units shown on the whole confusion"
 
         self._live.submit(
             "view", f"drawing the units on image #{image} …",
