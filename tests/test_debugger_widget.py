@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from innersight_widgets import Analysis, diagnose, intervene, load_pretrained, load_shapes
+from innersight_widgets import Analysis, build_circuit, diagnose, intervene, load_pretrained, load_shapes
 from innersight_widgets.widgets import MisclassificationDebugger
 from innersight_widgets.widgets import debugger as module
 
@@ -205,6 +205,19 @@ def test_errors_show_in_the_status_line(analysis, cells, monkeypatch):
                  if t != p and analysis.confusions().counts[t, p] == 0)
     click(debugger, cell=list(empty))
     assert "click a cell with a count" in debugger.status.value
+
+
+def test_with_a_circuit_the_units_are_its_groups(analysis, cells):
+    circuit = build_circuit(analysis, "triangle", layers=[LAYER], tau=3, top_k=8, ig_steps=8, max_images=8)
+    debugger = make(analysis, circuit=circuit)
+    direct = diagnose(analysis, cells[0], layers=LAYER, units=circuit)
+    shown = debugger.drawing.diagnosis
+    assert [u["name"] for u in shown["units"]] == [u.name for u in direct.units]
+    assert [u["contribution"] for u in shown["units"]] == pytest.approx(direct.contributions, abs=1e-4)
+    assert "groups of the triangle circuit" in shown["title"] and debugger.resolution.disabled
+    other = Analysis(analysis.model, analysis.data, layers=[LAYER], progress=False)
+    with pytest.raises(ValueError, match="built on another Analysis"):
+        MisclassificationDebugger(other, circuit=circuit)
 
 
 def test_bad_arguments_are_explained(analysis):
