@@ -265,10 +265,14 @@ class MisclassificationDebugger(w.VBox):
         self._live.submit("diagnosis", f"attributing the errors to {what} …", compute, apply,
                           cancels=("intervention", "view"), debounce=debounce, on_error=self._clear_diagnosis)
 
+    def _owner(self, image: int) -> str:
+        """Whose pictures: the newest diagnosis, drawn on ``image``."""
+        return f"diagnosis {self._live.latest('diagnosis')} image {image}"
+
     def _show_diagnosis(self, title: str) -> None:
+        image = self.drawing.image
         view, thumbnails = diagnosis_view(
-            self.analysis, self.diagnosis, self.drawing.image, self.units_shown, self.top_k, title,
-            f"diagnosis {self._live.latest('diagnosis')} image {self.drawing.image}",
+            self.analysis, self.diagnosis, image, self.units_shown, self.top_k, title, self._owner(image)
         )
         with self.drawing.hold_sync():
             self.drawing.diagnosis, self.drawing.thumbnails = view, thumbnails
@@ -281,7 +285,7 @@ class MisclassificationDebugger(w.VBox):
             self._live.announce("error", f"image {image} is not one of this confusion's errors")
             return
         diagnosis, title = self.diagnosis, self._title
-        owner = f"diagnosis {self._live.latest('diagnosis')} image {image}"
+        owner = self._owner(image)
 
         def apply(result: tuple[DiagnosisView, Thumbnails]) -> str:
             view, thumbnails = result
