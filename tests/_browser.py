@@ -96,7 +96,7 @@ def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A JupyterLab server on copies of the notebooks in ``tmp_path``: (its address, its token)."""
     root = tmp_path / "root"
     root.mkdir()
-    for notebook in ("01_quickstart.ipynb", "03_circuits.ipynb", "04_critical_neurons.ipynb"):
+    for notebook in ("01_quickstart.ipynb", "03_circuits.ipynb", "04_critical_neurons.ipynb", "05_debugging.ipynb"):
         shutil.copy(ROOT / "notebooks" / notebook, root)
     write_settings(tmp_path / "settings")
     port, token = free_port(), "innersight-test"

@@ -6,15 +6,13 @@ conditions: tests/_browser.py)."""
 from __future__ import annotations
 
 import re
-import shutil
 
-from _browser import ROOT, browser_page, open_and_run, screenshot_dir, settled, shoot, wait_for_loaded_images
+from _browser import browser_page, open_and_run, screenshot_dir, settled, shoot, wait_for_loaded_images
 
 
 def test_debugger_in_jupyterlab(lab, tmp_path):
     from playwright.sync_api import expect
 
-    shutil.copy(ROOT / "notebooks" / "05_debugging.ipynb", tmp_path / "root")  # the server's root (see jupyter_lab)
     shots = screenshot_dir(tmp_path, "debugger")
     base, token = lab
     with browser_page(shots) as (page, errors):

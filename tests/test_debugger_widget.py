@@ -1,7 +1,6 @@
 """MisclassificationDebugger without a browser: set the traits the front end sets (a cell,
 an image, the ablate toggles) and compare what is shown with the core's own answers."""
 
-import re
 import threading
 
 import numpy as np
@@ -231,26 +230,3 @@ def test_bad_arguments_are_explained(analysis):
         MisclassificationDebugger(analysis, mode="random")
     with pytest.raises(ValueError, match="units_shown"):
         MisclassificationDebugger(analysis, units_shown=0)
-
-
-def test_the_debugging_notebook_finds_the_colour_shortcut_and_its_widget_ends_idle(tmp_path):
-    """notebooks/05_debugging.ipynb, full size in a headless kernel: the errors are in the
-    predicted class's colour, switching off the blue community fixes a good share of the
-    blue stars called triangles, and the widget shows the same and finishes without error."""
-    import nbformat
-    from nbclient import NotebookClient
-    from test_notebooks import NOTEBOOKS, kernel_environment
-
-    notebook = nbformat.read(NOTEBOOKS / "05_debugging.ipynb", as_version=4)
-    assert notebook.metadata["kernelspec"]["name"] == "python3"
-    notebook.cells.append(nbformat.v4.new_code_cell("debugger.wait()\nprint('status:', debugger.status.value)"))
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
-    client.execute(env=kernel_environment())
-    text = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
-    assert "star -> triangle" in text and "of them blue (triangle's training colour)" in text
-    fixed = int(re.search(r"\(colour = blue\) fixes (\d+)% of the errors", text).group(1))
-    assert fixed >= 40
-    in_widget, errors = map(int, re.search(r"(\d+) of (\d+) errors fixed in the widget", text).groups())
-    assert in_widget / errors == pytest.approx(fixed / 100, abs=0.01)
-    status = re.search(r"status: (.*)", text).group(1)
-    assert 'data-kind="idle"' in status and "switching off layer3 community" in status

@@ -18,9 +18,9 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-ALL = ["01_quickstart.ipynb", "02_your_own_model.ipynb", "03_circuits.ipynb", "04_critical_neurons.ipynb"]
+ALL = ["01_quickstart.ipynb", "02_your_own_model.ipynb", "03_circuits.ipynb", "04_critical_neurons.ipynb", "05_debugging.ipynb"]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-OUR_WIDGETS = ("CommunityExplorer", "CircuitView", "CriticalNeuronsView")
+OUR_WIDGETS = ("CommunityExplorer", "CircuitView", "CriticalNeuronsView", "MisclassificationDebugger")
 STATUS_CELL = f"""
 from IPython import get_ipython
 from innersight_widgets import {", ".join(OUR_WIDGETS)}
@@ -87,7 +87,8 @@ def assert_shows_a_widget(notebook):
 @pytest.mark.parametrize(
     "name, widget",
     [("01_quickstart.ipynb", "CommunityExplorer"), ("02_your_own_model.ipynb", "CommunityExplorer"),
-     ("03_circuits.ipynb", "CircuitView"), ("04_critical_neurons.ipynb", "CriticalNeuronsView")],
+     ("03_circuits.ipynb", "CircuitView"), ("04_critical_neurons.ipynb", "CriticalNeuronsView"),
+     ("05_debugging.ipynb", "MisclassificationDebugger")],
 )
 def test_the_widget_a_notebook_shows_finishes_its_work_without_an_error(name, widget, executed):
     statuses = re.findall(r"status of (\w+) (.*)", text_of(executed(name)))
@@ -132,3 +133,17 @@ def test_critical_neurons_notebook_finds_mechanisms_that_read_the_digit(executed
     text = text_of(notebook)
     nmi, random_nmi = map(float, re.search(r"NMI with the digit ([\d.]+) vs ([\d.]+)", text).groups())
     assert nmi > random_nmi
+
+
+def test_the_debugging_notebook_finds_the_colour_shortcut(executed):
+    """The errors are in the predicted class's colour, switching off the blue community fixes
+    a good share of the blue stars called triangles, and the widget shows the same."""
+    notebook = executed("05_debugging.ipynb")
+    text = text_of(notebook)
+    assert "star -> triangle" in text and "of them blue (triangle's training colour)" in text
+    fixed = int(re.search(r"\(colour = blue\) fixes (\d+)% of the errors", text).group(1))
+    assert fixed >= 40
+    in_widget, errors = map(int, re.search(r"(\d+) of (\d+) errors fixed in the widget", text).groups())
+    assert in_widget / errors == pytest.approx(fixed / 100, abs=0.01)
+    status = re.search(r"status of MisclassificationDebugger (.*)", text).group(1)
+    assert "switching off layer3 community" in status
