@@ -41,4 +41,4 @@ def test_the_widget_example_runs_and_every_widget_settles_idle():
         assert 'data-kind="idle"' in widget.status.value, (expression, widget.status.value)
 
 
-WIDGETS = {"CommunityExplorer", "CircuitView", "CriticalNeuronsView"}
+WIDGETS = {"CommunityExplorer", "CircuitView", "CriticalNeuronsView", "MisclassificationDebugger"}
