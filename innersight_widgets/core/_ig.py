@@ -104,12 +104,49 @@ def _rows(
 def _plain(
     an: Analysis, x: torch.Tensor, target: torch.Tensor, lower: LayerInfo, upper: LayerInfo | None, alphas: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(A, step-mean gradient) by one forward and backward of every (row, step)."""
+    """(A, step-mean gradient of each row's target) by one forward and backward of every (row, step)."""
+    targets = target.repeat(len(alphas)).view(-1, 1)
+    return step_mean_gradient(an, x, lower, upper, alphas, lambda values: values.gather(1, targets).sum())
+
+
+def step_mean_gradient(
+    an: Analysis,
+    x: torch.Tensor,
+    lower: LayerInfo,
+    upper: LayerInfo | None,
+    alphas: torch.Tensor,
+    objective: Callable[[torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows' activation A of ``lower`` and the gradient of ``objective`` with respect to
+    it, averaged over the steps alpha * A: one forward and one backward of every (row, step).
+
+    Parameters
+    ----------
+    x : Tensor, B x ...
+        The images.
+    lower, upper : LayerInfo
+        The attributed layer, and the layer whose pooled output the objective reads (None:
+        the logits).
+    alphas : Tensor, S
+        The steps' scales of A.
+    objective : callable
+        Gets the S*B x K values (upper's pooled output or the logits; step s's rows at
+        s*B..s*B+B-1) and returns the scalar to differentiate.
+
+    Returns
+    -------
+    (Tensor, Tensor)
+        A and the step-mean gradient, both of A's shape. The layers below ``lower`` run
+        once per row where the runner can widen the batch (through shortcuts too); else
+        the rows are repeated once per step, which gives the same numbers.
+    """
     steps = len(alphas)
     try:
-        act, grads = _run(an, x, target.repeat(steps), lower, upper, alphas, widen=True)
+        act, grads = _run(an, x, lower, upper, alphas, objective, widen=True)
+    except torch.cuda.OutOfMemoryError:
+        raise  # the repeated rows would need more memory still: the caller halves the batch
     except (RuntimeError, _BatchMismatch):
-        act, grads = _run(an, x.repeat(steps, *([1] * (x.ndim - 1))), target.repeat(steps), lower, upper, alphas, widen=False)
+        act, grads = _run(an, x.repeat(steps, *([1] * (x.ndim - 1))), lower, upper, alphas, objective, widen=False)
     return act, grads.reshape(steps, *act.shape).mean(0)
 
 
@@ -140,14 +177,15 @@ def _planned(
 def _run(
     an: Analysis,
     images: torch.Tensor,
-    targets: torch.Tensor,
     lower: LayerInfo,
     upper: LayerInfo | None,
     alphas: torch.Tensor,
+    objective: Callable[[torch.Tensor], torch.Tensor],
     widen: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One forward and backward: (the rows' lower activation A, d target / d (alpha A))."""
-    steps, rows = len(alphas), len(targets) // len(alphas)
+    """One forward and backward: (the rows' lower activation A, d objective / d (alpha A))."""
+    steps = len(alphas)
+    rows = len(images) if widen else len(images) // steps
     captured: dict[str, torch.Tensor] = {}
 
     def replace(out: torch.Tensor) -> torch.Tensor:
@@ -164,6 +202,5 @@ def _run(
         raise _BatchMismatch(f"{out.shape[0]} rows reached the target, expected {steps * rows}")
     with torch.enable_grad():
         values = out.float() if upper is None else pooled(out, upper)
-        selected = values.gather(1, targets.view(-1, 1)).sum()
-        (grad,) = torch.autograd.grad(selected, captured["scaled"])
+        (grad,) = torch.autograd.grad(objective(values), captured["scaled"])
     return captured["act"], grad.detach()

@@ -285,8 +285,8 @@ class Analysis:
         """
         if mode not in ("zero", "mean"):
             raise ValueError(f"mode must be 'zero' or 'mean', got {mode!r}")
-        checked = [self._check_spec(spec, mode) for spec in specs]
-        chosen = self._check_images(images)
+        checked = [self.ablation_spec(spec, mode) for spec in specs]
+        chosen = self.image_indices(images)
         if not checked:
             return []
         stats = self._pass()
@@ -418,7 +418,9 @@ class Analysis:
             )
         return int(neuron)
 
-    def _check_spec(self, spec: AblationSpec, mode: str) -> dict[str, tuple[int, ...]]:
+    def ablation_spec(self, spec: AblationSpec, mode: str = "zero") -> dict[str, tuple[int, ...]]:
+        """``spec`` ({layer: neuron indices}) checked against the model's layers, as
+        {layer: sorted unique indices}; ``mode="mean"`` needs selected layers (their means)."""
         if not isinstance(spec, Mapping):
             raise TypeError(f"an ablation is a dict {{layer: [neuron, ...]}}, got {type(spec).__name__}")
         checked = {}
@@ -431,8 +433,9 @@ class Analysis:
             checked[layer] = tuple(indices)
         return checked
 
-    def _check_images(self, images: Sequence[int] | np.ndarray | None) -> np.ndarray | None:
-        """``images`` as a 1-D int64 array of probe image indices (None stays None: all)."""
+    def image_indices(self, images: Sequence[int] | np.ndarray | None) -> np.ndarray | None:
+        """``images`` checked as probe image indices: a 1-D int64 array (None stays None:
+        all), or an error that gives the valid range."""
         if images is None:
             return None
         n = len(self.data)

@@ -21,10 +21,11 @@ import torch
 from tqdm.std import tqdm
 
 from .._checks import positive_int
+from ._ig import step_mean_gradient
 from .circuits import Circuit
 from .communities import Communities
 from .evaluation import ConceptScore, Patch
-from .results import AblationResult, _pandas, class_means
+from .results import AblationResult, class_means, pandas_module
 from .runner import Cancelled, neurons_first
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ class Confusions:
         pandas.DataFrame
             K x K counts, indexed by true class (``true``), one column per predicted class.
         """
-        pd = _pandas()
+        pd = pandas_module()
         index = pd.Index(self.class_names, name="true")
         return pd.DataFrame(self.counts, index=index, columns=pd.Index(self.class_names, name="predicted"))
 
@@ -266,7 +267,7 @@ class Diagnosis:
             ``spread``, ``on_errors`` (mean attribution on the errors), ``on_reference``
             (mean attribution on the reference), ``label`` (``concept=value``) and ``auroc``.
         """
-        pd = _pandas()
+        pd = pandas_module()
         return pd.DataFrame(
             {
                 "unit": [u.name for u in self.units],
@@ -485,7 +486,7 @@ class Intervention:
             ``other_accuracy_change``, ``right_before_change`` and one
             ``accuracy_change:<class>`` column per class (on the other images).
         """
-        pd = _pandas()
+        pd = pandas_module()
         frame = pd.DataFrame(
             {
                 "candidate": self.names,
@@ -630,7 +631,7 @@ def _errors(an: Analysis, errors: Errors) -> tuple[np.ndarray, np.ndarray, np.nd
             )
     else:
         single = isinstance(errors, (int, np.integer)) and not isinstance(errors, bool)
-        images = an._check_images([errors] if single else errors)
+        images = an.image_indices([errors] if single else errors)
         right = images[labels[images] == classes[images]]
         if right.size:
             shown = ", ".join(map(str, right[:10].tolist())) + (" ..." if right.size > 10 else "")
@@ -722,7 +723,7 @@ def _as_unit(an: Analysis, unit: UnitLike, index: int) -> Unit:
         return unit
     if not isinstance(unit, Mapping):
         raise TypeError(f"a unit is a Unit or a spec {{layer: [neuron, ...]}}, got {type(unit).__name__}")
-    spec = {layer: neurons for layer, neurons in an._check_spec(unit, "mean").items() if neurons}
+    spec = {layer: neurons for layer, neurons in an.ablation_spec(unit, "mean").items() if neurons}
     if not spec:
         raise ValueError(f"unit {index} has no neurons; give at least one neuron per unit")
     return Unit(f"unit {index}", "spec", spec)
@@ -808,36 +809,16 @@ def _margin_ig(
     an: Analysis, x: torch.Tensor, true: torch.Tensor, predicted: torch.Tensor, info: LayerInfo, alphas: torch.Tensor
 ) -> torch.Tensor:
     """B x C: sum over positions of A * mean_s d(logit[p] - logit[t])(alpha_s A) / dA at
-    ``info``'s layer, by one forward and one backward of B x steps rows.
-
-    The hook widens the layer's B rows to steps x B scaled copies, so that the layers
-    below run once per image; a model whose later layers do not carry the wide batch
-    (a shortcut the runner cannot trace) gets its input repeated per step instead, and
-    the hook then scales the first copy, which is the same."""
+    ``info``'s layer, by one forward and one backward of B x steps rows."""
     steps, rows = len(alphas), len(x)
-    held: dict[str, torch.Tensor] = {}
+    each = torch.arange(rows, device=x.device)
 
-    def scale(output: torch.Tensor) -> torch.Tensor:
-        act = output.detach()[:rows]
-        scaled = alphas.view(steps, *([1] * act.ndim)) * act
-        held["act"], held["scaled"] = act, scaled.reshape(steps * rows, *act.shape[1:]).requires_grad_(True)
-        return held["scaled"]
+    def margin(values: torch.Tensor) -> torch.Tensor:
+        per_step = values.view(steps, rows, -1)
+        return (per_step[:, each, predicted] - per_step[:, each, true]).sum()
 
-    try:
-        logits = an.runner.forward(x, {info.name: scale}, grad=True, copies=steps)
-        if logits.shape[0] != steps * rows:
-            raise RuntimeError(f"{logits.shape[0]} rows reached the logits, expected {steps * rows}")
-    except torch.cuda.OutOfMemoryError:
-        raise
-    except RuntimeError:
-        logits = an.runner.forward(x.repeat(steps, *([1] * (x.ndim - 1))), {info.name: scale}, grad=True)
-    with torch.enable_grad():
-        per_step = logits.float().view(steps, rows, -1)
-        each = torch.arange(rows, device=per_step.device)
-        margin = per_step[:, each, predicted] - per_step[:, each, true]
-        (grad,) = torch.autograd.grad(margin.sum(), held["scaled"])
-    mean_grad = grad.view(steps, *held["act"].shape).mean(0)
-    return neurons_first(held["act"] * mean_grad, info).sum(2)
+    act, mean_grad = step_mean_gradient(an, x, info, None, alphas, margin)
+    return neurons_first(act * mean_grad, info).sum(2)
 
 
 def _where(

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 
-def _pandas() -> Any:
+def pandas_module() -> Any:
+    """pandas, or an ImportError that says how to get it (for ``to_dataframe``)."""
     try:
         import pandas
     except ImportError as exc:  # pragma: no cover - pandas is a dependency
@@ -96,7 +97,7 @@ class Predictions:
             N rows with the columns ``label`` and ``predicted`` (class names) and
             ``correct`` (bool).
         """
-        pd = _pandas()
+        pd = pandas_module()
         return pd.DataFrame(
             {
                 "label": [self.class_names[i] for i in self.labels],
@@ -258,7 +259,7 @@ class AblationResult:
             K rows indexed by class name, with the columns ``accuracy_before``,
             ``accuracy_after`` and ``own_logit_change``.
         """
-        pd = _pandas()
+        pd = pandas_module()
         return pd.DataFrame(
             {
                 "class": self.class_names,
