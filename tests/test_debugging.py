@@ -70,14 +70,27 @@ def test_the_confusion_table_counts_every_image_once_and_groups_the_errors(an):
 
 
 # ------------------------------------------------------------ planted shortcut
+def test_zeroing_the_top_community_of_a_colour_confusion_fixes_errors(colour_confusions, top_units):
+    """The stated goal: zeroing the top-ranked community fixes on average >= 40% of its
+    confusion's errors (measured: 55% over 10 confusions; 35% when units were ranked by
+    the whole contrastive contribution, which put first the communities of the true
+    class's colour, silent on the errors). The top unit is a colour community in every
+    one (measured 10/10): the diagnosis names colour as the cause."""
+    assert len(colour_confusions) >= 4
+    assert np.mean([fixed for _, fixed in top_units]) >= 0.40
+    labels = [top.label for top, _ in top_units]
+    assert all(label is not None and label.concept == "colour" and label.auroc >= 0.75 for label in labels)
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="measured: the top community is labelled with the predicted class's colour (AUROC >= 0.75) in 4 of "
-    "the 10 colour confusions, and zeroing it fixes 35% of their errors on average (stated: >= 3/4 and >= 40%). "
-    "The reference term also ranks first the communities of the TRUE class's colour, silent on the errors "
-    "and strongly for the true class on the correct images (see the next test)",
+    reason="measured: the top community is labelled with the predicted class's colour (AUROC >= 0.75) in 6 of "
+    "the 10 colour confusions (stated: >= 3/4). In 3 of the others the top unit is a community of another "
+    "colour or shape that zeroing also fixes (e.g. layer2's green community fixes 100% of blue circles called "
+    "triangles), in 1 no single community fixes any error; ranking by each community's own ablation effect "
+    "reaches 7/10",
 )
-def test_the_top_community_of_a_colour_confusion_is_the_predicted_class_colour_and_zeroing_it_fixes_errors(
+def test_the_top_community_of_a_colour_confusion_is_labelled_with_the_predicted_class_colour(
     colour_confusions, top_units
 ):
     assert len(colour_confusions) >= 4
@@ -86,20 +99,21 @@ def test_the_top_community_of_a_colour_confusion_is_the_predicted_class_colour_a
         for (_, t, _), (top, _) in zip(colour_confusions, top_units)
     ]
     assert np.mean(labelled) >= 0.75
-    assert np.mean([fixed for _, fixed in top_units]) >= 0.40
 
 
-def test_the_top_community_of_a_colour_confusion_is_a_colour_community_of_one_of_its_two_classes(
-    colour_confusions, top_units
-):
-    """What holds of the stated property: the diagnosis names colour as the cause, by the
-    colour the wrong class was trained with (present on the errors) or the one the true
-    class was trained with (absent from them); measured 10/10 colour, 8/10 of the two."""
-    assert len(colour_confusions) >= 4
-    labels = [top.label for top, _ in top_units]
-    assert all(label is not None and label.concept == "colour" and label.auroc >= 0.75 for label in labels)
-    of_the_pair = [label.value in (COLOURS[s], COLOURS[t]) for (s, t, _), label in zip(colour_confusions, labels)]
-    assert np.mean(of_the_pair) >= 0.75
+def test_units_silent_on_the_errors_are_not_ranked_as_their_cause(an, colour_confusions):
+    """A unit's contrastive contribution can come from the reference alone (it pushes
+    towards the true class on correct images and is silent on the errors: missing
+    evidence). The ranking keeps only what a unit does on the errors, so the top unit
+    pushes towards the wrong class there, while such reference-only units exist."""
+    reference_only = 0
+    for _, _, images in colour_confusions:
+        found = diagnose(an, images)
+        on_errors = found.attribution.mean(1)
+        assert on_errors[0] > 0 and found.evidence[0] == found.evidence.max()
+        assert np.allclose(found.evidence, np.minimum(found.contributions, on_errors))
+        reference_only += int(np.any((on_errors <= 0) & (found.contributions > found.evidence[0])))
+    assert reference_only >= len(colour_confusions) // 2
 
 
 def test_a_unit_with_no_role_has_no_contribution_and_fixes_nothing(data):
@@ -151,15 +165,16 @@ def test_contributions_of_one_image_equal_a_plain_loop_over_units_and_steps(an, 
     found = diagnose(an, image, max_reference=3, steps=8)
     true, predicted = int(found.true[0]), int(found.predicted[0])
     references = an.images(found.reference)
-    expected = []
+    on_errors, on_references = [], []
     for unit in found.units:
         ((layer, channels),) = unit.spec.items()
-        on_error = _loop_attribution(an.model, layer, an.images([image]), true, predicted, channels, 8)[0]
-        on_reference = _loop_attribution(an.model, layer, references, true, predicted, channels, 8).mean()
-        expected.append(on_error - on_reference)
+        on_errors.append(_loop_attribution(an.model, layer, an.images([image]), true, predicted, channels, 8)[0])
+        on_references.append(_loop_attribution(an.model, layer, references, true, predicted, channels, 8).mean())
+    expected = np.subtract(on_errors, on_references)
     np.testing.assert_allclose(found.contributions, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(found.evidence, np.minimum(expected, on_errors), rtol=1e-4, atol=1e-4)
     assert len(found.reference) == 3 and (an.labels[found.reference] == true).all()
-    assert list(found.contributions) == sorted(found.contributions, reverse=True)
+    assert list(found.evidence) == sorted(found.evidence, reverse=True)
     margin = an.predictions.logits[image, predicted] - an.predictions.logits[image, true]
     assert found.margins[0] == pytest.approx(margin)
     for patch in (where[0] for where in found.where):

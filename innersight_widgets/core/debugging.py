@@ -192,7 +192,7 @@ class Unit:
 # ------------------------------------------------------------------- diagnosis
 @dataclass(frozen=True, eq=False)
 class Diagnosis:
-    """Units ranked by their contrastive contribution to a set of errors.
+    """Units ranked by the contrastive contribution they make on a set of errors.
 
     Made by :func:`diagnose`. U units, n erroneous images.
 
@@ -213,7 +213,7 @@ class Diagnosis:
     steps : int
         Integrated Gradients steps.
     units : list of Unit
-        U units, the largest contribution first.
+        U units, the largest :attr:`evidence` first.
     attribution : np.ndarray
         U x n: the IG attribution of each error's margin to each unit (summed over the
         unit's channels and their positions), in logit units.
@@ -248,9 +248,18 @@ class Diagnosis:
     @property
     def contributions(self) -> np.ndarray:
         """U: each unit's contrastive contribution, the mean of :attr:`per_image` over the
-        errors, descending. > 0: the unit pushes towards the wrong class on the errors more
+        errors. > 0: the unit pushes towards the wrong class on the errors more
         than on the images the model gets right."""
         return self.per_image.mean(1)
+
+    @property
+    def evidence(self) -> np.ndarray:
+        """U: the part of each unit's contrastive contribution that it makes on the errors
+        themselves, ``min(contribution, mean attribution on the errors)``, descending: the
+        ranking. A unit silent on the errors that pushes towards the true class on the
+        reference has a large contribution (evidence for the true class that is missing)
+        but no evidence here: switching it off cannot fix the errors."""
+        return np.minimum(self.contributions, self.attribution.mean(1))
 
     @property
     def spread(self) -> np.ndarray:
@@ -263,8 +272,8 @@ class Diagnosis:
         Returns
         -------
         pandas.DataFrame
-            U rows with the columns ``unit``, ``kind``, ``neurons``, ``contribution``,
-            ``spread``, ``on_errors`` (mean attribution on the errors), ``on_reference``
+            U rows with the columns ``unit``, ``kind``, ``neurons``, ``evidence``,
+            ``contribution``, ``spread``, ``on_errors`` (mean attribution on the errors), ``on_reference``
             (mean attribution on the reference), ``label`` (``concept=value``) and ``auroc``.
         """
         pd = pandas_module()
@@ -273,6 +282,7 @@ class Diagnosis:
                 "unit": [u.name for u in self.units],
                 "kind": [u.kind for u in self.units],
                 "neurons": [u.num_neurons for u in self.units],
+                "evidence": self.evidence,
                 "contribution": self.contributions,
                 "spread": self.spread,
                 "on_errors": self.attribution.mean(1),
@@ -290,13 +300,14 @@ class Diagnosis:
         dict
             ``class_names``, ``errors``, ``true``, ``predicted``, ``margins``,
             ``reference``, ``layers``, ``steps``, and ``units``: per unit, best first, its
-            :meth:`Unit.to_dict` with ``contribution``, ``spread``, ``per_image`` (n values),
+            :meth:`Unit.to_dict` with ``evidence``, ``contribution``, ``spread``, ``per_image`` (n values),
             ``attribution``, ``reference_attribution`` (n values each) and ``where`` (n
             ``{"image", "layer", "neuron", "box"}`` or None).
         """
-        contributions, spread, per_image = self.contributions, self.spread, self.per_image
+        evidence, contributions, spread, per_image = self.evidence, self.contributions, self.spread, self.per_image
         units = [
             unit.to_dict() | {
+                "evidence": float(evidence[u]),
                 "contribution": float(contributions[u]),
                 "spread": float(spread[u]),
                 "per_image": per_image[u].tolist(),
@@ -320,7 +331,7 @@ class Diagnosis:
         }
 
     def __repr__(self) -> str:
-        best = f", best {self.units[0].name} {self.contributions[0]:+.3f}" if self.units else ""
+        best = f", best {self.units[0].name} {self.evidence[0]:+.3f}" if self.units else ""
         return f"Diagnosis({len(self.errors)} errors, {len(self.units)} units in {self.layers}{best})"
 
 
@@ -347,7 +358,11 @@ def diagnose(
     channels of a layer share ``m(A) - m(0)`` among them. A unit's attribution is the sum
     over its channels. From the mean
     over the errors is subtracted the mean of the same margin's attribution on up to
-    ``max_reference`` correctly classified images of class t (a seeded sample). The steps
+    ``max_reference`` correctly classified images of class t (a seeded sample): the
+    contrastive contribution. Units are ranked by the part of it they make on the errors
+    themselves (:attr:`Diagnosis.evidence`): the smaller of the contribution and the mean
+    attribution on the errors, so that a unit whose contribution comes only from the
+    reference (silent on the errors) is not ranked as their cause. The steps
     of a batch of images go through one forward and one backward (the layers below L run
     once per image).
 
@@ -421,7 +436,8 @@ def diagnose(
         members = len(images) + np.flatnonzero(pair_of_reference == pair)
         reference_attribution[:, pair_of_error == pair] = per_unit[:, members].mean(1, keepdims=True)
 
-    order = np.argsort(-(attribution - reference_attribution).mean(1), kind="stable")
+    contribution = (attribution - reference_attribution).mean(1)
+    order = np.argsort(-np.minimum(contribution, attribution.mean(1)), kind="stable")
     logits = an.predictions.logits[images]
     return Diagnosis(
         list(an.data.class_names), images, true, predicted,
