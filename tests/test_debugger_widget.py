@@ -57,6 +57,7 @@ def assert_shows(debugger, analysis, cell):
     assert debugger.drawing.cell == [true, predicted]
     assert [u["name"] for u in shown["units"]] == [u.name for u in direct.units[: debugger.units_shown]]
     assert [u["contribution"] for u in shown["units"]] == pytest.approx(direct.contributions[: debugger.units_shown], abs=1e-4)
+    assert [u["evidence"] for u in shown["units"]] == pytest.approx(direct.evidence[: debugger.units_shown], abs=1e-4)
     assert [u["top_images"][0]["index"] for u in shown["units"]] == [int(u.top_images[0]) for u in direct.units[: debugger.units_shown]]
     assert debugger.drawing.thumbnails["owner"] == shown["owner"]
     wanted = {p["thumb"] for u in shown["units"] for p in [u["image"], *u["top_images"]]}
@@ -138,13 +139,48 @@ def test_a_slider_value_sent_back_rounded_keeps_the_toggles(analysis):
     click(debugger, ablate=[name])
     debugger.wait()
     shown = debugger.drawing.intervention
-    debugger.resolution.set_state({"value": 1.0000000000000002})
+    debugger.parameter.set_state({"value": 1.0000000000000002})
     debugger.wait()
     assert debugger.drawing.ablate == [name] and debugger.drawing.intervention == shown
-    debugger.resolution.value = 2.0
+    debugger.parameter.value = 2.0
     debugger.wait()
     assert debugger.drawing.ablate == [] and debugger.drawing.intervention == {}
-    assert "γ = 2.00" in debugger.drawing.diagnosis["title"]
+    assert "louvain, resolution γ = 2.00" in debugger.drawing.diagnosis["title"]
+
+
+def test_the_community_controls_are_the_explorers_and_choose_the_units(analysis, cells):
+    """Another method (with its own slider) ranks that method's communities, the ones
+    Analysis.communities gives for the settings shown."""
+    debugger = make(analysis)
+    debugger.method.value = "spectral"
+    debugger.wait()
+    assert debugger.parameter.description == "communities k"
+    debugger.parameter.value = 3
+    debugger.k.value = 5
+    debugger.wait()
+    partition = analysis.communities(LAYER, "spectral", stability_runs=0, n_communities=3, k=5, min_corr=0.0)
+    direct = diagnose(analysis, cells[0], layers=LAYER, communities=partition)
+    shown = debugger.drawing.diagnosis
+    assert "spectral, communities k = 3" in shown["title"]
+    assert [u["name"] for u in shown["units"]] == [u.name for u in direct.units]
+    assert [u["neurons"] for u in shown["units"]] == [u.num_neurons for u in direct.units]
+    assert len(shown["units"]) == 3
+
+
+def test_the_switch_off_buttons_rerun_the_intervention_with_the_mean(analysis, cells):
+    debugger = make(analysis)
+    name = debugger.drawing.diagnosis["units"][0]["name"]
+    click(debugger, ablate=[name])
+    debugger.wait()
+    assert debugger.drawing.intervention["mode"] == "zero"
+    debugger.mode.value = "mean"
+    debugger.wait()
+    unit = next(u for u in debugger.diagnosis.units if u.name == name)
+    direct = intervene(analysis, unit, analysis.confusions().images(*cells[0]), "mean")
+    shown = debugger.drawing.intervention
+    assert shown["mode"] == "mean" and debugger.drawing.ablate == [name]
+    assert shown["fix_rate"] == pytest.approx(direct.fix_rate[0], abs=1e-4)
+    assert shown["other_accuracy_change"] == pytest.approx(direct.other_accuracy_change[0], abs=1e-4)
 
 
 def test_a_click_during_a_recompute_never_shows_the_older_confusion(analysis, cells, monkeypatch):
@@ -213,7 +249,8 @@ def test_with_a_circuit_the_units_are_its_groups(analysis, cells):
     shown = debugger.drawing.diagnosis
     assert [u["name"] for u in shown["units"]] == [u.name for u in direct.units]
     assert [u["contribution"] for u in shown["units"]] == pytest.approx(direct.contributions, abs=1e-4)
-    assert "groups of the triangle circuit" in shown["title"] and debugger.resolution.disabled
+    assert "groups of the triangle circuit" in shown["title"]
+    assert debugger.parameter.disabled and debugger.method.disabled
     other = Analysis(analysis.model, analysis.data, layers=[LAYER], progress=False)
     with pytest.raises(ValueError, match="built on another Analysis"):
         MisclassificationDebugger(other, circuit=circuit)

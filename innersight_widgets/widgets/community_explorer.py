@@ -18,9 +18,9 @@ import traitlets
 
 from .._checks import positive_int
 from ..core import Analysis, Communities, CommunityReport
-from ..core.communities import DEFAULTS, MAX_NEIGHBOURS
 from ..core.evaluation import Importance
 from ._assets import esm
+from ._controls import CommunityControls
 from ._live import Job, LiveRunner
 from ._status import StatusLine
 from .payloads import (
@@ -35,13 +35,6 @@ from .payloads import (
     importance_summary,
 )
 
-# Slider set-up per method: (parameter, label, min, max, step).
-SLIDERS = {
-    "louvain": ("resolution", "resolution γ", 0.1, 5.0, 0.05),
-    "leiden": ("resolution", "resolution γ", 0.1, 5.0, 0.05),
-    "agglomerative": ("threshold", "distance cut", 0.05, 1.6, 0.01),
-    "spectral": ("n_communities", "communities k", 2, 30, 1),
-}
 # Above this many neurons the neuron-level graph is not drawn (the community graph is).
 MAX_DRAWN_NEURONS = 600
 # A force layout costs O(n^2) per iteration: above this many nodes, a sunflower by size.
@@ -84,8 +77,6 @@ class CommunityExplorer(w.VBox):
     ) -> None:
         if not isinstance(analysis, Analysis):
             raise TypeError(f"CommunityExplorer needs an Analysis, got {type(analysis).__name__}")
-        if method not in SLIDERS:
-            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(SLIDERS)}")
         self.analysis = analysis
         self.top_k = positive_int("top_k", top_k, "top images shown per community")
         self.draws = positive_int("draws", draws, "random neuron sets in the importance test; 20 or more for p < 0.05")
@@ -101,23 +92,18 @@ class CommunityExplorer(w.VBox):
         self._applying = False
 
         chosen = analysis.ordered_layers(layers if layers is not None else analysis.layers[len(analysis.layers) // 2])
-        wide = {"description_width": "initial"}
         self.layers = w.SelectMultiple(
             options=analysis.layers, value=tuple(chosen), description="layers", rows=min(6, len(analysis.layers))
         )
-        self.method = w.Dropdown(options=list(SLIDERS), value=method, description="method")
-        self.parameter = w.FloatSlider(continuous_update=True, style=wide, layout=w.Layout(width="420px"))
-        self.k = w.IntSlider(value=DEFAULTS[method]["k"], min=1, max=MAX_NEIGHBOURS, description="k neighbours", style=wide)
-        self.min_corr = w.FloatSlider(value=0.0, min=0.0, max=0.95, step=0.05, description="min corr", style=wide)
+        self.settings = CommunityControls(method, self._request_partition)
+        self.method, self.parameter, self.k, self.min_corr = self.settings.widgets
         self.graph_mode = w.ToggleButtons(options=["communities", "neurons"], value="communities", description="graph")
         self.status = StatusLine("explorer-status")
         self.view = CommunityView()
         self._live = LiveRunner(self.status, debounce=debounce)
-        self._configure_slider(method)
 
-        for control in (self.layers, self.parameter, self.k, self.min_corr, self.graph_mode):
+        for control in (self.layers, self.graph_mode):
             control.observe(lambda _change: self._request_partition(), names="value")
-        self.method.observe(self._on_method, names="value")
         self.view.observe(self._on_select, names="selected")
 
         controls = w.HBox([w.VBox([self.layers, self.method]), w.VBox([self.parameter, self.k, self.min_corr, self.graph_mode])])
@@ -125,29 +111,9 @@ class CommunityExplorer(w.VBox):
         self.add_class("innersight-community-explorer")
         self._request_partition()
 
-    # ------------------------------------------------------------- controls
-    def _configure_slider(self, method: str) -> None:
-        """The method's parameter, range and default, sent to the front end as one message
-        (separate messages let the browser clamp the new value to the old range)."""
-        name, label, low, high, step = SLIDERS[method]
-        with self.parameter.hold_sync():
-            # widen first so that no intermediate state clamps the value
-            self.parameter.min, self.parameter.max = min(low, self.parameter.min), max(high, self.parameter.max)
-            self.parameter.step = step
-            self.parameter.value = DEFAULTS[method][name]
-            self.parameter.min, self.parameter.max = low, high
-            self.parameter.description = label
-            self.parameter.readout_format = "d" if name == "n_communities" else ".2f"
-
-    def _on_method(self, change: dict) -> None:
-        self._configure_slider(change["new"])
-        self._request_partition()
-
     def current_params(self) -> dict[str, Any]:
         """The parameters the controls show now, as ``Analysis.communities`` takes them."""
-        name = SLIDERS[self.method.value][0]
-        value = int(round(self.parameter.value)) if name == "n_communities" else float(self.parameter.value)
-        return {name: value, "k": int(self.k.value), "min_corr": float(self.min_corr.value)}
+        return self.settings.current_params()
 
     # ----------------------------------------------------------- partitions
     def _request_partition(self) -> None:

@@ -13,9 +13,9 @@ import traitlets
 
 from .._checks import positive_int
 from ..core import Analysis, Circuit
-from ..core.communities import DEFAULTS
 from ..core.debugging import Diagnosis, Intervention, diagnose, intervene
 from ._assets import esm
+from ._controls import CommunityControls
 from ._live import Job, LiveRunner
 from ._status import StatusLine
 from .payloads import (
@@ -68,7 +68,10 @@ class MisclassificationDebugger(w.VBox):
         The layer whose units are ranked first. Default: the last selected layer (with a
         circuit, its first layer that the analysis selects).
     circuit : Circuit, optional
-        Rank this circuit's groups instead of communities (the resolution slider is off).
+        Rank this circuit's groups instead of communities (the community controls are off).
+    method : str
+        The community method shown first (``"louvain"``, ``"leiden"``,
+        ``"agglomerative"``, ``"spectral"``); its controls are CommunityExplorer's.
     units_shown : int
         The best units shown.
     top_k : int
@@ -76,7 +79,8 @@ class MisclassificationDebugger(w.VBox):
     images_shown : int
         The confusion's images shown in the grid.
     mode : {"zero", "mean"}
-        What replaces the outputs of switched-off units.
+        What replaces the outputs of switched-off units first; the "switch off to" buttons
+        change it.
     debounce : float
         Seconds of quiet a slider move or a toggle waits for.
     """
@@ -86,6 +90,7 @@ class MisclassificationDebugger(w.VBox):
         analysis: Analysis,
         layer: str | None = None,
         circuit: Circuit | None = None,
+        method: str = "louvain",
         units_shown: int = 6,
         top_k: int = 6,
         images_shown: int = 24,
@@ -100,7 +105,7 @@ class MisclassificationDebugger(w.VBox):
             raise ValueError("the circuit was built on another Analysis; pass the one it was built on")
         if mode not in ("zero", "mean"):
             raise ValueError(f"mode must be 'zero' or 'mean', got {mode!r}")
-        self.analysis, self.circuit, self.mode = analysis, circuit, mode
+        self.analysis, self.circuit = analysis, circuit
         self.units_shown = positive_int("units_shown", units_shown, "units shown")
         self.top_k = positive_int("top_k", top_k, "top images shown per unit")
         self.images_shown = positive_int("images_shown", images_shown, "images of the confusion shown")
@@ -115,24 +120,25 @@ class MisclassificationDebugger(w.VBox):
         self.diagnosis: Diagnosis | None = None
         self.intervention: Intervention | None = None
 
-        wide = {"description_width": "initial"}
         self.layer = w.Dropdown(options=layers, value=layer or layers[-1 if circuit is None else 0], description="layer")
-        self.resolution = w.FloatSlider(
-            value=DEFAULTS["louvain"]["resolution"], min=0.1, max=5.0, step=0.05, description="resolution γ",
-            disabled=circuit is not None, style=wide, layout=w.Layout(width="360px"),
-        )
+        self.settings = CommunityControls(method, self._request_diagnosis, width="360px")
+        self.settings.set_disabled(circuit is not None)
+        self.method, self.parameter, self.k, self.min_corr = self.settings.widgets
+        self.mode = w.ToggleButtons(options=["zero", "mean"], value=mode, description="switch off to",
+                                    style={"description_width": "initial", "button_width": "56px"})
         self.status = StatusLine("debugger-status")
         self.drawing = DebuggerDrawing()
         self._live = LiveRunner(self.status, debounce=debounce)
         self._applying = False
         self._title = ""
-        self._asked: tuple[int, int, str, float] | None = None  # (true, predicted, layer, resolution)
-        for control in (self.layer, self.resolution):
-            control.observe(lambda _change: self._request_diagnosis(), names="value")
+        self._asked: tuple | None = None  # (true, predicted, layer, method, its parameters)
+        self.layer.observe(lambda _change: self._request_diagnosis(), names="value")
+        self.mode.observe(lambda _change: self._request_intervention(), names="value")
         self.drawing.observe(lambda _change: self._on_cell(), names="cell")
         self.drawing.observe(lambda _change: self._on_image(), names="image")
         self.drawing.observe(lambda _change: self._request_intervention(), names="ablate")
-        super().__init__([w.HBox([self.layer, self.resolution]), self.status, self.drawing])
+        controls = w.HBox([w.VBox([self.layer, self.method, self.mode]), w.VBox([self.parameter, self.k, self.min_corr])])
+        super().__init__([controls, self.status, self.drawing])
         self._request_table()
 
     def _set_quietly(self, name: str, value: object) -> None:
@@ -233,13 +239,14 @@ class MisclassificationDebugger(w.VBox):
             return
         (true, predicted), layer = self.drawing.cell, self.layer.value
         names = self.analysis.data.class_names
-        resolution = round(float(self.resolution.value), 4)
-        if (true, predicted, layer, resolution) == self._asked and not again:
+        method, params = self.method.value, self.settings.current_params()
+        asked = (true, predicted, layer, method, tuple(sorted(params.items())))
+        if asked == self._asked and not again:
             return
-        self._asked = (true, predicted, layer, resolution)
+        self._asked = asked
         self._clear_diagnosis()
         if self.circuit is None:
-            what, units = f"{layer} communities (γ = {resolution:.2f})", None
+            what, units = f"{layer} communities ({self.settings.describe()})", None
         else:
             what, units = f"{layer} groups of the {self.circuit.class_name} circuit", self.circuit
         title = f"{what} pushing {names[true]} to {names[predicted]}"
@@ -247,7 +254,7 @@ class MisclassificationDebugger(w.VBox):
         def compute(job: Job) -> Diagnosis:
             communities = None
             if units is None:
-                communities = self.analysis.communities(layer, "louvain", stability_runs=0, resolution=resolution)
+                communities = self.analysis.communities(layer, method, stability_runs=0, **params)
             return diagnose(
                 self.analysis, (true, predicted), layers=layer, units=units if units is not None else "communities",
                 communities=communities, top_k=self.top_k, should_stop=job.stale,
@@ -259,7 +266,7 @@ class MisclassificationDebugger(w.VBox):
             self._show_diagnosis(title)
             best = diagnosis.units[0]
             return (f"{len(diagnosis.errors)} errors, {len(diagnosis.units)} units ranked; best {best.name} "
-                    f"{diagnosis.contributions[0]:+.3f}; toggle ablate to switch units off")
+                    f"{diagnosis.evidence[0]:+.3f} on the errors; toggle ablate to switch units off")
 
         self._title = title
         self._live.submit("diagnosis", f"attributing the errors to {what} …", compute, apply,
@@ -320,11 +327,12 @@ class MisclassificationDebugger(w.VBox):
         if not names:  # replaces any intervention under way: nothing is switched off now
             self._live.submit("intervention", "no unit switched off", lambda job: None, lambda _none: "no unit switched off", debounce=False)
             return
-        owner = f"diagnosis {self._live.latest('diagnosis')} ablate {' + '.join(names)}"
+        mode = self.mode.value
+        owner = f"diagnosis {self._live.latest('diagnosis')} ablate {' + '.join(names)} to {mode}"
 
         def compute(job: Job) -> Intervention:
             return intervene(
-                self.analysis, [by_name[n] for n in names], diagnosis.errors, self.mode, should_stop=job.stale,
+                self.analysis, [by_name[n] for n in names], diagnosis.errors, mode, should_stop=job.stale,
                 on_progress=lambda done, total: job.say(f"switching off {len(names)} units … {done / total:.0%}"),
             )
 
