@@ -12,9 +12,13 @@ const STYLE = `
 .isw-pick.isw-selected img { outline: 3px solid #b42318; }
 .isw-unit { border: 1px solid #ddd; border-radius: 6px; padding: 6px 8px; margin: 0 0 8px; }
 .isw-unit.isw-off { background: #fff4f2; border-color: #b42318; }
-.isw-boxed { position: relative; display: inline-block; width: 96px; height: 96px; margin-right: 8px; vertical-align: top; }
+.isw-boxed { position: relative; display: inline-block; width: 96px; height: 96px; margin-right: 8px; vertical-align: top; overflow: hidden; }
 .isw-boxed img { display: block; width: 96px; height: 96px; image-rendering: pixelated; background: #000; }
-.isw-boxed div { position: absolute; border: 2px solid #ff2d2d; box-sizing: border-box; pointer-events: none; }
+.isw-boxed div { position: absolute; border: 2px solid #ff2d2d; box-sizing: border-box; pointer-events: none;
+  box-shadow: 0 0 0 96px rgba(255, 255, 255, 0.45); }
+.isw-unit-title { display: flex; align-items: baseline; gap: 6px; }
+.isw-unit-title .isw-grow { flex: 1; }
+.isw-unit-title label { white-space: nowrap; }
 `;
 
 function drawTable(box, model) {
@@ -103,12 +107,12 @@ function drawUnits(box, model, thumbs) {
   const off = new Set(model.get("ablate") || []);
   box.append(el("div", { class: "isw-section", "data-testid": "diagnosis-title" }, d.title));
   box.append(el("div", { class: "isw-muted" },
-    `${d.units.length} of ${d.total_units} units, by contrastive contribution to the margin (wrong − true logit)` +
+    `${d.units.length} of ${d.total_units} units, by the contrastive contribution to the margin (wrong − true logit) that they make on the errors` +
     (d.image === -1 ? "; each shown on the error it pushes most" : `; on image #${d.image}`)));
   const scale = Math.max(1e-6, ...d.units.flatMap((u) => [u.this_image, u.on_errors, u.on_reference].filter(Number.isFinite).map(Math.abs)));
   for (const u of d.units) {
     const card = el("div", { class: "isw-unit" + (off.has(u.name) ? " isw-off" : ""), "data-testid": "unit", "data-unit": u.name });
-    const title = el("div");
+    const title = el("div", { class: "isw-unit-title" });
     const toggle = el("input", { type: "checkbox", "data-testid": "ablate-toggle" });
     toggle.checked = off.has(u.name);
     toggle.addEventListener("change", () => {
@@ -119,10 +123,13 @@ function drawUnits(box, model, thumbs) {
     });
     const label = el("label");
     label.append(toggle, el("span", {}, " ablate"));
-    title.append(el("b", {}, u.name), el("span", { class: "isw-muted" }, ` · ${u.neurons} neurons · `),
-      el("span", { "data-testid": "unit-label" }, u.label || "no concept label"), el("span", {}, "  "), label);
+    const what = el("span", { class: "isw-grow" });
+    what.append(el("b", {}, u.name), el("span", { class: "isw-muted" }, ` · ${u.neurons} neurons · `),
+      el("span", { "data-testid": "unit-label" }, u.label || "no concept label"));
+    title.append(what, label);
     card.append(title);
-    card.append(el("div", {}, `contribution ${fixed(u.contribution, 3)} ± ${fixed(u.spread, 3)}`));
+    card.append(el("div", { "data-testid": "unit-score" },
+      `on the errors ${fixed(u.evidence, 3)} · contribution ${fixed(u.contribution, 3)} ± ${fixed(u.spread, 3)}`));
     const row = el("div");
     const boxed = el("span", { class: "isw-boxed", title: `#${u.image.index}` });
     const img = el("img", { alt: `image ${u.image.index}`, "data-testid": "unit-image", "data-thumb": u.image.thumb });
@@ -161,6 +168,8 @@ function drawIntervention(box, model) {
   const pct = (x) => `${(100 * x).toFixed(1)}%`;
   box.append(el("div", { class: "isw-section", "data-testid": "fix-rate" },
     `Switching off ${v.units.join(" + ")} fixes ${v.fixed} of ${v.errors} errors (${pct(v.fix_rate)})`));
+  box.append(el("div", { class: "isw-muted" }, v.mode === "mean"
+    ? "their outputs replaced by their mean over the probe images" : "their outputs replaced by zero"));
   if (v.image_now) box.append(el("div", {}, `the chosen image is now predicted ${v.image_now}`));
   for (const a of v.alone) box.append(el("div", { class: "isw-muted" }, `${a.name} alone: ${pct(a.fix_rate)}`));
   box.append(el("div", { "data-testid": "cost" },

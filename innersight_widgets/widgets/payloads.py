@@ -511,6 +511,7 @@ class UnitRow:
     name: str
     label: str  # "colour = green (AUROC 0.99)" or ""
     neurons: int
+    evidence: float  # the contrastive contribution made on the errors themselves: the ranking
     contribution: float
     spread: float
     this_image: float | None  # attribution on the chosen image (None: the whole confusion)
@@ -548,6 +549,7 @@ class ClassCost:
 class InterventionView:
     owner: str
     units: list[str]
+    mode: str  # "zero" or "mean": what replaced the units' outputs
     errors: int
     fixed: int
     fix_rate: float
@@ -581,7 +583,8 @@ def diagnosis_view(
     errors = diagnosis.errors.tolist()
     if image != -1 and image not in errors:
         raise ValueError(f"image {image} is not one of the {len(errors)} errors diagnosed")
-    per_image, contributions, spread = diagnosis.per_image, diagnosis.contributions, diagnosis.spread
+    per_image, evidence = diagnosis.per_image, diagnosis.evidence
+    contributions, spread = diagnosis.contributions, diagnosis.spread
     rows, wanted = [], set()
     for u, unit in enumerate(diagnosis.units[:shown]):
         row = errors.index(image) if image != -1 else int(np.argmax(per_image[u]))
@@ -592,6 +595,7 @@ def diagnosis_view(
             name=unit.name,
             label="" if label is None else f"{label.concept} = {label.value} (AUROC {label.auroc:.2f})",
             neurons=unit.num_neurons,
+            evidence=round(float(evidence[u]), 4),
             contribution=round(float(contributions[u]), 4),
             spread=round(float(spread[u]), 4),
             this_image=None if image == -1 else round(float(diagnosis.attribution[u, row]), 4),
@@ -618,6 +622,7 @@ def intervention_view(result: Intervention, image: int, owner: str) -> Intervent
     return InterventionView(
         owner=owner,
         units=result.names[:-1] if len(result.names) > 1 else list(result.names),
+        mode=result.mode,
         errors=len(errors),
         fixed=int(fixed.sum()),
         fix_rate=round(float(result.fix_rate[together]), 4),
