@@ -101,6 +101,21 @@ def test_the_top_community_of_a_colour_confusion_is_labelled_with_the_predicted_
     assert np.mean(labelled) >= 0.75
 
 
+def test_the_top_community_of_a_colour_confusion_responds_to_the_predicted_class_colour(an, colour_confusions, top_units):
+    """What holds of the label goal: the top community separates the wrong class's colour
+    from the others (AUROC >= 0.75 for it, whether or not it is the community's best
+    value) in at least 3/4 of the confusions (measured 8/10: layer1's community labelled
+    yellow is also red's, AUROC 0.78)."""
+    reports = {layer: an.evaluate(an.communities(layer, stability_runs=0)) for layer in LAYERS}
+    responds = []
+    for (_, t, _), (top, _) in zip(colour_confusions, top_units):
+        ((layer, _),) = top.spec.items()
+        community = int(top.name.rsplit(" ", 1)[1])
+        scores = {(c.concept, c.value): c.auroc for c in reports[layer].concepts(community)}
+        responds.append(scores[("colour", COLOURS[t])] >= 0.75)
+    assert np.mean(responds) >= 0.75
+
+
 def test_units_silent_on_the_errors_are_not_ranked_as_their_cause(an, colour_confusions):
     """A unit's contrastive contribution can come from the reference alone (it pushes
     towards the true class on correct images and is silent on the errors: missing
