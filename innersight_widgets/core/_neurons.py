@@ -1,7 +1,9 @@
-"""Neuronization: the neurons of selected layers, their z-scored profiles, correlations and kNN graph.
+"""Neuronization: the neurons of selected layers, their z-scored profiles and kNN graph.
 
-The expensive parts (correlation on the device, neighbour order) are computed once;
-a graph for any k neighbours / minimum correlation is then a cheap slice.
+Each neuron's most correlated neighbours are found once, a block of rows at a time on the
+device, without the M x M correlation matrix (26,560 neurons would need 2.8 GB for it);
+a graph for any k neighbours / minimum correlation is then a cheap slice. Correlations
+between given neurons are computed from the z-scores when asked.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import torch
 
 # The most neighbours a similarity graph may use; the neighbour order is precomputed up to it.
 MAX_NEIGHBOURS = 64
+# Bytes of one block of correlation rows while the neighbours are searched.
+_BLOCK_BYTES = 128 * 2**20
 
 
 @dataclass
@@ -24,8 +28,8 @@ class NeuronSet:
     offsets: dict[str, tuple[int, int]]
     z: np.ndarray  # N x M z-scored profiles (0 for dead neurons)
     dead: np.ndarray  # M bool: constant over the probe images
-    corr: np.ndarray  # M x M Pearson correlation (0 off-diagonal and on the diagonal for dead neurons)
-    _order: np.ndarray | None = field(default=None, repr=False)
+    device: torch.device = field(default=torch.device("cpu"), repr=False)
+    _neighbours: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def size(self) -> int:
@@ -39,15 +43,37 @@ class NeuronSet:
             out[start:stop] = i
         return out
 
-    def neighbour_order(self) -> np.ndarray:
-        """M x min(MAX_NEIGHBOURS, M-1): each neuron's other neurons by falling correlation."""
-        if self._order is None:
-            m = self.size
+    def correlation(self, rows: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
+        """len(rows) x len(cols) Pearson correlations (default: with every neuron); 1 on a
+        living neuron's own diagonal entry, 0 for a dead neuron."""
+        z = self.z
+        cols = np.arange(self.size) if cols is None else np.asarray(cols)
+        block = (z[:, rows].T @ z[:, cols] / z.shape[0]).clip(-1, 1)
+        same = np.asarray(rows)[:, None] == cols[None, :]
+        block[same & ~self.dead[cols][None, :]] = 1.0
+        return block
+
+    def neighbours(self) -> tuple[np.ndarray, np.ndarray]:
+        """(order, corr): M x min(MAX_NEIGHBOURS, M-1) each neuron's other neurons by falling
+        correlation, and those correlations. Rows are searched a block at a time on the
+        device (the correlations of a block with every neuron, then their top k)."""
+        if self._neighbours is None:
+            m, n = self.size, self.z.shape[0]
             k = min(MAX_NEIGHBOURS, m - 1)
-            c = torch.from_numpy(self.corr).clone()
-            c.fill_diagonal_(-np.inf)
-            self._order = torch.topk(c, k, dim=1).indices.numpy() if k > 0 else np.zeros((m, 0), np.int64)
-        return self._order
+            if k <= 0:
+                self._neighbours = (np.zeros((m, 0), np.int64), np.zeros((m, 0), np.float32))
+                return self._neighbours
+            z = torch.from_numpy(self.z).to(self.device, torch.float32)
+            order, corr = np.empty((m, k), np.int64), np.empty((m, k), np.float32)
+            step = max(1, _BLOCK_BYTES // (4 * m))
+            for start in range(0, m, step):
+                stop = min(m, start + step)
+                block = (z[:, start:stop].T @ z / n).clamp_(-1, 1)
+                block[torch.arange(stop - start), torch.arange(start, stop)] = -torch.inf
+                values, indices = torch.topk(block, k, dim=1)
+                order[start:stop], corr[start:stop] = indices.cpu().numpy(), values.cpu().numpy()
+            self._neighbours = (order, corr)
+        return self._neighbours
 
     def knn_edges(self, k: int, min_corr: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Undirected similarity edges (i < j, weight = correlation) of the kNN graph.
@@ -55,10 +81,10 @@ class NeuronSet:
         An edge joins i and j when one is among the other's k most correlated neurons
         and their correlation is at least ``min_corr`` and positive. Dead neurons have none.
         """
-        order = self.neighbour_order()[:, :k]
+        order, corr = self.neighbours()
+        order, corr = order[:, :k], corr[:, :k]
         rows = np.repeat(np.arange(self.size), order.shape[1])
-        cols = order.reshape(-1)
-        weights = self.corr[rows, cols]
+        cols, weights = order.reshape(-1), corr.reshape(-1)
         keep = (weights >= min_corr) & (weights > 0) & ~self.dead[rows] & ~self.dead[cols]
         rows, cols, weights = rows[keep], cols[keep], weights[keep]
         lo, hi = np.minimum(rows, cols), np.maximum(rows, cols)
@@ -68,7 +94,7 @@ class NeuronSet:
 
 
 def build_neuron_set(profiles: dict[str, np.ndarray], device: torch.device) -> NeuronSet:
-    """z-score every neuron's profile and correlate all pairs in one matrix product on the device."""
+    """z-score every neuron's profile on the device."""
     layers = tuple(profiles)
     images = next(iter(profiles.values())).shape[0]
     if images < 3:
@@ -82,22 +108,15 @@ def build_neuron_set(profiles: dict[str, np.ndarray], device: torch.device) -> N
         offsets[layer] = (start, start + p.shape[1])
         start += p.shape[1]
     x = torch.from_numpy(np.concatenate([profiles[l] for l in layers], axis=1)).to(device, torch.float32)
-    z, dead, corr = zscore_correlation(x)
-    return NeuronSet(layers, neurons, offsets, z.cpu().numpy(), dead.cpu().numpy(), corr.cpu().numpy())
+    z, dead = zscore(x)
+    return NeuronSet(layers, neurons, offsets, z.cpu().numpy(), dead.cpu().numpy(), device)
 
 
-def zscore_correlation(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """z-scores (N x M), dead mask (M) and Pearson correlation (M x M) of the columns of x.
-
-    A constant column is *dead*: its z-scores are 0 and its correlations 0, never NaN.
-    """
-    n = x.shape[0]
+def zscore(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """z-scores (N x M) and dead mask (M) of the columns of x: ``z.T @ z / N`` is their
+    Pearson correlation. A constant column is *dead*: its z-scores are 0, never NaN."""
     mean = x.mean(dim=0)
     std = x.std(dim=0, unbiased=False)
     dead = std <= 1e-6 * (1 + mean.abs())
     z = torch.where(dead, torch.zeros_like(x), (x - mean) / torch.where(dead, torch.ones_like(std), std))
-    corr = (z.T @ z / n).clamp_(-1, 1)
-    corr.fill_diagonal_(1.0)
-    corr[dead] = 0
-    corr[:, dead] = 0
-    return z, dead, corr
+    return z, dead

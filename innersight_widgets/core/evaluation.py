@@ -493,7 +493,9 @@ class CommunityReport:
         return self._coherence
 
     def similarity(self) -> np.ndarray:
-        """K x K mean correlation between the members of two communities (O(M^2 + M K)).
+        """K x K mean correlation between the members of two communities (O(N K^2), from
+        the community scores: the mean correlation of two sets of neurons is the product of
+        their mean z-scores averaged over the images).
 
         Returns
         -------
@@ -501,22 +503,15 @@ class CommunityReport:
             K x K, symmetric; the diagonal averages over all pairs of members, each
             member with itself included.
         """
-        corr = self._neurons.corr
-        sums = self._membership.T @ np.asarray(self._membership.T @ corr).T
-        return np.asarray(sums) / np.outer(self._sizes, self._sizes)
+        return self.scores.T @ self.scores / self.scores.shape[0]
 
     @cached_property
     def _coherence(self) -> tuple[np.ndarray, np.ndarray]:
-        corr, labels = self._neurons.corr, self.communities.labels
-        k = self.num_communities
-        order = np.argsort(labels, kind="stable")
-        bounds = np.searchsorted(labels[order], np.arange(k + 1))
-        within_sum = np.array([corr[np.ix_(m, m)].sum() for m in (order[a:b] for a, b in itertools.pairwise(bounds))])
-        sizes = self._sizes
+        n, sizes = self.scores.shape[0], self._sizes
+        sums = self.scores * sizes  # N x K: the summed z-scores of each community's members
+        within_sum = (sums * sums).sum(0) / n  # the sum of the correlations over pairs of members
         alive = ~self._neurons.dead
-        to_alive = corr[:, alive].sum(1)
-        member = labels >= 0
-        to_all = np.bincount(labels[member], to_alive[member], minlength=k)
+        to_all = sums.T @ self._neurons.z.sum(1) / n  # to every living neuron (dead ones have z = 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             within = np.where(sizes > 1, (within_sum - sizes) / (sizes * (sizes - 1)), np.nan)
             outside_count = sizes * (alive.sum() - sizes)
