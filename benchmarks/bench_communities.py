@@ -1,12 +1,21 @@
 """Slider latency of community detection, and the cost of one importance test.
 
-    python benchmarks/bench_communities.py [--sizes 256 2048 8192] [--steps 25]
+    python benchmarks/bench_communities.py [--sizes 2048 8192 26560] [--profiles synthetic real]
+        [--steps 25] [--images 256] [--cache-dir DIR]
 
-For each size, synthetic profiles with planted groups (2,000 images, M neurons in
-M/16 groups plus noise) are prepared once (correlation, neighbour order, dendrogram,
-spectral embedding: "prepare"); then each method is re-run for a sequence of new
-slider values and the time per step is reported as median and p95, and as a ratio to
-the one-time preparation. Then, on shapes-cnn, one community's importance test (the
+For each kind of profile and size M, in a child process of its own (so that its peak
+memory is its own): the neighbour search (blocked top-k, no M x M matrix) and each
+method's first call (its graph, dendrogram or embedding: "first"), then the method
+re-run for a sequence of new slider values; wall and process CPU time per step, median
+and p95, and the peak resident memory above the profiles. A method refused at that
+size says so. Profiles:
+
+- synthetic: planted groups (2,000 images, M neurons in M/16 groups plus noise);
+- real: a ResNet-50 (random weights) over 256 shipped shapes upscaled to 224 px
+  (benchmarks/_resnet_profiles.py): layer4.2.conv3 (2,048), the four 2,048-channel
+  outputs of layer4 (8,192), every Conv2d (26,560).
+
+Then, on shapes-cnn, one community's importance test (the
 community + 20 random sets ablated) is timed against one plain forward pass over all
 probe images (goal: <= 5x) and over the images tested, for the widget's setting
 (images=512) and for all images, and against the same ablations in one ablate_many
@@ -17,12 +26,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from _resnet_profiles import resnet50_profiles
 
 from innersight_widgets import Analysis, load_pretrained, load_shapes
 from innersight_widgets.core._neurons import build_neuron_set
@@ -44,41 +59,80 @@ def synthetic_profiles(m: int, n: int = 2000, seed: int = 0) -> np.ndarray:
     return np.maximum(latent[:, groups] + rng.normal(0, 1.0, size=(n, m)), 0).astype(np.float32)
 
 
-def slider_steps(aggregator: Aggregator, method: str, steps: int) -> list[float]:
+def slider_steps(aggregator: Aggregator, method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Wall and CPU milliseconds of ``steps`` re-clusterings at new slider values."""
     name, values = SLIDERS[method]
-    times = []
+    wall, cpu = [], []
     for i in range(steps):
         value = values[i % len(values)]
         value = int(value) if name == "n_communities" else float(value)
-        t = time.perf_counter()
-        aggregator.communities(method, {name: value}, seed=0, stability_runs=0)
-        times.append(time.perf_counter() - t)
-    return times
+        w, c = timed(aggregator.communities, method, {name: value}, seed=0, stability_runs=0)
+        wall.append(w)
+        cpu.append(c)
+    return np.array(wall) * 1000, np.array(cpu) * 1000
 
 
-def bench_sizes(sizes: list[int], steps: int, device: torch.device) -> list[dict]:
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def profiles_file(kind: str, m: int, images: int, cache_dir: Path, device: torch.device) -> Path:
+    """The profiles of one kind and size in an .npz (made once), so that a child's peak
+    memory before clustering is the profiles' own, not what made them."""
+    path = cache_dir / f"profiles-{kind}-{m}-{images}.npz"
+    if not path.exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        made = {"synthetic": synthetic_profiles(m)} if kind == "synthetic" else resnet50_profiles(m, images, cache_dir, device)
+        np.savez(path, **made)
+    return path
+
+
+def bench_size(path: Path, kind: str, steps: int, device: torch.device) -> list[dict]:
+    """One child's work: the rows of the profiles in ``path``."""
+    with np.load(path) as stored:
+        profiles = {layer: stored[layer] for layer in stored.files}
+    base = peak_rss_mib()
+    neighbours = timed(lambda: Aggregator(build_neuron_set(profiles, device)).neurons.neighbours())
+    aggregator = Aggregator(build_neuron_set(profiles, device))
+    aggregator.neurons.neighbours()
     rows = []
-    for m in sizes:
-        t = time.perf_counter()
-        aggregator = Aggregator(build_neuron_set({"synthetic": synthetic_profiles(m)}, device))
-        aggregator.neurons.neighbour_order()
-        prepare = {"correlation+neighbours": time.perf_counter() - t}
-        for method in SLIDERS:
-            t = time.perf_counter()
-            aggregator.communities(method, {}, seed=0, stability_runs=0)  # builds the method's cache
-            prepare[method] = time.perf_counter() - t
-            times = np.array(slider_steps(aggregator, method, steps)) * 1000
-            rows.append(
-                {
-                    "neurons": m,
-                    "method": method,
-                    "prepare_ms": round((prepare["correlation+neighbours"] + prepare[method]) * 1000, 1),
-                    "step_median_ms": round(float(np.median(times)), 2),
-                    "step_p95_ms": round(float(np.percentile(times, 95)), 2),
-                    "step_over_prepare": round(float(np.median(times)) / ((prepare["correlation+neighbours"] + prepare[method]) * 1000), 4),
-                }
-            )
+    for method in SLIDERS:
+        row = {"profiles": kind, "neurons": sum(p.shape[1] for p in profiles.values()), "method": method,
+               "neighbours_s": round(neighbours[0], 2)}
+        try:
+            first = timed(aggregator.communities, method, {}, seed=0, stability_runs=0)
+        except ValueError as refused:
+            rows.append(row | {"refused": str(refused)})
             print(json.dumps(rows[-1]), flush=True)
+            continue
+        wall, cpu = slider_steps(aggregator, method, steps)
+        rows.append(row | {
+            "first_s": round(first[0], 2),
+            "first_with_neighbours_s": round(first[0] + neighbours[0], 2),
+            "step_wall_p50_ms": round(float(np.median(wall)), 2),
+            "step_wall_p95_ms": round(float(np.percentile(wall, 95)), 2),
+            "step_cpu_p50_ms": round(float(np.median(cpu)), 2),
+            "step_cpu_p95_ms": round(float(np.percentile(cpu, 95)), 2),
+            "peak_rss_above_profiles_mib": round(peak_rss_mib() - base, 1),
+        })
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def bench_sizes(kinds: list[str], sizes: list[int], args: argparse.Namespace) -> list[dict]:
+    """Each (kind, size) in a child process; their rows."""
+    rows = []
+    device = torch.device(args.device or "cpu")
+    for kind in kinds:
+        for m in sizes:
+            path = profiles_file(kind, m, args.images, args.cache_dir, device)
+            command = [sys.executable, __file__, "--child", kind, str(path), "--steps", str(args.steps)]
+            if args.device:
+                command += ["--device", args.device]
+            out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+            for row in rows[-len(SLIDERS):]:
+                print(json.dumps(row), flush=True)
     return rows
 
 
@@ -170,16 +224,26 @@ def bench_importance(device: torch.device, draws: int = 20, sample: int = 512, r
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="*", default=[256, 2048, 8192], help="neuron counts; none: only the importance test")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[2048, 8192, 26560], help="neuron counts; none: only the importance test")
+    parser.add_argument("--profiles", nargs="+", choices=["synthetic", "real"], default=["synthetic", "real"])
     parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--images", type=int, default=256, help="probe images of the real profiles")
+    parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "innersight-bench-resnet50",
+                        help="where the ResNet-50 pass is cached between runs")
     parser.add_argument("--device", default=None)
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the importance timings (medians)")
+    parser.add_argument("--no-importance", action="store_true", help="only the slider steps")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     from innersight_widgets.core._device import resolve_device
 
     device = resolve_device(args.device)
-    bench_sizes(args.sizes, args.steps, device)
-    print(json.dumps({"importance": bench_importance(device, repeats=args.repeats)}))
+    if args.child:
+        bench_size(Path(args.child[1]), args.child[0], args.steps, device)
+        return
+    bench_sizes(args.profiles, args.sizes, args)
+    if not args.no_importance:
+        print(json.dumps({"importance": bench_importance(device, repeats=args.repeats)}))
 
 
 if __name__ == "__main__":

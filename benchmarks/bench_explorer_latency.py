@@ -1,21 +1,27 @@
 """Slider-to-update latency of CommunityExplorer, Python side, against the core step alone.
 
-    python benchmarks/bench_explorer_latency.py [--sizes 256 2048 8192] [--steps 15]
+    python benchmarks/bench_explorer_latency.py [--sizes 2048 8192] [--profiles synthetic real]
+        [--steps 15] [--cache-dir DIR]
 
-A synthetic model (one hidden layer of M neurons in planted groups over 2,000 random
-images) is analysed; the explorer is built with no debounce, and for each new slider
-value the time from the trait change to the new state (graph sent, status idle) is
-measured. The baseline in the same run is ``Analysis.communities`` for the same value.
+Profiles: a synthetic model (one hidden layer of M neurons in planted groups over 2,000
+random images), and a ResNet-50 (random weights) over 256 shipped shapes upscaled to 224
+px with the layers of about M neurons (benchmarks/_resnet_profiles.py). The explorer is
+built with no debounce, and for each new slider value the time from the trait change to
+the new state (graph sent, status idle) is measured, wall and process CPU, median and
+p95. The baseline in the same run is ``Analysis.communities`` for the same value.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+from _resnet_profiles import SELECTIONS, resnet50_analysis
 from torch import nn
 
 from innersight_widgets import Analysis
@@ -37,37 +43,56 @@ def synthetic_analysis(m: int, n: int = 2000, seed: int = 0) -> Analysis:
     return Analysis(model, (images, labels), layers=["2"], progress=False)
 
 
+def bench(an: Analysis, layers: list[str], kind: str, steps: int) -> None:
+    m = sum(an.layer_info(layer).num_neurons for layer in layers)
+    for method, values in VALUES.items():
+        explorer = CommunityExplorer(an, layers=layers, method=method, debounce=0.0)
+        explorer.wait()
+        if 'data-kind="error"' in explorer.status.value:  # refused at this size
+            print(json.dumps({"profiles": kind, "neurons": m, "method": method, "refused": explorer.status.value}))
+            continue
+        name = "resolution" if method == "louvain" else "threshold"
+        widget, widget_cpu, core = [], [], []
+        for i in range(steps):
+            value = float(values[i % len(values)])
+            t, c = time.perf_counter(), time.process_time()
+            explorer.parameter.value = value
+            explorer.wait()
+            widget.append(time.perf_counter() - t)
+            widget_cpu.append(time.process_time() - c)
+            assert 'data-kind="idle"' in explorer.status.value, explorer.status.value
+            t = time.perf_counter()
+            an.communities(layers, method, stability_runs=0, **{name: explorer.current_params()[name]})
+            core.append(time.perf_counter() - t)
+        widget_ms, cpu_ms, core_ms = np.array(widget) * 1000, np.array(widget_cpu) * 1000, np.array(core) * 1000
+        print(json.dumps({
+            "profiles": kind,
+            "neurons": m,
+            "method": method,
+            "widget_median_ms": round(float(np.median(widget_ms)), 1),
+            "widget_p95_ms": round(float(np.percentile(widget_ms, 95)), 1),
+            "widget_cpu_median_ms": round(float(np.median(cpu_ms)), 1),
+            "widget_cpu_p95_ms": round(float(np.percentile(cpu_ms, 95)), 1),
+            "core_median_ms": round(float(np.median(core_ms)), 2),
+            "widget_over_core": round(float(np.median(widget_ms) / np.median(core_ms)), 1),
+        }), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 2048, 8192])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 8192])
+    parser.add_argument("--profiles", nargs="+", choices=["synthetic", "real"], default=["synthetic", "real"])
     parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "innersight-bench-resnet50",
+                        help="where the ResNet-50 pass is cached between runs")
     args = parser.parse_args()
-    for m in args.sizes:
-        an = synthetic_analysis(m)
-        for method, values in VALUES.items():
-            explorer = CommunityExplorer(an, layers="2", method=method, debounce=0.0)
-            explorer.wait()
-            name = "resolution" if method == "louvain" else "threshold"
-            widget, core = [], []
-            for i in range(args.steps):
-                value = float(values[i % len(values)])
-                t = time.perf_counter()
-                explorer.parameter.value = value
-                explorer.wait()
-                widget.append(time.perf_counter() - t)
-                assert 'data-kind="idle"' in explorer.status.value, explorer.status.value
-                t = time.perf_counter()
-                an.communities("2", method, stability_runs=0, **{name: explorer.current_params()[name]})
-                core.append(time.perf_counter() - t)
-            widget_ms, core_ms = np.array(widget) * 1000, np.array(core) * 1000
-            print(json.dumps({
-                "neurons": m,
-                "method": method,
-                "widget_median_ms": round(float(np.median(widget_ms)), 1),
-                "widget_p95_ms": round(float(np.percentile(widget_ms, 95)), 1),
-                "core_median_ms": round(float(np.median(core_ms)), 2),
-                "widget_over_core": round(float(np.median(widget_ms) / np.median(core_ms)), 1),
-            }), flush=True)
+    for kind in args.profiles:
+        for m in args.sizes:
+            if kind == "synthetic":
+                bench(synthetic_analysis(m), ["2"], kind, args.steps)
+            else:
+                an = resnet50_analysis(256, args.cache_dir, torch.device("cpu"))
+                bench(an, SELECTIONS[m] or an.layers, kind, args.steps)
 
 
 if __name__ == "__main__":

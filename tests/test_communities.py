@@ -95,9 +95,16 @@ def test_the_dendrogram_cut_equals_scikit_learns_agglomerative_clustering(shapes
 def test_correlation_knn_graph_and_modularity_match_references(shapes_analysis):
     an = shapes_analysis
     aggregator = an.aggregator(["layer3"])
-    np.testing.assert_allclose(aggregator.neurons.corr, np.corrcoef(an.profiles("layer3").T), atol=1e-4)
+    reference = np.corrcoef(an.profiles("layer3").T)
+    every = np.arange(64)
+    np.testing.assert_allclose(aggregator.neurons.correlation(every, every), reference, atol=1e-4)
     rows, cols, weights = aggregator.edges(5, 0.2)
     assert np.all(rows < cols) and np.all(weights >= 0.2)
+    np.testing.assert_allclose(weights, reference[rows, cols], atol=1e-4)
+    others = reference - 2 * np.eye(64)  # a neuron is not its own neighbour
+    nearest = np.argsort(-others, axis=1, kind="stable")[:, :5]
+    expected = {(min(i, j), max(i, j)) for i in range(64) for j in nearest[i] if reference[i, j] >= 0.2}
+    assert set(zip(rows.tolist(), cols.tolist())) == expected
     graph = nx.Graph()
     graph.add_nodes_from(range(64))
     graph.add_weighted_edges_from(zip(rows.tolist(), cols.tolist(), weights.tolist()))
@@ -153,7 +160,8 @@ def test_dead_neurons_are_reported_not_nan(tiny_model, tiny_data):
         assert communities.dead == [("conv", 1), ("conv", 2)]
         assert np.isfinite(communities.modularity)
         assert (communities.labels[[1, 2]] == -1).all() and (np.delete(communities.labels, [1, 2]) >= 0).all()
-    assert np.isfinite(an.aggregator(["conv", "tokens"]).neurons.corr).all()
+    neurons = an.aggregator(["conv", "tokens"]).neurons
+    assert np.isfinite(neurons.correlation(np.arange(neurons.size))).all()
     report = an.evaluate(communities)
     assert np.isfinite(report.scores).all()
 
@@ -272,3 +280,63 @@ def test_flow_edges_carry_the_gradient_times_activation_of_a_linear_layer():
     assert flow_edges(report.community_graph(flow=True)) == pytest.approx(
         {(f"c{a}", f"c{b}"): summed[a, b] for a, b in zip(*np.nonzero(summed))}, rel=1e-5
     )
+
+
+def test_the_neighbour_search_by_blocks_of_rows_equals_one_block(shapes_analysis, monkeypatch):
+    """Neighbours are searched a block of correlation rows at a time (no M x M matrix):
+    blocks of 3 rows give the neighbours and correlations of one block of all rows."""
+    from innersight_widgets.core import _neurons
+
+    profiles = {layer: shapes_analysis.profiles(layer) for layer in ("layer2", "layer3")}
+    whole = _neurons.build_neuron_set(profiles, torch.device("cpu")).neighbours()
+    m = whole[0].shape[0]
+    monkeypatch.setattr(_neurons, "_BLOCK_BYTES", 3 * 4 * m)
+    blocked = _neurons.build_neuron_set(profiles, torch.device("cpu")).neighbours()
+    np.testing.assert_allclose(blocked[1], whole[1], atol=1e-5)
+    assert (blocked[0] == whole[0]).mean() > 0.99  # ties between equal correlations may swap
+    assert whole[0].shape == (m, min(_neurons.MAX_NEIGHBOURS, m - 1))
+
+
+def _planted(m: int, groups: int, n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n x m profiles of ``groups`` planted groups (each neuron a noisy copy of its group's
+    latent signal), and each neuron's group."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, groups, size=m)
+    latent = rng.gamma(2.0, 1.0, size=(n, groups))
+    return (latent[:, group] + rng.normal(0, 0.7, size=(n, m))).astype(np.float32), group
+
+
+def test_above_the_coarse_size_louvain_and_leiden_cluster_micro_communities_and_find_the_planted_groups():
+    """Above COARSE_ABOVE living neurons the slider's methods run on the graph of
+    micro-communities: a partition has the same modularity on it as on the neurons' graph,
+    and the planted groups are found as by the full graph."""
+    from innersight_widgets.core import communities as module
+    from innersight_widgets.core._neurons import build_neuron_set
+
+    profiles, group = _planted(module.COARSE_ABOVE + 904, groups=40)
+    aggregator = module.Aggregator(build_neuron_set({"wide": profiles}, torch.device("cpu")))
+    micro, graph = aggregator._coarse(10, 0.0, 0)
+    assert 40 <= graph.vcount() < len(micro) // 10
+    coarse_labels = np.random.default_rng(1).integers(0, 7, size=graph.vcount())
+    full_graph = aggregator._igraph(10, 0.0)
+    for gamma in (0.5, 2.0):
+        assert graph.modularity(coarse_labels.tolist(), weights="weight", resolution=gamma) == pytest.approx(
+            full_graph.modularity(coarse_labels[micro].tolist(), weights="weight", resolution=gamma), abs=1e-9
+        )
+    for method in ("louvain", "leiden"):
+        found = aggregator.communities(method, {"resolution": 1.0}, seed=0, stability_runs=0)
+        assert adjusted_rand_score(found.labels, group) >= 0.95
+        # the slider's top resolution is the micro-communities' own: each is within one community
+        top = aggregator.communities(method, {"resolution": module.COARSE_RESOLUTION}, seed=0, stability_runs=0)
+        assert all(len(np.unique(top.labels[micro == c])) == 1 for c in range(graph.vcount()))
+
+
+def test_agglomerative_is_refused_above_its_size_and_names_the_methods_to_use():
+    from innersight_widgets.core import communities as module
+    from innersight_widgets.core._neurons import build_neuron_set
+
+    profiles, _ = _planted(module.LARGEST["agglomerative"] + 1, groups=10, n=20)
+    aggregator = module.Aggregator(build_neuron_set({"wide": profiles}, torch.device("cpu")))
+    with pytest.raises(ValueError, match=r"agglomerative clustering of 10,001 living neurons needs every pair.s distance .* offered up to 10,000 neurons; use .louvain. or .leiden."):
+        aggregator.communities("agglomerative", {}, seed=0, stability_runs=0)
+    assert aggregator.communities("louvain", {}, seed=0, stability_runs=0).num_communities >= 2
