@@ -1,21 +1,25 @@
 // CommunityView: the graph of communities (or neurons) and the selected community's details.
-// Reads the records of innersight_widgets/widgets/payloads.py: CommunityGraph, CommunityDetails,
-// ImportanceSummary and Thumbnails. Helpers (el, mount, pictures, ...) come from _prelude.js.
+// Reads the records of innersight_widgets/widgets/payloads.py: CommunityGraph (with NeuronPoints
+// in the neuron view), StabilitySummary, CommunityDetails, ImportanceSummary and Thumbnails. Helpers (el, mount, pictures, ...) come from _prelude.js.
 
 const STYLE = `
-.isw-graph { flex: 0 0 auto; }
+.isw-graph { flex: 0 0 auto; max-width: 442px; }
+.isw-stage { position: relative; }
+.isw-neurons { display: block; border: 1px solid #ddd; border-radius: 6px; background: #fcfcfc; cursor: crosshair; touch-action: none; max-width: 100%; }
+.isw-tooltip { position: absolute; pointer-events: none; display: none; background: rgba(255, 255, 255, 0.96); border: 1px solid #bbb;
+  border-radius: 4px; padding: 2px 6px; font-size: 12px; white-space: nowrap; box-shadow: 0 1px 3px rgba(0, 0, 0, 0.15); }
+.isw-note { color: #8a5a00; }
 `;
 
-function drawGraph(container, model) {
-  container.replaceChildren();
+const SIZE = 440, PAD = 40;
+const px = (v) => PAD + v * (SIZE - 2 * PAD);
+
+function drawCommunities(container, model) {
   const graph = model.get("graph") || {};
   const nodes = graph.nodes || [];
   const selected = model.get("selected");
-  const size = 440, pad = 40;
-  const px = (v) => pad + v * (size - 2 * pad);
-  container.append(el("div", { "data-testid": "community-count" }, `${graph.communities || 0} communities`));
   const svg = el("svg:svg", {
-    class: "isw-canvas", width: size, height: size, viewBox: `0 0 ${size} ${size}`, "data-testid": "community-graph",
+    class: "isw-canvas", width: SIZE, height: SIZE, viewBox: `0 0 ${SIZE} ${SIZE}`, "data-testid": "community-graph",
   });
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const maxWeight = Math.max(1e-6, ...(graph.edges || []).map((e) => e.w));
@@ -28,38 +32,237 @@ function drawGraph(container, model) {
     }));
   }
   const maxSize = Math.max(1, ...nodes.map((n) => n.size));
-  const neuronMode = graph.mode === "neurons";
   for (const n of nodes) {
-    const r = neuronMode ? 4 : 8 + 22 * Math.sqrt(n.size / maxSize);
+    const r = 8 + 22 * Math.sqrt(n.size / maxSize);
     const circle = el("svg:circle", {
       cx: px(n.x), cy: px(n.y), r, fill: colour(n.community),
-      class: "isw-node" + (n.community === selected && n.community >= 0 ? " isw-selected" : ""),
-      "data-testid": neuronMode ? "neuron-node" : "community-node",
-      "data-community": n.community,
+      class: "isw-node" + (n.community === selected ? " isw-selected" : ""),
+      "data-testid": "community-node", "data-community": n.community,
     });
     circle.append(el("svg:title", {}, n.title));
     circle.addEventListener("click", () => {
-      if (n.community < 0) return;
       model.set("selected", n.community);
       model.save_changes();
     });
     svg.append(circle);
-    if (!neuronMode) {
+    svg.append(el("svg:text", {
+      x: px(n.x), y: px(n.y) + 4, "text-anchor": "middle", "font-size": 11, "pointer-events": "none", fill: "#111",
+    }, String(n.community)));
+    if (n.caption) {
       svg.append(el("svg:text", {
-        x: px(n.x), y: px(n.y) + 4, "text-anchor": "middle", "font-size": 11, "pointer-events": "none", fill: "#111",
-      }, String(n.community)));
-      if (n.caption) {
-        svg.append(el("svg:text", {
-          x: px(n.x), y: px(n.y) + r + 11, "text-anchor": "middle", "font-size": 10, "pointer-events": "none",
-          fill: "#333", "data-testid": "community-caption",
-        }, n.caption));
-      }
+        x: px(n.x), y: px(n.y) + r + 11, "text-anchor": "middle", "font-size": 10, "pointer-events": "none",
+        fill: "#333", "data-testid": "community-caption",
+      }, n.caption));
     }
   }
-  container.append(svg);
-  container.append(el("div", { class: "isw-muted" },
-    neuronMode ? "each dot is a neuron, coloured by community; click one to open its community"
-               : "each disc is a community (area = members), captioned with the concept it best detects; click one to open it"));
+  container.append(svg, el("div", { class: "isw-muted" },
+    "each disc is a community (area = members), captioned with the concept it best detects; click one to open it"));
+}
+
+// ipywidgets hands `bytes` over as a DataView (or an ArrayBuffer): read it little-endian.
+function bytesOf(buffer) {
+  return ArrayBuffer.isView(buffer) ? new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength) : new DataView(buffer);
+}
+
+// A NeuronPoints record unpacked: positions in canvas pixels, communities, links.
+function unpackNeurons(points) {
+  const xy = bytesOf(points.xy), community = bytesOf(points.community);
+  const links = bytesOf(points.links), strength = bytesOf(points.strength);
+  const n = points.count, m = strength.byteLength;
+  const out = {
+    n, x: new Float32Array(n), y: new Float32Array(n), c: new Int16Array(n), dead: 0,
+    a: new Uint16Array(m), b: new Uint16Array(m), s: new Float32Array(m),
+    layers: points.layers, starts: points.starts, linksOf: points.links_of,
+  };
+  for (let i = 0; i < n; i++) {
+    out.x[i] = px(xy.getUint16(4 * i, true) / 65535);
+    out.y[i] = px(xy.getUint16(4 * i + 2, true) / 65535);
+    out.c[i] = community.getInt16(2 * i, true);
+    if (out.c[i] < 0) out.dead++;
+  }
+  for (let e = 0; e < m; e++) {
+    out.a[e] = links.getUint16(4 * e, true);
+    out.b[e] = links.getUint16(4 * e + 2, true);
+    out.s[e] = strength.getUint8(e) / 255;
+  }
+  return out;
+}
+
+// "layer:index" of a row: rows are each layer's channels in order, layers from their first row.
+function neuronName(points, row) {
+  let j = 0;
+  while (j + 1 < points.starts.length && points.starts[j + 1] <= row) j++;
+  return `${points.layers[j]}:${row - points.starts[j]}`;
+}
+
+// The neuron view: a canvas of points coloured by community, around the community graph's
+// places. Wheel: zoom about the cursor; drag: pan; hover: the neuron's name and community;
+// click: open its community; double-click: back to the whole view. `data-drawn` is the
+// number of points in view, `data-scale` the zoom.
+function neuronCanvas(model) {
+  const stage = el("div", { class: "isw-stage" });
+  const canvas = el("canvas", { class: "isw-neurons", "data-testid": "neuron-canvas" });
+  const tooltip = el("div", { class: "isw-tooltip", "data-testid": "neuron-tooltip" });
+  stage.append(canvas, tooltip);
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = SIZE * ratio;
+  canvas.height = SIZE * ratio;
+  canvas.style.width = `${SIZE}px`;
+  let points = null, nodes = new Map(), view = { k: 1, x: 0, y: 0 }, frame = 0, drag = null;
+  const radius = () => Math.min(6, 1.4 * Math.sqrt(view.k));
+  const sx = (i) => points.x[i] * view.k + view.x;
+  const sy = (i) => points.y[i] * view.k + view.y;
+
+  function draw() {
+    frame = 0;
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, SIZE, SIZE);
+    ctx.strokeStyle = "#777";
+    ctx.lineWidth = 0.6;
+    for (let e = 0; e < points.a.length; e++) {
+      ctx.globalAlpha = 0.04 + 0.25 * points.s[e];
+      ctx.beginPath();
+      ctx.moveTo(sx(points.a[e]), sy(points.a[e]));
+      ctx.lineTo(sx(points.b[e]), sy(points.b[e]));
+      ctx.stroke();
+    }
+    ctx.globalAlpha = 1;
+    const r = radius(), selected = model.get("selected"), paths = new Map(), chosen = new Path2D();
+    let drawn = 0;
+    for (let i = 0; i < points.n; i++) {
+      const x = sx(i), y = sy(i), c = points.c[i];
+      if (c < 0 || x < -r || y < -r || x > SIZE + r || y > SIZE + r) continue;
+      drawn++;
+      const fill = colour(c);
+      if (!paths.has(fill)) paths.set(fill, new Path2D());
+      const target = c === selected ? chosen : paths.get(fill);
+      target.moveTo(x + r, y);
+      target.arc(x, y, r, 0, 2 * Math.PI);
+    }
+    paths.forEach((path, fill) => { ctx.fillStyle = fill; ctx.fill(path); });
+    if (selected >= 0) {
+      ctx.fillStyle = colour(selected);
+      ctx.fill(chosen);
+      ctx.strokeStyle = "#111";
+      ctx.lineWidth = 1;
+      ctx.stroke(chosen);
+    }
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = "rgba(255, 255, 255, 0.85)";
+    ctx.fillStyle = "#111";
+    nodes.forEach((n) => {
+      const text = n.caption ? `${n.community} · ${n.caption}` : String(n.community);
+      const x = px(n.x) * view.k + view.x, y = px(n.y) * view.k + view.y;
+      ctx.strokeText(text, x, y);
+      ctx.fillText(text, x, y);
+    });
+    canvas.setAttribute("data-drawn", drawn);
+    canvas.setAttribute("data-scale", view.k.toFixed(3));
+  }
+  const redraw = () => { frame = frame || requestAnimationFrame(draw); };
+
+  function at(event) {  // the event's position in canvas pixels (the canvas may be scaled down)
+    const box = canvas.getBoundingClientRect();
+    return [(event.clientX - box.left) * SIZE / box.width, (event.clientY - box.top) * SIZE / box.height];
+  }
+  function nearest([x, y]) {
+    let best = -1, bestD = Math.max(5, radius() + 2) ** 2;
+    for (let i = 0; i < points.n; i++) {
+      if (points.c[i] < 0) continue;
+      const d = (sx(i) - x) ** 2 + (sy(i) - y) ** 2;
+      if (d < bestD) { best = i; bestD = d; }
+    }
+    return best;
+  }
+  function hover(event) {
+    const [x, y] = at(event), i = nearest([x, y]);
+    if (i < 0) { tooltip.style.display = "none"; return; }
+    const community = nodes.get(points.c[i]);
+    tooltip.textContent = `${neuronName(points, i)} · ${community ? community.title : `community ${points.c[i]}`}`;
+    tooltip.style.left = `${Math.min(sx(i) + 10, SIZE - 120)}px`;
+    tooltip.style.top = `${sy(i) + 10}px`;
+    tooltip.style.display = "block";
+  }
+  canvas.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    const [x, y] = at(event);
+    const k = Math.min(400, Math.max(0.5, view.k * Math.exp(-event.deltaY * 0.0015))), f = k / view.k;
+    view = { k, x: x - (x - view.x) * f, y: y - (y - view.y) * f };
+    tooltip.style.display = "none";
+    redraw();
+  }, { passive: false });
+  canvas.addEventListener("pointerdown", (event) => {
+    drag = { from: [event.clientX, event.clientY], view, moved: false };
+    canvas.setPointerCapture(event.pointerId);
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!drag) { hover(event); return; }
+    const dx = event.clientX - drag.from[0], dy = event.clientY - drag.from[1];
+    drag.moved = drag.moved || Math.abs(dx) + Math.abs(dy) > 3;
+    if (!drag.moved) return;
+    view = { k: drag.view.k, x: drag.view.x + dx, y: drag.view.y + dy };
+    tooltip.style.display = "none";
+    redraw();
+  });
+  canvas.addEventListener("pointerup", (event) => {
+    const click = drag && !drag.moved;
+    drag = null;
+    const i = click ? nearest(at(event)) : -1;
+    if (i < 0) return;
+    model.set("selected", points.c[i]);
+    model.save_changes();
+  });
+  canvas.addEventListener("pointerleave", () => { tooltip.style.display = "none"; });
+  canvas.addEventListener("dblclick", () => { view = { k: 1, x: 0, y: 0 }; redraw(); });
+
+  return {
+    element: stage,
+    show(graph) {  // a new partition or layout: unpack it and show all of it
+      points = unpackNeurons(graph.neurons);
+      nodes = new Map(graph.nodes.map((n) => [n.community, n]));
+      view = { k: 1, x: 0, y: 0 };
+      tooltip.style.display = "none";
+      draw();
+      return points;
+    },
+    draw,
+  };
+}
+
+function drawNeurons(container, graph, canvas) {
+  const points = canvas.show(graph);
+  container.append(canvas.element, el("div", { class: "isw-muted" },
+    "each dot is a neuron, coloured by community; wheel: zoom, drag: pan, hover: its name, click: open its community, double-click: whole view"));
+  if (points.a.length < points.linksOf) {
+    container.append(el("div", { class: "isw-note", "data-testid": "links-note" },
+      `lines: the ${points.a.length.toLocaleString("en")} strongest of ${points.linksOf.toLocaleString("en")} similarity links, so that the points stay visible`));
+  }
+  if (points.dead) {
+    container.append(el("div", { class: "isw-note", "data-testid": "dead-note" },
+      `${points.dead.toLocaleString("en")} dead neurons (constant over the probe images) belong to no community and are not drawn`));
+  }
+}
+
+function drawGraph(container, heading, model, canvas) {
+  container.replaceChildren();
+  const graph = model.get("graph") || {};
+  const count = graph.neurons ? ` · ${graph.neurons.count.toLocaleString("en")} neurons` : "";
+  heading.textContent = `${graph.communities || 0} communities${count}`;
+  if (graph.mode === "neurons") drawNeurons(container, graph, canvas);
+  else drawCommunities(container, model);
+  if (graph.note) container.append(el("div", { class: "isw-note", "data-testid": "graph-note" }, graph.note));
+}
+
+function drawStability(container, model) {
+  container.replaceChildren();
+  const s = model.get("stability") || {};
+  if (s.text === undefined) return;
+  const line = el("div", { "data-testid": "stability", "data-runs": s.runs, "data-value": s.value === null ? "" : s.value }, s.text);
+  line.append(el("span", { class: "isw-muted" }, `: ${s.meaning}`));
+  container.append(line);
 }
 
 function barChart({ labels, values, nulls = null, spreads = null, testid, title, digits = 2 }) {
@@ -164,17 +367,27 @@ function drawDetails(container, model, url) {
 
 function render({ model, el: root }) {
   const wrapper = mount(root, STYLE, "community-explorer");
+  const heading = el("div", { "data-testid": "community-count" });
+  const stabilityBox = el("div");
+  const drawing = el("div");
   const graphBox = el("div", { class: "isw-graph" });
+  graphBox.append(heading, stabilityBox, drawing);
   const detailsBox = el("div", { class: "isw-panel", "data-testid": "community-details" });
   wrapper.append(graphBox, detailsBox);
   const thumbs = pictures(model);
-  const redrawGraph = () => drawGraph(graphBox, model);
+  const canvas = neuronCanvas(model);
+  const redrawGraph = () => drawGraph(drawing, heading, model, canvas);
+  // a click in the neuron view keeps its zoom: only the highlight changes
+  const redrawSelection = () => ((model.get("graph") || {}).mode === "neurons" ? canvas.draw() : redrawGraph());
+  const redrawStability = () => drawStability(stabilityBox, model);
   const redrawDetails = () => drawDetails(detailsBox, model, thumbs.url);
   redrawGraph();
+  redrawStability();
   redrawDetails();
   return listen(model, [
     ["change:graph", redrawGraph],
-    ["change:selected", redrawGraph],
+    ["change:selected", redrawSelection],
+    ["change:stability", redrawStability],
     ["change:details", redrawDetails],
     ["change:thumbnails", () => { thumbs.refresh(); redrawDetails(); }],
   ], thumbs.release);

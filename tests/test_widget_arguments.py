@@ -26,6 +26,8 @@ def analysis():
         ({"draws": 0}, "draws must be a positive integer"),
         ({"debounce": -1}, "debounce must be a number of seconds >= 0"),
         ({"debounce": float("nan")}, "debounce must be a number of seconds >= 0"),
+        ({"stability_runs": 51}, r"stability_runs must be an integer in 0\.\.50 \(re-runs"),
+        ({"stability_runs": True}, "stability_runs must be an integer in 0..50"),
     ],
 )
 def test_the_explorer_refuses_bad_arguments(analysis, kwargs, message):

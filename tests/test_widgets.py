@@ -114,10 +114,11 @@ def test_switching_method_and_graph_mode(analysis):
     assert explorer.communities.num_communities == 5
     explorer.graph_mode.value = "neurons"
     explorer.wait()
-    assert explorer.view.graph["mode"] == "neurons" and len(explorer.view.graph["nodes"]) == 64
+    assert explorer.view.graph["mode"] == "neurons" and explorer.view.graph["neurons"]["count"] == 64
     explorer.layers.value = ("layer2", "layer3")
     explorer.wait()
-    assert len(explorer.view.graph["nodes"]) == 128 and explorer.communities.layers == ["layer2", "layer3"]
+    assert explorer.view.graph["neurons"]["count"] == 128 and explorer.communities.layers == ["layer2", "layer3"]
+    assert explorer.view.graph["neurons"]["starts"] == [0, 64]
 
 
 def test_an_exception_in_a_computation_shows_in_the_status_line(analysis):
@@ -302,3 +303,51 @@ def test_results_are_applied_on_the_kernel_thread(analysis):
     explorer = asyncio.run(session())
     assert explorer.communities.params["resolution"] == 1.9
     assert applied and set(applied) == {threading.get_ident()}
+
+
+def test_the_stability_shown_is_the_cores_for_the_same_settings(analysis):
+    explorer = make(analysis)
+    direct = analysis.communities("layer3", "louvain", stability_runs=3, **explorer.current_params())
+    shown = explorer.view.stability
+    assert shown["runs"] == 3 and shown["value"] == round(direct.stability, 4)
+    assert shown["text"] == f"stability {direct.stability:.2f} (ARI over 3 other seeds)" and "1 = always" in shown["meaning"]
+    explorer.stability_runs.value = 6  # more runs: measured again for the partition on screen
+    explorer.wait()
+    direct = analysis.communities("layer3", "louvain", stability_runs=6, **explorer.current_params())
+    assert explorer.view.stability["runs"] == 6 and explorer.view.stability["value"] == round(direct.stability, 4)
+    explorer.method.value = "agglomerative"  # deterministic: bootstrap resamples of the images instead of seeds
+    explorer.wait()
+    direct = analysis.communities("layer3", "agglomerative", stability_runs=6, **explorer.current_params())
+    assert explorer.view.stability["value"] == round(direct.stability, 4)
+    assert "ARI over 6 bootstrap resamples of the images" in explorer.view.stability["text"]
+    explorer.stability_runs.value = 0
+    explorer.wait()
+    assert explorer.view.stability["value"] is None and "not measured" in explorer.view.stability["text"]
+
+
+def test_a_slider_move_during_the_stability_run_never_shows_the_old_partitions_stability(analysis, monkeypatch):
+    explorer = make(analysis, debounce=0.0)
+    old = analysis.communities("layer3", "louvain", stability_runs=5, resolution=1.0).stability
+    new = analysis.communities("layer3", "louvain", stability_runs=5, resolution=3.5).stability
+    assert round(old, 4) != round(new, 4)  # else the test could not tell them apart
+    started, release = threading.Event(), threading.Event()
+    original = analysis.communities
+
+    def blocked_once(*args, **kwargs):
+        if kwargs["stability_runs"] and not started.is_set():
+            started.set()
+            assert release.wait(30), "the test never released the worker"
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, "communities", blocked_once)
+    shown = []
+    explorer.view.observe(lambda change: shown.append(change["new"].get("value")), names="stability")
+    explorer.stability_runs.value = 5  # the stability of resolution 1.0 starts, and blocks
+    assert started.wait(10)
+    explorer.parameter.value = 3.5
+    release.set()
+    explorer.wait()
+    assert explorer.communities.params["resolution"] == 3.5
+    assert [v for v in shown if v is not None] == [round(new, 4)]
+    assert explorer.view.stability["value"] == round(new, 4) and explorer.view.stability["runs"] == 5
+    assert 'data-kind="idle"' in explorer.status.value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from numbers import Integral
 from typing import Any
 
 import anywidget
@@ -28,17 +29,29 @@ from .payloads import (
     CommunityGraph,
     Edge,
     Record,
+    StabilitySummary,
     Thumbnails,
     community_details,
     community_graph,
     community_labels,
     importance_summary,
+    neuron_points,
+    stability_summary,
 )
 
-# Above this many neurons the neuron-level graph is not drawn (the community graph is).
-MAX_DRAWN_NEURONS = 600
+# Above this many neurons the neuron view is not drawn (the community graph is, with a note);
+# at most payloads.MAX_PACKED_NEURONS.
+MAX_DRAWN_NEURONS = 30_000
+# The neuron view draws the strongest similarity links only: more are a grey fog.
+MAX_DRAWN_LINKS = 2_000
 # A force layout costs O(n^2) per iteration: above this many nodes, a sunflower by size.
 MAX_SPRING_NODES = 150
+# The share of the square the neuron view's points cover (every neuron the same area).
+NEURON_COVER = 0.4
+# What Analysis.communities accepts as stability_runs.
+MAX_STABILITY_RUNS = 50
+# The turn between consecutive points of a sunflower spiral, which fills a disc evenly.
+GOLDEN_ANGLE = np.pi * (3 - np.sqrt(5))
 
 
 class CommunityView(anywidget.AnyWidget):
@@ -47,6 +60,7 @@ class CommunityView(anywidget.AnyWidget):
     _esm = esm("js/community_view.js")
     graph = Record(CommunityGraph).tag(sync=True)
     selected = traitlets.Int(-1, min=-1).tag(sync=True)
+    stability = Record(StabilitySummary).tag(sync=True)
     details = Record(CommunityDetails).tag(sync=True)
     thumbnails = Record(Thumbnails).tag(sync=True)
 
@@ -55,14 +69,39 @@ class CommunityExplorer(w.VBox):
     """Explore the communities of an :class:`Analysis` in a notebook.
 
     ``CommunityExplorer(an)`` shows controls (layers, method, its slider, k neighbours,
-    minimum correlation, graph of communities or neurons), the graph with each community's
-    concept label, and for a clicked community its top images and receptive-field patches,
-    class selectivity, coherence, concept label and members at once, then its importance:
-    the accuracy drop when it is ablated, against ``draws`` random sets of its size, filling
-    in as the random sets run, on ``images`` probe images.
+    minimum correlation, graph of communities or neurons, stability runs), the graph with
+    each community's concept label, the partition's stability once measured, and for a
+    clicked community its top images and receptive-field patches, class selectivity,
+    coherence, concept label and members at once, then its importance: the accuracy drop
+    when it is ablated, against ``draws`` random sets of its size, filling in as the random
+    sets run, on ``images`` probe images.
+
+    The neuron view draws up to ``MAX_DRAWN_NEURONS`` neurons as points on a canvas (wheel
+    to zoom, drag to pan, hover for a neuron's name), each community's members around the
+    community's place in the community graph. The stability (mean adjusted Rand index over
+    ``stability_runs`` re-runs) is measured after the partition is drawn.
 
     A click belongs to the newest partition asked for: clicked while a new partition is
     computing, the community opens in the new partition when it is drawn.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The analysis whose neurons are partitioned.
+    layers : str or list of str, optional
+        The layers shown first (default: the middle selected layer).
+    method : {"louvain", "leiden", "agglomerative", "spectral"}
+        The aggregation method shown first.
+    top_k : int
+        Top images shown per community.
+    draws : int
+        Random neuron sets in the importance test.
+    images : int or None
+        Probe images the importance test runs on (None: all).
+    debounce : float
+        Seconds of quiet a slider waits for before computing.
+    stability_runs : int
+        Re-runs (0..50) the stability figure compares each partition with; 0: not measured.
     """
 
     def __init__(
@@ -74,20 +113,27 @@ class CommunityExplorer(w.VBox):
         draws: int = 20,
         images: int | None = 512,
         debounce: float = 0.15,
+        stability_runs: int = 3,
     ) -> None:
         if not isinstance(analysis, Analysis):
             raise TypeError(f"CommunityExplorer needs an Analysis, got {type(analysis).__name__}")
+        if isinstance(stability_runs, bool) or not isinstance(stability_runs, Integral) or not 0 <= stability_runs <= MAX_STABILITY_RUNS:
+            raise ValueError(
+                f"stability_runs must be an integer in 0..{MAX_STABILITY_RUNS} (re-runs the stability figure compares "
+                f"the partition with; 0: not measured), got {stability_runs!r}"
+            )
         self.analysis = analysis
         self.top_k = positive_int("top_k", top_k, "top images shown per community")
         self.draws = positive_int("draws", draws, "random neuron sets in the importance test; 20 or more for p < 0.05")
         self.images = None if images is None else positive_int("images", images, "probe images the importance test runs on; None: all")
         self.communities: Communities | None = None
         self.report: CommunityReport | None = None
-        self._layouts: dict[tuple, dict[int, tuple[float, float]]] = {}
-        # The partition asked for last (its key and request number) and the one on screen;
-        # a click is (community, request number of the partition it belongs to).
+        # Partitions asked for are numbered (a new number when layers, method or parameters
+        # change, not when only the look does); the one asked for last (its key and number)
+        # and the one on screen. A click is (community, number of the partition it belongs to).
         self._asked: tuple[tuple, int] = ((), 0)
         self._shown = 0
+        self._drawn_key: tuple | None = None
         self._click: tuple[int, int] | None = None
         self._applying = False
 
@@ -98,15 +144,23 @@ class CommunityExplorer(w.VBox):
         self.settings = CommunityControls(method, self._request_partition)
         self.method, self.parameter, self.k, self.min_corr = self.settings.widgets
         self.graph_mode = w.ToggleButtons(options=["communities", "neurons"], value="communities", description="graph")
+        self.stability_runs = w.BoundedIntText(
+            value=int(stability_runs), min=0, max=MAX_STABILITY_RUNS, description="stability runs",
+            style={"description_width": "initial"}, layout=w.Layout(width="170px"),
+        )
         self.status = StatusLine("explorer-status")
         self.view = CommunityView()
         self._live = LiveRunner(self.status, debounce=debounce)
 
         for control in (self.layers, self.graph_mode):
             control.observe(lambda _change: self._request_partition(), names="value")
+        self.stability_runs.observe(self._on_stability_runs, names="value")
         self.view.observe(self._on_select, names="selected")
 
-        controls = w.HBox([w.VBox([self.layers, self.method]), w.VBox([self.parameter, self.k, self.min_corr, self.graph_mode])])
+        controls = w.HBox([
+            w.VBox([self.layers, self.method, self.stability_runs]),
+            w.VBox([self.parameter, self.k, self.min_corr, self.graph_mode]),
+        ])
         super().__init__([controls, self.status, self.view])
         self.add_class("innersight-community-explorer")
         self._request_partition()
@@ -122,74 +176,109 @@ class CommunityExplorer(w.VBox):
             self._live.announce("error", "select at least one layer")
             return
         started = time.perf_counter()
+        key = (tuple(layers), method, tuple(sorted(params.items())))
+        # Only the look changed (neurons vs communities): the same partition, drawn again at
+        # once (a click, not a slider); the open community, its importance test and the
+        # stability carry on.
+        redraw = key == self._asked[0]
+        number = self._asked[1] if redraw else self._asked[1] + 1
+        self._asked = (key, number)
+        drawn = (self.communities, self.report) if key == self._drawn_key else None
 
-        def compute(job: Job) -> tuple[int, Communities, CommunityReport, CommunityGraph]:
-            communities = self.analysis.communities(layers, method, stability_runs=0, **params)
-            report = self.analysis.evaluate(communities)
-            for layer in layers:  # measured once per layer: now, so that no click waits for it
-                if len(self.analysis.layer_info(layer).spatial_shape) == 2:
-                    self.analysis.receptive_box(layer, 0, 0)
-            return job.generation, communities, report, self._graph(report, mode, params)
+        def compute(job: Job) -> tuple[Communities, CommunityReport, CommunityGraph]:
+            if drawn is not None:
+                communities, report = drawn
+            else:
+                communities = self.analysis.communities(layers, method, stability_runs=0, **params)
+                report = self.analysis.evaluate(communities)
+                for layer in layers:  # measured once per layer: now, so that no click waits for it
+                    if len(self.analysis.layer_info(layer).spatial_shape) == 2:
+                        self.analysis.receptive_box(layer, 0, 0)
+            return communities, report, self._graph(report, mode, params)
 
-        def apply(result: tuple[int, Communities, CommunityReport, CommunityGraph]) -> str:
-            generation, communities, report, graph = result
-            self.communities, self.report, self._shown = communities, report, generation
-            click = self._click if self._click is not None and self._click[1] == generation else None
-            opens = click is not None and click[0] < communities.num_communities
-            with self.view.hold_sync():
-                self.view.graph = graph
-                self.view.details = {}
-                self.view.thumbnails = {}
-                self._set_selected(click[0] if opens else -1)
+        def apply(result: tuple[Communities, CommunityReport, CommunityGraph]) -> str:
+            communities, report, graph = result
             dead = f", {len(communities.dead)} dead neurons" if communities.dead else ""
             summary = (
                 f"{communities.num_communities} communities of {len(communities.neurons)} neurons, "
                 f"modularity {communities.modularity:.3f}{dead} ({time.perf_counter() - started:.2f} s)"
             )
-            if opens:
-                self._open(click[0])
-            elif click is not None:
+            if number == self._shown:  # the partition on screen, drawn another way
+                self.view.graph = graph
+                return summary if self.view.selected >= 0 else f"{summary}; click a community"
+            self.communities, self.report, self._shown, self._drawn_key = communities, report, number, key
+            click = self._click if self._click is not None and self._click[1] == number else None
+            opens = click is not None and click[0] < communities.num_communities
+            with self.view.hold_sync():  # one message: the new graph, nothing of the old partition
+                self.view.graph = graph
+                self.view.details = {}
+                self.view.thumbnails = {}
+                self._set_selected(click[0] if opens else -1)
+                if opens:
+                    self._open(click[0])
+                self._measure_stability()
+            if click is not None and not opens:
                 return f"{summary}; there is no community {click[0]} in it, click another"
-            return f"{summary}; click a community"
+            return summary if opens else f"{summary}; click a community"
 
-        key = (tuple(layers), method, tuple(sorted(params.items())))
         def clear() -> None:
             """A failed partition leaves nothing of the old one under the new controls."""
-            self.communities = self.report = None
+            self.communities = self.report = self._drawn_key = None
+            self._shown = 0
             with self.view.hold_sync():
-                self.view.graph, self.view.details, self.view.thumbnails = {}, {}, {}
+                self.view.graph, self.view.stability, self.view.details, self.view.thumbnails = {}, {}, {}, {}
                 self._set_selected(-1)
 
-        job = self._live.submit(
+        self._live.submit(
             "partition", f"computing {method} communities of {', '.join(layers)} …", compute, apply,
-            cancels=("details", "importance"), on_error=clear,
+            cancels=() if redraw else ("details", "importance", "stability"), debounce=not redraw, on_error=clear,
         )
-        # Only the graph's look changed (neurons vs communities): the open community stays open.
-        if self._click is not None and key == self._asked[0] and self._click[1] == self._asked[1]:
-            self._click = (self._click[0], job.generation)
-        self._asked = (key, job.generation)
 
     def _graph(self, report: CommunityReport, mode: str, params: dict[str, Any]) -> CommunityGraph:
+        """The community graph, or the neuron view around it (up to ``MAX_DRAWN_NEURONS``)."""
         communities = report.communities
-        k = communities.num_communities
+        k, m = communities.num_communities, len(communities.neurons)
         labels = community_labels(report, MAX_SPRING_NODES)  # beyond that a drawing is a hairball
-        if mode == "neurons" and len(communities.neurons) <= MAX_DRAWN_NEURONS:
-            rows, cols, weights = self.analysis.aggregator(communities.layers).edges(params["k"], params["min_corr"])
-            key = (tuple(communities.layers), params["k"], params["min_corr"])
-            if key not in self._layouts:
-                graph = nx.Graph()
-                graph.add_nodes_from(range(len(communities.neurons)))
-                graph.add_weighted_edges_from(zip(rows.tolist(), cols.tolist(), weights.tolist()))
-                self._layouts[key] = _layout(graph, weight="weight")
-            edges = [Edge(int(a), int(b), round(float(c), 3)) for a, b, c in zip(rows, cols, weights)]
-            return community_graph(report, self._layouts[key], edges, labels, neurons=True)
         graph = report.community_graph(top=3) if k <= MAX_SPRING_NODES else _nodes_only(k)
+        centres = _layout(graph, weight="similarity")
+        if mode == "neurons" and m <= MAX_DRAWN_NEURONS:
+            links = self.analysis.aggregator(communities.layers).edges(params["k"], params["min_corr"])
+            xy, centres = _scatter(communities.labels, centres, *links)
+            return community_graph(report, centres, [], labels, neuron_points(communities, xy, links, MAX_DRAWN_LINKS))
         pairs = {}  # each community's 3 strongest links, drawn once per pair
         for u, v, d in graph.edges(data=True):
             if d["similarity"] > 0.05:
                 pairs[tuple(sorted((int(u[1:]), int(v[1:]))))] = d["similarity"]
         edges = [Edge(a, b, round(float(sim), 3)) for (a, b), sim in pairs.items()]
-        return community_graph(report, _layout(graph, weight="similarity"), edges, labels, neurons=False)
+        note = "" if mode == "communities" else (
+            f"the neuron view draws at most {MAX_DRAWN_NEURONS:,} neurons and these layers have {m:,}: "
+            "their communities are shown instead; select fewer layers to see the neurons"
+        )
+        return community_graph(report, centres, edges, labels, note=note)
+
+    # ------------------------------------------------------------ stability
+    def _on_stability_runs(self, _change: dict) -> None:
+        if not self._live.pending("partition") and self.communities is not None:
+            self._measure_stability()  # otherwise the partition coming measures it when drawn
+
+    def _measure_stability(self) -> None:
+        """Measure the stability of the partition on screen over the runs the control shows,
+        after it is drawn; a newer partition makes the result stale."""
+        shown, runs = self.communities, int(self.stability_runs.value)
+        self.view.stability = stability_summary(shown.method, runs)
+
+        def compute(job: Job) -> Communities | None:
+            if runs == 0:
+                return None
+            return self.analysis.communities(shown.layers, shown.method, seed=shown.seed, stability_runs=runs, **shown.params)
+
+        def apply(measured: Communities | None) -> None:
+            self.view.stability = stability_summary(shown.method, runs, measured)
+
+        def clear() -> None:
+            self.view.stability = {}
+
+        self._live.submit("stability", f"measuring the stability over {runs} re-runs …", compute, apply, debounce=False, on_error=clear)
 
     # -------------------------------------------------------------- details
     def select(self, community: int) -> None:
@@ -282,7 +371,7 @@ def _layout(graph: nx.Graph, weight: str) -> dict[Any, tuple[float, float]]:
         return {}
     if n > MAX_SPRING_NODES:
         k = np.arange(n) + 0.5
-        radius, angle = np.sqrt(k / n) / 2, k * np.pi * (3 - np.sqrt(5))
+        radius, angle = np.sqrt(k / n) / 2, k * GOLDEN_ANGLE
         xy = np.stack([0.5 + radius * np.cos(angle), 0.5 + radius * np.sin(angle)], axis=1)
     else:
         xy = np.array(list(nx.spring_layout(graph, weight=weight, seed=0).values()))
@@ -290,3 +379,42 @@ def _layout(graph: nx.Graph, weight: str) -> dict[Any, tuple[float, float]]:
     span = np.where(high - low > 1e-9, high - low, 1)
     scaled = (xy - low) / span
     return {node: (round(float(x), 4), round(float(y), 4)) for node, (x, y) in zip(graph.nodes, scaled)}
+
+
+def _scatter(
+    labels: np.ndarray, centres: dict[str, tuple[float, float]], rows: np.ndarray, cols: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
+    """Neuron positions around the communities' ``centres``, deterministic and O(M log M).
+
+    Each community's members fill a disc around its centre, as a sunflower with the
+    members most strongly linked within the community (kNN edges ``rows``-``cols`` with
+    ``weights``) in the middle; every neuron gets the same area. The whole is scaled into
+    [0, 1]^2 (centred, discs kept round). Dead neurons (label -1) stay at 0: not drawn.
+
+    Returns
+    -------
+    xy : np.ndarray
+        M x 2 positions.
+    centres : dict
+        The communities' centres, moved as the neurons were.
+    """
+    m = labels.size
+    xy = np.zeros((m, 2))
+    alive = np.flatnonzero(labels >= 0)
+    if alive.size == 0:
+        return xy, centres
+    same = labels[rows] == labels[cols]
+    strength = np.bincount(rows[same], weights[same], m) + np.bincount(cols[same], weights[same], m)
+    order = alive[np.lexsort((-strength[alive], labels[alive]))]  # by community, strongest first
+    community = labels[order]
+    rank = np.arange(order.size) - np.searchsorted(community, community)  # place within the community
+    spacing = np.sqrt(NEURON_COVER / (np.pi * alive.size))
+    radius, angle = spacing * np.sqrt(rank + 0.5), (rank + 0.5) * GOLDEN_ANGLE
+    middle = np.array([centres[f"c{c}"] for c in range(int(community.max()) + 1)])
+    placed = middle[community] + radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    low, high = placed.min(0), placed.max(0)
+    scale = 1 / max((high - low).max(), 1e-9)
+    shift = (1 - (high - low) * scale) / 2 - low * scale  # centred, the shorter side too
+    xy[order] = placed * scale + shift
+    moved = middle * scale + shift
+    return xy, {f"c{c}": (round(float(x), 4), round(float(y), 4)) for c, (x, y) in enumerate(moved)}

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import traitlets
 
-from ..core import Analysis, Circuit, CommunityReport
+from ..core import Analysis, Circuit, Communities, CommunityReport
 from ..core.critical import CriticalNeurons, Mechanisms
 from ..core.debugging import Confusions, Diagnosis, Intervention
 from ..core.evaluation import Importance
@@ -29,6 +29,9 @@ LIT_ABOVE = 0.0
 
 #: The most classes the details panel's bar chart shows: those with the highest means.
 SHOWN_CLASSES = 20
+
+#: The most neurons :func:`neuron_points` packs: rows and communities travel as 16-bit integers.
+MAX_PACKED_NEURONS = 2**15 - 1
 
 
 def _number(x: Any) -> float | None:
@@ -73,11 +76,11 @@ def _thumbnails(owner: str, pictures: dict[str, bytes]) -> Thumbnails:
 # ------------------------------------------------------------------ communities
 @dataclass(frozen=True)
 class CommunityNode:
-    id: int  # the community (community graph) or the neuron's row (neuron graph)
+    id: int  # the community: what edges name
     community: int
     size: int
     caption: str  # the concept label shown on the disc ("" when none)
-    title: str  # the hover text
+    title: str  # the hover text (in the neuron view, after the neuron's name)
     x: float
     y: float
 
@@ -90,11 +93,42 @@ class Edge:
 
 
 @dataclass(frozen=True)
+class NeuronPoints:
+    """Every neuron of the neuron view, packed in little-endian binary buffers (ipywidgets
+    sends ``bytes`` as binary, not JSON): 4 bytes a neuron and 5 a link.
+
+    Neurons are the rows of ``Communities.neurons``: each layer's channels in order, so row
+    ``i`` of the layer starting at row ``starts[j]`` is ``layers[j]:(i - starts[j])``.
+    """
+
+    count: int
+    layers: list[str]
+    starts: list[int]  # the first row of each layer
+    xy: bytes  # 2 x count uint16: x, y of each neuron in the unit square, in 1/65535
+    community: bytes  # count int16: each neuron's community, -1 for a dead one (not drawn)
+    links: bytes  # 2 x L uint16: the rows joined by the L strongest similarity links, strongest first
+    strength: bytes  # L uint8: each link's correlation, 255 = the strongest drawn
+    links_of: int  # similarity links in the graph, of which L are drawn
+
+
+@dataclass(frozen=True)
 class CommunityGraph:
     mode: str  # "communities" or "neurons"
-    nodes: list[CommunityNode]
-    edges: list[Edge]
+    nodes: list[CommunityNode]  # the communities (centres of their neurons in the neuron view)
+    edges: list[Edge]  # links between communities (none in the neuron view, which has its own)
     communities: int
+    neurons: NeuronPoints | None  # the neuron view's points; None for the community graph
+    note: str  # what is not drawn and why ("" when everything asked for is)
+
+
+@dataclass(frozen=True)
+class StabilitySummary:
+    """How alike re-runs' partitions are, for the partition on screen."""
+
+    value: float | None  # mean adjusted Rand index; None while measured or when not measured
+    runs: int  # re-runs compared with the partition (0: not measured)
+    text: str  # e.g. "stability 0.52 (ARI over 5 other seeds)"
+    meaning: str  # the figure in one line
 
 
 @dataclass(frozen=True)
@@ -167,32 +201,106 @@ def community_labels(report: CommunityReport, shown: int) -> list[ConceptScore |
 
 def community_graph(
     report: CommunityReport,
-    positions: dict[Any, tuple[float, float]],
+    positions: dict[str, tuple[float, float]],
     edges: list[Edge],
     labels: list[ConceptScore | None],
-    neurons: bool,
+    neurons: NeuronPoints | None = None,
+    note: str = "",
 ) -> CommunityGraph:
-    """The graph of communities (``positions`` keyed ``"c<k>"``) or of neurons (keyed by row)."""
+    """The graph of communities (``positions`` keyed ``"c<k>"``); with ``neurons``, the neuron
+    view drawn around those positions. ``note`` says what is not drawn and why."""
     communities = report.communities
 
     def named(label: ConceptScore | None) -> str:
         return "" if label is None else f"{label.concept} = {label.value} (AUROC {label.auroc:.2f})"
 
-    if neurons:
-        nodes = [
-            CommunityNode(i, int(c), 1, "", f"{layer}:{index} · community {int(c)}", *positions[i])
-            for i, ((layer, index), c) in enumerate(zip(communities.neurons, communities.labels))
-        ]
-    else:
-        nodes = [
-            CommunityNode(
-                c, c, int(size), "" if label is None else label.value,
-                f"community {c}: {int(size)} neurons" + ("" if label is None else f", {named(label)}"),
-                *positions[f"c{c}"],
-            )
-            for c, (size, label) in enumerate(zip(communities.sizes, labels))
-        ]
-    return CommunityGraph("neurons" if neurons else "communities", nodes, edges, communities.num_communities)
+    nodes = [
+        CommunityNode(
+            c, c, int(size), "" if label is None else label.value,
+            f"community {c}: {int(size)} neurons" + ("" if label is None else f", {named(label)}"),
+            *positions[f"c{c}"],
+        )
+        for c, (size, label) in enumerate(zip(communities.sizes, labels))
+    ]
+    mode = "communities" if neurons is None else "neurons"
+    return CommunityGraph(mode, nodes, edges, communities.num_communities, neurons, note)
+
+
+def neuron_points(
+    communities: Communities,
+    xy: np.ndarray,
+    links: tuple[np.ndarray, np.ndarray, np.ndarray],
+    max_links: int,
+) -> NeuronPoints:
+    """The neuron view's points, packed, with the ``max_links`` strongest similarity links.
+
+    Parameters
+    ----------
+    communities : Communities
+        The partition drawn; its M neurons are the points.
+    xy : np.ndarray
+        M x 2 positions in the unit square (a dead neuron's is not drawn).
+    links : tuple of np.ndarray
+        The similarity graph's edges: rows, columns and weights (correlations), L each.
+    max_links : int
+        The most links kept, strongest first.
+
+    Returns
+    -------
+    NeuronPoints
+        Positions in 1/65535 of the square, communities, and the kept links.
+    """
+    m = len(communities.neurons)
+    if m > MAX_PACKED_NEURONS:
+        raise ValueError(
+            f"the neuron view packs neurons as 16-bit integers: at most {MAX_PACKED_NEURONS:,} neurons, got {m:,}"
+        )
+    if xy.shape != (m, 2) or not np.isfinite(xy).all() or xy.min(initial=0) < 0 or xy.max(initial=0) > 1:
+        raise ValueError(f"xy must be {m} x 2 finite positions in [0, 1], got shape {xy.shape}")
+    rows, cols, weights = links
+    strongest = np.argsort(-weights, kind="stable")[:max_links]
+    top = float(weights[strongest[0]]) if strongest.size else 1.0
+    layers = communities.layers
+    names = [layer for layer, _ in communities.neurons]
+    return NeuronPoints(
+        count=m,
+        layers=layers,
+        starts=[names.index(layer) for layer in layers],
+        xy=np.round(xy * 65535).astype("<u2").tobytes(),
+        community=communities.labels.astype("<i2").tobytes(),
+        links=np.stack([rows[strongest], cols[strongest]], axis=1).astype("<u2").tobytes(),
+        strength=np.round(weights[strongest] / top * 255).astype(np.uint8).tobytes(),
+        links_of=int(weights.size),
+    )
+
+
+def stability_summary(method: str, runs: int, measured: Communities | None = None) -> StabilitySummary:
+    """The stability figure of a partition in words.
+
+    Parameters
+    ----------
+    method : str
+        The partition's method: the agglomerative one is compared over bootstrap resamples
+        of the images, the others over other seeds.
+    runs : int
+        Re-runs asked for; 0: not measured.
+    measured : Communities, optional
+        The partition computed with ``stability_runs=runs``; None while it is computing.
+
+    Returns
+    -------
+    StabilitySummary
+        The value (None until measured, or with fewer than 2 living neurons) and its words.
+    """
+    against = f"{runs} bootstrap resamples of the images" if method == "agglomerative" else f"{runs} other seeds"
+    meaning = "how often two runs agree; 1 = always the same partition, 0 = no more alike than chance"
+    if runs == 0:
+        return StabilitySummary(None, 0, "stability not measured (stability runs: 0)", meaning)
+    if measured is None:
+        return StabilitySummary(None, runs, f"stability: re-running over {against} …", meaning)
+    if measured.stability is None:
+        return StabilitySummary(None, runs, "stability: nothing to compare (fewer than 2 living neurons)", meaning)
+    return StabilitySummary(_number(measured.stability), runs, f"stability {measured.stability:.2f} (ARI over {against})", meaning)
 
 
 def community_details(report: CommunityReport, c: int, top_k: int, owner: str) -> tuple[CommunityDetails, Thumbnails]:
