@@ -91,10 +91,29 @@ def lab_environment() -> dict[str, str]:
     return {**os.environ, "JUPYTER_PLATFORM_DIRS": "1", "INNERSIGHT_QUICK": "1", "PYTHONPATH": path}
 
 
+def lab_root(tmp_path: Path) -> Path:
+    """The folder the test's JupyterLab serves (:func:`jupyter_lab` on ``tmp_path``)."""
+    return tmp_path / "root"
+
+
+def write_notebook(folder: Path, name: str, cells: list[str]) -> None:
+    """A notebook of these code cells, with a kernelspec (else JupyterLab asks for a kernel)."""
+    notebook = {
+        "cells": [
+            {"cell_type": "code", "execution_count": None, "id": f"cell{i}", "metadata": {}, "outputs": [], "source": source}
+            for i, source in enumerate(cells)
+        ],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (folder / name).write_text(json.dumps(notebook, indent=1))
+
+
 @contextmanager
 def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A JupyterLab server on copies of the notebooks in ``tmp_path``: (its address, its token)."""
-    root = tmp_path / "root"
+    root = lab_root(tmp_path)
     root.mkdir()
     for notebook in ("01_quickstart.ipynb", "03_circuits.ipynb", "04_critical_neurons.ipynb", "05_debugging.ipynb"):
         shutil.copy(ROOT / "notebooks" / notebook, root)
@@ -142,7 +161,8 @@ def open_and_run(page, base: str, token: str, path: str, timeout: float = 900) -
     """Open the notebook, run all its cells, and return once every code cell has run (its
     prompt shows a number, not ``[*]`` or ``[ ]``) and the kernel is idle. A cell that
     raised fails the test at once, with its traceback."""
-    code_cells = sum(c["cell_type"] == "code" for c in json.loads((ROOT / "notebooks" / Path(path).name).read_text())["cells"])
+    served = json.load(urllib.request.urlopen(f"{base}/api/contents/{Path(path).name}?token={token}", timeout=30))
+    code_cells = sum(c["cell_type"] == "code" for c in served["content"]["cells"])
     page.goto(f"{base}/{path}?token={token}")
     page.locator(".jp-Notebook").first.wait_for(timeout=180_000)
     wait_for_idle_kernel(base, token)
