@@ -340,3 +340,19 @@ def test_agglomerative_is_refused_above_its_size_and_names_the_methods_to_use():
     with pytest.raises(ValueError, match=r"agglomerative clustering of 10,001 living neurons needs every pair.s distance .* offered up to 10,000 neurons; use .louvain. or .leiden."):
         aggregator.communities("agglomerative", {}, seed=0, stability_runs=0)
     assert aggregator.communities("louvain", {}, seed=0, stability_runs=0).num_communities >= 2
+
+
+def test_stability_runs_stop_when_asked_between_runs(shapes_analysis):
+    from innersight_widgets.core.runner import Cancelled
+
+    asked = []
+
+    def stop_after_two() -> bool:
+        asked.append(1)
+        return len(asked) > 2
+
+    with pytest.raises(Cancelled):
+        shapes_analysis.communities("layer3", "louvain", stability_runs=5, resolution=1.3, should_stop=stop_after_two)
+    assert len(asked) == 3  # asked before each re-run: two ran, the third was stopped
+    done = shapes_analysis.communities("layer3", "louvain", stability_runs=5, resolution=1.3, should_stop=lambda: False)
+    assert 0 <= done.stability <= 1

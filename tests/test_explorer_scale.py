@@ -114,3 +114,17 @@ def test_a_click_on_a_neuron_opens_its_community(explorer):
     assert explorer.view.details["community"] == c and explorer.view.details["size"] == int(explorer.communities.sizes[c])
     assert explorer.view.details["importance"]["draws"] == 2
     assert f"{explorer.communities.neurons[row][0]}:{explorer.communities.neurons[row][1]}" in explorer.view.details["members"]
+
+
+def test_agglomerative_stability_at_this_size_waits_for_the_button_then_is_the_cores(analysis):
+    """A bootstrap re-run rebuilds the dendrogram of 8,192 neurons (seconds): it is not
+    started on its own, where the slider would wait for it; the button measures it."""
+    explorer = CommunityExplorer(analysis, layers=LAYERS, method="agglomerative", stability_runs=2, debounce=0.0)
+    explorer.wait()
+    waiting = explorer.view.stability
+    assert waiting["value"] is None and "press measure stability" in waiting["text"]
+    explorer.measure.click()
+    explorer.wait()
+    direct = analysis.communities(LAYERS, "agglomerative", stability_runs=2, **explorer.current_params())
+    assert explorer.view.stability["value"] == round(direct.stability, 4)
+    assert "ARI over 2 bootstrap resamples" in explorer.view.stability["text"]

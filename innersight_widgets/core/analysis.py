@@ -307,6 +307,7 @@ class Analysis:
         *,
         seed: int = 0,
         stability_runs: int = 3,
+        should_stop: Callable[[], bool] | None = None,
         **params: Any,
     ) -> Communities:
         """Partition the neurons of ``layers`` (default: all selected) into communities.
@@ -318,9 +319,10 @@ class Analysis:
         The correlation, dendrogram and embedding are computed once per set of layers, so
         calling again with a new value is fast. ``stability_runs`` re-runs with other seeds
         (agglomerative: bootstrap resamples of the images) and reports the mean adjusted
-        Rand index; 0 skips it.
+        Rand index; 0 skips it. ``should_stop`` is asked before each of those re-runs; when
+        it returns True the work ends with :class:`Cancelled`.
         """
-        return self.aggregator(layers).communities(method, params, seed, stability_runs)
+        return self.aggregator(layers).communities(method, params, seed, stability_runs, should_stop)
 
     def aggregator(self, layers: Sequence[str] | str | None = None) -> Aggregator:
         """The aggregator of ``layers`` (default: all selected): their neuron set with the

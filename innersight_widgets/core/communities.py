@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._neurons import MAX_NEIGHBOURS, NeuronSet, build_neuron_set
+from .runner import Cancelled
 
 _GRAPH_PARAMS = {"k": 10, "min_corr": 0.0}
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -276,7 +277,10 @@ class Aggregator:
         self._embeddings: dict[tuple[int, float, int], np.ndarray] = {}
         self._lock = threading.RLock()
 
-    def communities(self, method: str, params: dict[str, Any], seed: int, stability_runs: int) -> Communities:
+    def communities(
+        self, method: str, params: dict[str, Any], seed: int, stability_runs: int,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Communities:
         full = check_params(method, params)
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -293,7 +297,7 @@ class Aggregator:
             labels = self._labels(method, full, int(seed))
             stability = None
             if stability_runs and self.alive.size >= 2:  # one neuron has nothing to be stable about
-                stability = self._stability(method, full, int(seed), labels, int(stability_runs))
+                stability = self._stability(method, full, int(seed), labels, int(stability_runs), should_stop)
             q = modularity(labels, *self.edges(full["k"], full["min_corr"]))
         return Communities(method, full, int(seed), list(self.neurons.neurons), labels, q, stability)
 
@@ -408,14 +412,20 @@ class Aggregator:
         return self._embeddings[key]
 
     # ------------------------------------------------------------- stability
-    def _stability(self, method: str, p: dict[str, Any], seed: int, labels: np.ndarray, runs: int) -> float:
+    def _stability(
+        self, method: str, p: dict[str, Any], seed: int, labels: np.ndarray, runs: int,
+        should_stop: Callable[[], bool] | None,
+    ) -> float:
         """Mean adjusted Rand index against ``labels``: over other seeds, or (for the
-        deterministic agglomerative method) over bootstrap resamples of the probe images."""
+        deterministic agglomerative method) over bootstrap resamples of the probe images.
+        ``should_stop`` is asked before each re-run; True ends the work with Cancelled."""
         from sklearn.metrics import adjusted_rand_score
 
         alive = self.alive
         scores = []
         for r in range(1, runs + 1):
+            if should_stop is not None and should_stop():
+                raise Cancelled("the stability runs were stopped")
             if method == "agglomerative":
                 other = self._bootstrap_cut(p, seed + r)
             else:

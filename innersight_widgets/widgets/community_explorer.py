@@ -48,6 +48,9 @@ MAX_DRAWN_LINKS = 2_000
 MAX_SPRING_NODES = 150
 # The share of the square the neuron view's points cover (every neuron the same area).
 NEURON_COVER = 0.4
+# Above this many living neurons an agglomerative partition's stability is measured on
+# request only: a bootstrap re-run rebuilds the dendrogram (about 6 s at 8,192 neurons).
+AUTOMATIC_BOOTSTRAP_MAX = 4_096
 # What Analysis.communities accepts as stability_runs.
 MAX_STABILITY_RUNS = 50
 # The turn between consecutive points of a sunflower spiral, which fills a disc evenly.
@@ -148,6 +151,8 @@ class CommunityExplorer(w.VBox):
             value=int(stability_runs), min=0, max=MAX_STABILITY_RUNS, description="stability runs",
             style={"description_width": "initial"}, layout=w.Layout(width="170px"),
         )
+        self.measure = w.Button(description="measure stability", layout=w.Layout(width="170px"),
+                                tooltip="re-run the partition now and show how alike the runs are")
         self.status = StatusLine("explorer-status")
         self.view = CommunityView()
         self._live = LiveRunner(self.status, debounce=debounce)
@@ -155,10 +160,11 @@ class CommunityExplorer(w.VBox):
         for control in (self.layers, self.graph_mode):
             control.observe(lambda _change: self._request_partition(), names="value")
         self.stability_runs.observe(self._on_stability_runs, names="value")
+        self.measure.on_click(lambda _button: self._measure_stability(asked=True))
         self.view.observe(self._on_select, names="selected")
 
         controls = w.HBox([
-            w.VBox([self.layers, self.method, self.stability_runs]),
+            w.VBox([self.layers, self.method, w.HBox([self.stability_runs, self.measure])]),
             w.VBox([self.parameter, self.k, self.min_corr, self.graph_mode]),
         ])
         super().__init__([controls, self.status, self.view])
@@ -261,16 +267,27 @@ class CommunityExplorer(w.VBox):
         if not self._live.pending("partition") and self.communities is not None:
             self._measure_stability()  # otherwise the partition coming measures it when drawn
 
-    def _measure_stability(self) -> None:
+    def _measure_stability(self, asked: bool = False) -> None:
         """Measure the stability of the partition on screen over the runs the control shows,
-        after it is drawn; a newer partition makes the result stale."""
+        after it is drawn; a newer partition stops it between re-runs and makes the result
+        stale. Agglomerative partitions above ``AUTOMATIC_BOOTSTRAP_MAX`` living neurons are
+        measured only when ``asked`` (the "measure stability" button): each bootstrap re-run
+        rebuilds the dendrogram, seconds at that size, during which the slider would wait."""
+        if self.communities is None:
+            return
         shown, runs = self.communities, int(self.stability_runs.value)
+        living = len(shown.neurons) - len(shown.dead)
+        if not asked and runs and shown.method == "agglomerative" and living > AUTOMATIC_BOOTSTRAP_MAX:
+            self.view.stability = stability_summary(shown.method, runs, waiting=True)
+            return
         self.view.stability = stability_summary(shown.method, runs)
 
         def compute(job: Job) -> Communities | None:
             if runs == 0:
                 return None
-            return self.analysis.communities(shown.layers, shown.method, seed=shown.seed, stability_runs=runs, **shown.params)
+            return self.analysis.communities(
+                shown.layers, shown.method, seed=shown.seed, stability_runs=runs, should_stop=job.stale, **shown.params
+            )
 
         def apply(measured: Communities | None) -> None:
             self.view.stability = stability_summary(shown.method, runs, measured)

@@ -274,7 +274,9 @@ def neuron_points(
     )
 
 
-def stability_summary(method: str, runs: int, measured: Communities | None = None) -> StabilitySummary:
+def stability_summary(
+    method: str, runs: int, measured: Communities | None = None, waiting: bool = False
+) -> StabilitySummary:
     """The stability figure of a partition in words.
 
     Parameters
@@ -286,6 +288,8 @@ def stability_summary(method: str, runs: int, measured: Communities | None = Non
         Re-runs asked for; 0: not measured.
     measured : Communities, optional
         The partition computed with ``stability_runs=runs``; None while it is computing.
+    waiting : bool
+        Not measured until asked for (re-runs that would take seconds each).
 
     Returns
     -------
@@ -296,6 +300,9 @@ def stability_summary(method: str, runs: int, measured: Communities | None = Non
     meaning = "how often two runs agree; 1 = always the same partition, 0 = no more alike than chance"
     if runs == 0:
         return StabilitySummary(None, 0, "stability not measured (stability runs: 0)", meaning)
+    if waiting:
+        return StabilitySummary(None, runs, "stability not measured yet: each bootstrap re-run rebuilds the dendrogram "
+                                "of these neurons (seconds); press measure stability", meaning)
     if measured is None:
         return StabilitySummary(None, runs, f"stability: re-running over {against} …", meaning)
     if measured.stability is None:
