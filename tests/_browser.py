@@ -7,7 +7,7 @@ Every step that needs the kernel first waits until every cell has run and the ke
 idle, and every wait is on what the page shows (never on text also in a cell's source).
 Screenshots go to $INNERSIGHT_SCREENSHOTS (default: the test's temporary folder).
 Needs Debian's ``chromium`` (.ci/run installs it); elsewhere the tests are skipped, in CI
-(``CI`` set) they fail instead. The tests live in two files so that parallel test
+(``CI`` set) they fail instead. The tests live in several files (tests/test_browser_*.py) so that parallel test
 processes (pytest-xdist, one file each) run them side by side.
 """
 
