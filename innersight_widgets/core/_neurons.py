@@ -26,7 +26,7 @@ class NeuronSet:
     layers: tuple[str, ...]
     neurons: list[tuple[str, int]]
     offsets: dict[str, tuple[int, int]]
-    z: np.ndarray  # N x M z-scored profiles (0 for dead neurons)
+    z: np.ndarray  # N x M z-scored profiles (0 for dead neurons), column-major
     dead: np.ndarray  # M bool: constant over the probe images
     device: torch.device = field(default=torch.device("cpu"), repr=False)
     _neighbours: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
@@ -109,7 +109,9 @@ def build_neuron_set(profiles: dict[str, np.ndarray], device: torch.device) -> N
         start += p.shape[1]
     x = torch.from_numpy(np.concatenate([profiles[l] for l in layers], axis=1)).to(device, torch.float32)
     z, dead = zscore(x)
-    return NeuronSet(layers, neurons, offsets, z.cpu().numpy(), dead.cpu().numpy(), device)
+    # Column-major: a neuron's profile is contiguous, so that the products over neurons
+    # (community scores, correlation blocks) read z.T without copying it.
+    return NeuronSet(layers, neurons, offsets, np.asfortranarray(z.cpu().numpy()), dead.cpu().numpy(), device)
 
 
 def zscore(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
