@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -156,6 +157,23 @@ class CriticalNeurons:
             "selected": self.selected.tolist(), "threshold": self.threshold, "frequency": self.frequency.tolist(),
             "w": self.w.tolist(), "set_aside": np.flatnonzero(self.set_aside).tolist(), "no_power_runs": self.no_power_runs,
         }
+
+    def to_html(self, path: str | Path) -> Path:
+        """Write the selection as a self-contained HTML page whose FDR slider still works offline.
+
+        Parameters
+        ----------
+        path : str or Path
+            The HTML file to write.
+
+        Returns
+        -------
+        Path
+            The file written (see :func:`innersight_widgets.reports.critical_html`).
+        """
+        from ..reports import critical_html
+
+        return critical_html(self, path)
 
 
 def critical_neurons(

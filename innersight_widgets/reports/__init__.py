@@ -1,0 +1,10 @@
+"""Self-contained HTML reports of analysis results, drawn with bokeh.
+
+Each report is one file with bokeh's resources inline and images as PNG data URIs: it
+opens from disk in a browser with no network and no kernel, keeps hover tooltips,
+zoom and pan, and (for critical neurons) an FDR slider recomputed in the page.
+"""
+
+from .critical import critical_html
+
+__all__ = ["critical_html"]

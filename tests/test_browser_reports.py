@@ -1,0 +1,126 @@
+"""The HTML reports in headless Chromium, opened from file:// with every network request
+refused: no console error, every plot drawn, tooltips on hover, and the critical-neurons
+page's FDR slider selecting what Python selects. Needs Debian's chromium (see _browser.py)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from _browser import CHROMIUM_FLAGS, chromium, screenshot_dir
+from PIL import Image
+
+from innersight_widgets.core.critical import CriticalNeurons
+
+# Every bokeh view of the page, depth first.
+_VIEWS = """() => {
+  const all = [];
+  const walk = (v) => { all.push(v); for (const c of (v.child_views ?? [])) walk(c); };
+  for (const v of Object.values(Bokeh.index)) walk(v);
+  return all;
+}"""
+# The figures' titles and boxes on the page.
+FIGURES = f"""() => ({_VIEWS})().filter((v) => v.model.type === "Figure").map((v) => {{
+  const box = v.el.getBoundingClientRect();
+  return {{title: v.model.title.text, x: box.x, y: box.y, width: box.width, height: box.height}};
+}})"""
+# Where a data point (x, y) of the figure with this title is on the page.
+POINT = f"""([title, x, y]) => {{
+  const plot = ({_VIEWS})().find((v) => v.model.title?.text === title);
+  const box = plot.el.getBoundingClientRect();
+  return {{x: box.x + plot.frame.x_scale.compute(x), y: box.y + plot.frame.y_scale.compute(y)}};
+}}"""
+MODEL_DATA = "(name) => Bokeh.documents[0].get_model_by_name(name).data"
+
+
+@contextmanager
+def report_page(path: Path, shots: Path) -> Iterator[tuple[object, list[str]]]:
+    """The report opened from file:// with every other request refused: the page, and the
+    problems seen (console errors, page errors, requests that tried the network)."""
+    executable = chromium()
+    from playwright.sync_api import sync_playwright
+
+    shots.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+
+    def refuse(route) -> None:
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            problems.append(f"network request: {route.request.url}")
+            route.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        context = browser.new_context(viewport={"width": 1200, "height": 1400})
+        context.route("**/*", refuse)
+        page = context.new_page()
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        page.goto(path.as_uri())
+        page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && Object.keys(Bokeh.index).length > 0")
+        page.wait_for_timeout(300)  # the document-ready callbacks and the first paint
+        try:
+            yield page, problems
+        finally:
+            page.screenshot(path=str(shots / f"{path.stem}.png"), full_page=True)
+            browser.close()
+
+
+def assert_every_figure_drawn(page, titles: set[str]) -> None:
+    """The page has exactly these figures, and each one's area shows more than a flat colour."""
+    figures = page.evaluate(FIGURES)
+    assert {f["title"] for f in figures} == titles
+    for figure in figures:
+        clip = {k: figure[k] for k in ("x", "y", "width", "height")}
+        pixels = Image.open(io.BytesIO(page.screenshot(clip=clip, full_page=True))).convert("RGB")
+        assert len(pixels.getcolors(maxcolors=1 << 16) or range(1 << 16)) > 20, f"{figure['title']!r} is blank"
+
+
+def hover(page, title: str, x: float, y: float, expected: str) -> None:
+    """Move the mouse onto the point (x, y) of a figure; a tooltip with ``expected`` shows."""
+    point = page.evaluate(POINT, [title, x, y])
+    page.mouse.move(point["x"], point["y"])
+    tooltip = page.locator(".bk-Tooltip").filter(has_text=expected)
+    tooltip.first.wait_for(state="visible", timeout=5000)
+
+
+def drag_slider_to(page, share: float) -> float:
+    """Drag the page's slider handle to ``share`` of its track; the slider's new value."""
+    handle, track = page.locator(".noUi-handle").first, page.locator(".noUi-target").first
+    box, bar = handle.bounding_box(), track.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(bar["x"] + bar["width"] * share, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    return page.evaluate("() => Bokeh.documents[0].get_model_by_name('fdr').value")
+
+
+def test_critical_report_offline_with_a_working_fdr_slider(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    w = np.round(rng.normal(0, 1, (5, 120)), 2)
+    w[:, :15] += np.linspace(0.5, 4, 15)  # a range of signal strengths: the selection grows with q
+    w[:, -10:] = 0
+    critical = CriticalNeurons("layer<1>", 2, '<b>odd</b> & "x"</script>', 0.1, w, np.arange(120) >= 110)
+    path = critical.to_html(tmp_path / "critical.html")
+    with report_page(path, screenshot_dir(tmp_path, "reports")) as (page, problems):
+        assert_every_figure_drawn(page, {"W of each neuron (first run); red: selected",
+                                         f"selection frequency over {len(w)} knockoff runs"})
+        top = int(np.argmax(w[0]))
+        hover(page, "W of each neuron (first run); red: selected", top, w[0, top], f"{w[0, top]:.4f}")
+        assert page.get_by_text('class <b>odd</b> & "x"</script>').count() == 1  # the name shown as text, not markup
+        seen = set()
+        for share in (0.05, 0.3, 0.6, 1.0):
+            fdr = drag_slider_to(page, share)
+            data = page.evaluate(MODEL_DATA, "neurons")
+            chosen = np.flatnonzero(np.array(data["selected"]) == "yes")
+            expected = critical.at(fdr)
+            np.testing.assert_array_equal(chosen, expected.selected, err_msg=f"FDR {fdr}")
+            np.testing.assert_array_equal(data["frequency"], expected.frequency, err_msg=f"FDR {fdr}")
+            assert page.evaluate(MODEL_DATA, "table")["neuron"] == expected.selected.tolist()
+            seen.add(len(chosen))
+        assert len(seen) >= 3, seen  # the slider changed the selection
+        assert not problems, problems

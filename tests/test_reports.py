@@ -1,0 +1,95 @@
+"""Self-contained HTML reports (innersight_widgets.reports): what they hold, and the page's
+JavaScript knockoff(+) rule against Python's. tests/test_browser_reports.py opens them."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from innersight_widgets.core.critical import CriticalNeurons
+from innersight_widgets.core.knockoffs import select
+from innersight_widgets.reports.critical import KNOCKOFF_THRESHOLD_JS
+
+FDRS = [0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
+
+
+def statistics(seed: int, runs: int = 4, neurons: int = 80) -> np.ndarray:
+    """W of a few runs: ten neurons with signal, ties (W rounded to 0.1, so +-t both occur),
+    and constant neurons at W = 0."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 1, (runs, neurons))
+    w[:, :10] += rng.uniform(1, 4, 10)
+    w = np.round(w, 1)
+    w[:, -5:] = 0
+    return w
+
+
+def javascript_selections(cases: list[dict]) -> list[list[int]]:
+    """The indices each case's W selects by the page's knockoffThreshold, run by node."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("needs node to run the page's JavaScript")
+    script = KNOCKOFF_THRESHOLD_JS + """
+const cases = JSON.parse(require("fs").readFileSync(0, "utf8"));
+console.log(JSON.stringify(cases.map(({w, q, plus}) => {
+  const t = knockoffThreshold(w, q, plus);
+  return w.flatMap((v, j) => (v >= t ? [j] : []));
+})));
+"""
+    done = subprocess.run([node, "-e", script], input=json.dumps(cases), capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def texts(path: Path) -> list[str]:
+    """The HTML of every Div of a written report, read back from the page's bokeh document."""
+    found = re.search(r'<script type="application/json" id="[^"]*">(.*?)</script>', path.read_text("utf-8"), re.DOTALL)
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("name") == "Div":
+                out.append(node["attributes"].get("text", ""))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(html.unescape(found.group(1))))
+    return out
+
+
+def test_the_pages_knockoff_rule_selects_what_python_selects() -> None:
+    cases = [
+        {"w": statistics(seed)[r].tolist(), "q": q, "plus": plus}
+        for seed in range(3) for r in range(2) for q in FDRS for plus in (True, False)
+    ]
+    python = [select(np.asarray(c["w"]), c["q"], c["plus"]).tolist() for c in cases]
+    assert javascript_selections(cases) == python
+    sizes = {len(s) for s in python}
+    assert 0 in sizes and len(sizes) >= 4, sizes  # empty, small and large selections were all compared
+
+
+def test_critical_report_holds_every_run_and_escapes_names(tmp_path) -> None:
+    w = statistics(0)
+    critical = CriticalNeurons("layer<1>", 2, '<b>odd</b> & "x"', 0.2, w, np.arange(w.shape[1]) >= 75)
+    path = critical.to_html(tmp_path / "critical.html")
+    shown = "".join(texts(path))
+    assert "<b>odd</b>" not in shown and "layer<1>" not in shown
+    assert "&lt;b&gt;odd&lt;/b&gt; &amp; &quot;x&quot;" in shown  # the name is shown, as text
+    page = path.read_text(encoding="utf-8")
+    assert "knockoffThreshold" in page and "cdn.bokeh.org" not in page
+
+
+def test_report_into_a_missing_folder_says_so(tmp_path) -> None:
+    critical = CriticalNeurons("l", 0, "a", 0.1, statistics(0), np.zeros(80, bool))
+    with pytest.raises(ValueError, match="does not exist"):
+        critical.to_html(tmp_path / "nowhere" / "critical.html")
