@@ -296,7 +296,8 @@ def stability_summary(
     StabilitySummary
         The value (None until measured, or with fewer than 2 living neurons) and its words.
     """
-    against = f"{runs} bootstrap resamples of the images" if method == "agglomerative" else f"{runs} other seeds"
+    plural = "" if runs == 1 else "s"
+    against = f"{runs} bootstrap resample{plural} of the images" if method == "agglomerative" else f"{runs} other seed{plural}"
     meaning = "how often two runs agree; 1 = always the same partition, 0 = no more alike than chance"
     if runs == 0:
         return StabilitySummary(None, 0, "stability not measured (stability runs: 0)", meaning)
