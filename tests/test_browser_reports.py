@@ -10,7 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pytest
 from _browser import CHROMIUM_FLAGS, chromium, screenshot_dir
+from _report_data import shapes_analysis, small_circuit
 from PIL import Image
 
 from innersight_widgets.core.critical import CriticalNeurons
@@ -88,6 +90,19 @@ def hover(page, title: str, x: float, y: float, expected: str) -> None:
     tooltip.first.wait_for(state="visible", timeout=5000)
 
 
+def click_node_and_see_its_images(page, title: str, node: int) -> int:
+    """Click node ``node`` of a graph figure: its images show below, decoded from data URIs;
+    how many there are."""
+    data = page.evaluate(MODEL_DATA, "nodes")
+    point = page.evaluate(POINT, [title, data["x"][node], data["y"][node]])
+    page.mouse.click(point["x"], point["y"])
+    images = page.locator('[data-testid="report-image"]')
+    images.first.wait_for(state="visible", timeout=5000)
+    states = images.evaluate_all("(all) => all.map((i) => [i.complete && i.naturalWidth > 0, i.src.slice(0, 22)])")
+    assert all(loaded and src == "data:image/png;base64," for loaded, src in states), states
+    return len(states)
+
+
 def drag_slider_to(page, share: float) -> float:
     """Drag the page's slider handle to ``share`` of its track; the slider's new value."""
     handle, track = page.locator(".noUi-handle").first, page.locator(".noUi-target").first
@@ -123,4 +138,23 @@ def test_critical_report_offline_with_a_working_fdr_slider(tmp_path) -> None:
             assert page.evaluate(MODEL_DATA, "table")["neuron"] == expected.selected.tolist()
             seen.add(len(chosen))
         assert len(seen) >= 3, seen  # the slider changed the selection
+        assert not problems, problems
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    return shapes_analysis()
+
+
+def test_circuit_report_offline_hover_and_click(analysis, tmp_path) -> None:
+    circuit = small_circuit(analysis)
+    path = circuit.to_html(tmp_path / "circuit.html")
+    title = f"circuit of {circuit.class_name}"
+    with report_page(path, screenshot_dir(tmp_path, "reports")) as (page, problems):
+        assert_every_figure_drawn(page, {title})
+        nodes = page.evaluate(MODEL_DATA, "nodes")
+        lowest = int(np.argmin(nodes["y"]))  # a group of the lowest layer: it has crops
+        hover(page, title, nodes["x"][lowest], nodes["y"][lowest], nodes["name"][lowest])
+        group = next(g for g in circuit.groups if g.id == nodes["name"][lowest])
+        assert click_node_and_see_its_images(page, title, lowest) == min(len(group.crops), 8)
         assert not problems, problems

@@ -13,23 +13,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _report_data import shapes_analysis, small_circuit, statistics
 
+from innersight_widgets import Circuit
 from innersight_widgets.core.critical import CriticalNeurons
 from innersight_widgets.core.knockoffs import select
 from innersight_widgets.reports.critical import KNOCKOFF_THRESHOLD_JS
 
 FDRS = [0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
-
-
-def statistics(seed: int, runs: int = 4, neurons: int = 80) -> np.ndarray:
-    """W of a few runs: ten neurons with signal, ties (W rounded to 0.1, so +-t both occur),
-    and constant neurons at W = 0."""
-    rng = np.random.default_rng(seed)
-    w = rng.normal(0, 1, (runs, neurons))
-    w[:, :10] += rng.uniform(1, 4, 10)
-    w = np.round(w, 1)
-    w[:, -5:] = 0
-    return w
 
 
 def javascript_selections(cases: list[dict]) -> list[list[int]]:
@@ -93,3 +84,24 @@ def test_report_into_a_missing_folder_says_so(tmp_path) -> None:
     critical = CriticalNeurons("l", 0, "a", 0.1, statistics(0), np.zeros(80, bool))
     with pytest.raises(ValueError, match="does not exist"):
         critical.to_html(tmp_path / "nowhere" / "critical.html")
+
+
+@pytest.fixture(scope="module")
+def circuit() -> Circuit:
+    return small_circuit(shapes_analysis())
+
+
+def test_circuit_report_shows_every_group_and_its_crops(circuit, tmp_path) -> None:
+    path = circuit.to_html(tmp_path / "circuit.html")
+    page = path.read_text(encoding="utf-8")
+    assert all(f'"{group.id}"' in page for group in circuit.groups)
+    crops = sum(min(len(g.crops), 8) for g in circuit.groups)
+    assert page.count("report-image") == crops > 0  # each crop an <img> of a PNG data URI
+    assert "cdn.bokeh.org" not in page
+
+
+def test_circuit_report_without_its_analysis_says_there_are_no_crops(circuit, tmp_path) -> None:
+    loaded = Circuit.from_dict(circuit.to_dict())
+    path = loaded.to_html(tmp_path / "circuit.html")
+    assert "report-image" not in path.read_text(encoding="utf-8")
+    assert any("No crops" in text for text in texts(path))

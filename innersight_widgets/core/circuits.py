@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -195,6 +196,23 @@ class Circuit:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
+
+    def to_html(self, path: str | Path) -> Path:
+        """Write the circuit as a self-contained HTML page (hover and click its groups offline).
+
+        Parameters
+        ----------
+        path : str or Path
+            The HTML file to write.
+
+        Returns
+        -------
+        Path
+            The file written (see :func:`innersight_widgets.reports.circuit_html`).
+        """
+        from ..reports import circuit_html
+
+        return circuit_html(self, path)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], analysis: Analysis | None = None) -> Circuit:

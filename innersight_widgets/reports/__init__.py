@@ -5,6 +5,7 @@ opens from disk in a browser with no network and no kernel, keeps hover tooltips
 zoom and pan, and (for critical neurons) an FDR slider recomputed in the page.
 """
 
+from .circuit import circuit_html
 from .critical import critical_html
 
-__all__ = ["critical_html"]
+__all__ = ["circuit_html", "critical_html"]
