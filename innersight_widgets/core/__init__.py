@@ -15,7 +15,7 @@ from .critical import (
     saliency,
 )
 from .debugging import Confusions, Diagnosis, Intervention, Unit, diagnose, intervene
-from .evaluation import CommunityReport, ConceptScore, Importance, Patch
+from .evaluation import CommunityReport, ConceptScore, Importance, Patch, Pathway, stack_partitions
 from .graphs import export_graph
 from .results import AblationResult, Predictions, TopImages
 
@@ -36,6 +36,7 @@ __all__ = [
     "MechanismReport",
     "Mechanisms",
     "Patch",
+    "Pathway",
     "Predictions",
     "TopImages",
     "Unit",
@@ -48,4 +49,5 @@ __all__ = [
     "intervene",
     "mechanisms",
     "saliency",
+    "stack_partitions",
 ]

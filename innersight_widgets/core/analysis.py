@@ -350,9 +350,11 @@ class Analysis:
         # the model's order, so that "consecutive layers" means lower -> upper
         return [layer for layer in self.layers if layer in set(layers)]
 
-    def evaluate(self, communities: Communities) -> CommunityReport:
+    def evaluate(self, communities: Communities | Sequence[Communities]) -> CommunityReport:
         """Top images and patches, class selectivity, ablation importance against random sets,
-        coherence, flow between communities, and concept labels of each community."""
+        coherence, flow between communities, pathways into classes, and concept labels of each
+        community; a list of partitions of disjoint layers (e.g. one per layer) is evaluated
+        as one (docs/methods.md, section 3.6)."""
         return CommunityReport(self, communities)
 
     def flow(self, lower: str, upper: str, method: Literal["gradient", "weights"] = "gradient", images: int = 256) -> np.ndarray:

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
+import torch
 
 from .._checks import positive_int
-from .communities import Communities
+from .communities import Communities, modularity
 from .results import class_means
-from .runner import chunks
+from .runner import chunks, neurons_first
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -221,6 +222,62 @@ class Importance:
         }
 
 
+@dataclass(frozen=True)
+class Pathway:
+    """A path of communities from the lowest layer of a partition up to a class.
+
+    See docs/methods.md, section 3.6: each step is a community's part in one layer
+    (its members there); consecutive steps are joined by the share of the upper
+    part's incoming flow that comes from the lower part, and the last part is joined
+    to the class by its share of the class logit's positive attribution.
+
+    Parameters
+    ----------
+    target_class : str
+        The class the path leads to.
+    layers : tuple of str
+        L layers, lowest first: the partition's layers.
+    communities : tuple of int
+        L community numbers, one per layer (the same number may recur when a community
+        spans layers).
+    labels : tuple of str or None
+        L concept labels (``"concept=value"``) of those communities; None where the
+        data has nothing to label with.
+    flows : tuple of float
+        L shares in [0, 1]: the L - 1 edges between consecutive layers, then the edge
+        from the last community to the class.
+    score : float
+        The product of ``flows``: the share of the class's attribution traced back
+        along this path (the scores of all paths into a class sum to at most 1).
+    """
+
+    target_class: str
+    layers: tuple[str, ...]
+    communities: tuple[int, ...]
+    labels: tuple[str | None, ...]
+    flows: tuple[float, ...]
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The path as plain JSON-ready values.
+
+        Returns
+        -------
+        dict
+            ``target_class``, ``score`` and ``steps``: L dicts with ``layer``,
+            ``community``, ``label`` and ``flow`` (the share of the edge leaving it
+            upwards, the last one into the class).
+        """
+        return {
+            "target_class": self.target_class,
+            "score": self.score,
+            "steps": [
+                {"layer": layer, "community": c, "label": label, "flow": f}
+                for layer, c, label, f in zip(self.layers, self.communities, self.labels, self.flows)
+            ],
+        }
+
+
 class CommunityReport:
     """The evaluation of one partition (docs/methods.md, section 3.4: evaluation 1-6).
 
@@ -228,11 +285,15 @@ class CommunityReport:
     ----------
     analysis : Analysis
         The analysis the communities were made by.
-    communities : Communities
-        The partition to evaluate (K communities of M neurons).
+    communities : Communities or sequence of Communities
+        The partition to evaluate (K communities of M neurons), or partitions of
+        disjoint layers (one per layer, say) evaluated as one: see
+        :func:`stack_partitions`.
 
     Attributes
     ----------
+    communities : Communities
+        The partition evaluated (the stacked one for a sequence).
     scores : np.ndarray
         N x K: each community's score on each probe image, the mean of its members'
         z-scored profiles.
@@ -243,8 +304,10 @@ class CommunityReport:
         If the communities were made by another analysis or over other layers.
     """
 
-    def __init__(self, analysis: Analysis, communities: Communities) -> None:
+    def __init__(self, analysis: Analysis, communities: Communities | Sequence[Communities]) -> None:
         self.analysis = analysis
+        if not isinstance(communities, Communities):
+            communities = stack_partitions(analysis, communities)
         self.communities = communities
         neurons = analysis.neuron_set(communities.layers)
         if neurons.neurons != communities.neurons:
@@ -263,7 +326,8 @@ class CommunityReport:
         self.scores = np.asarray((self._membership.T @ neurons.z.T).T) / sizes
         self._sizes = sizes
         self._importance: dict[tuple[int, int, str, int, int], Importance] = {}
-        self._flows: dict[tuple[str, int], np.ndarray] = {}
+        self._flows: dict[tuple[str, int], dict[tuple[str, str], np.ndarray]] = {}
+        self._class_flows: dict[int, np.ndarray] = {}
         self._aurocs: dict[int, dict[tuple[str, str], float]] = {}
 
     @property
@@ -533,17 +597,53 @@ class CommunityReport:
         Returns
         -------
         np.ndarray
-            K x K float64, kept per (method, images).
+            K x K float64, the sum of the flows per pair of layers kept per (method, images).
         """
+        total = np.zeros((self.num_communities, self.num_communities))
+        for between in self._layer_flows(method, images).values():
+            total += between
+        return total
+
+    def _layer_flows(self, method: str, images: int) -> dict[tuple[str, str], np.ndarray]:
+        """(lower, upper) -> K x K summed flow edges from each community's members in
+        ``lower`` to each community's members in ``upper``, for every pair of consecutive
+        layers of the partition; kept per (method, images)."""
         key = (method, int(images))
         if key not in self._flows:
-            layers = self.communities.layers
-            total = np.zeros((self.num_communities, self.num_communities))
-            for lower, upper in itertools.pairwise(layers):
-                f = self.analysis.flow(lower, upper, method=method, images=images)
-                total += self._layer_membership(lower).T @ f.T @ self._layer_membership(upper)
-            self._flows[key] = total
+            self._flows[key] = {
+                (lower, upper): self._layer_membership(lower).T
+                @ self.analysis.flow(lower, upper, method=method, images=images).T
+                @ self._layer_membership(upper)
+                for lower, upper in itertools.pairwise(self.communities.layers)
+            }
         return self._flows[key]
+
+    def class_flow(self, images: int = 256) -> np.ndarray:
+        """K_classes x K: the attribution of each class's logit to each community's members
+        in the partition's last layer (docs/methods.md, section 3.6).
+
+        For class c and community b: the gradient of logit c with respect to the last
+        layer's map, times the map, summed over b's members there and over positions
+        (signed), averaged over at most ``images`` probe images of class c.
+
+        Parameters
+        ----------
+        images : int
+            At most this many images of each class, the first ones of the class in a
+            seeded order of the probe set (seed 0, as for :meth:`Analysis.flow`).
+
+        Returns
+        -------
+        np.ndarray
+            K_classes x K float64, kept per ``images``; a class without probe images has
+            a row of NaN, a community without members in the last layer a column of 0.
+        """
+        images = positive_int("images", images, "probe images of each class the class flow is averaged over")
+        if images not in self._class_flows:
+            layer = self.communities.layers[-1]
+            per_neuron = _class_attribution(self.analysis, layer, images)  # K_classes x C
+            self._class_flows[images] = per_neuron @ self._layer_membership(layer)
+        return self._class_flows[images]
 
     def _layer_membership(self, layer: str) -> np.ndarray:
         start, stop = self._neurons.offsets[layer]
@@ -682,7 +782,7 @@ class CommunityReport:
             "community": c,
             "size": int(self.communities.sizes[c]),
             "layers": ",".join(sorted({layer for layer, _ in self.communities.members(c)})),
-            "label": None if label is None else f"{label.concept}={label.value}",
+            "label": _label_text(label),
             "label_auroc": None if label is None else label.auroc,
             "top_classes": self.top_classes(c),
             "selectivity": float(selectivity[c]),
@@ -721,8 +821,7 @@ class CommunityReport:
         for c, label in enumerate(self.labels()):
             graph.add_node(
                 f"c{c}", community=c, size=int(self.communities.sizes[c]), layers=",".join(layer_names[present[c]]),
-                label="" if label is None else f"{label.concept}={label.value}",
-                label_auroc=0.0 if label is None else label.auroc,
+                label=_label_text(label) or "", label_auroc=0.0 if label is None else label.auroc,
             )
         between = self.similarity().copy()
         np.fill_diagonal(between, 0)
@@ -738,6 +837,242 @@ class CommunityReport:
             for i, j in zip(*np.nonzero(f)):
                 graph.add_edge(f"c{i}", f"c{j}", flow=float(f[i, j]))
         return graph
+
+
+    # ---------------------------------------------------------- 5b. pathways
+    def flow_graph(self, method: str = "gradient", images: int = 256) -> nx.DiGraph:
+        """The layered graph of community parts and classes that :meth:`pathways` walks
+        (docs/methods.md, section 3.6).
+
+        Parameters
+        ----------
+        method : {"gradient", "weights"}
+            How the flow edges between layers are measured (see :meth:`Analysis.flow`).
+        images : int
+            Probe images the flow between layers is averaged over, and at most as many
+            images of each class for the class edges (see :meth:`class_flow`).
+
+        Returns
+        -------
+        networkx.DiGraph
+            One node ``"layer:c<community>"`` per community part (a community's living
+            members in one layer) with ``kind="community"``, ``layer``, ``depth`` (the
+            layer's position, 0 lowest), ``community``, ``size`` (members in that layer),
+            ``label`` and ``label_auroc`` (the community's); one node ``"class:<name>"``
+            per class with ``kind="class"``, ``depth`` = the number of layers and
+            ``target_class``. Edges between parts of consecutive layers carry ``flow``
+            (the summed flow edges) and ``share`` (normalised per upper part); edges
+            from the last layer's parts to classes carry ``attribution`` (signed, see
+            :meth:`class_flow`) and ``share`` (its positive part normalised per class).
+            Edges with no flow are left out.
+        """
+        layers = self.communities.layers
+        between, into = self._pathway_shares(method, images)
+        flows = list(self._layer_flows(method, images).values())
+        attribution = self.class_flow(images)
+        labels = self.labels()
+        graph = nx.DiGraph()
+        for depth, layer in enumerate(layers):
+            sizes = np.asarray(self._layer_membership(layer).sum(0)).ravel()
+            for c in np.flatnonzero(sizes):
+                label = labels[c]
+                graph.add_node(
+                    _part_id(layer, c), kind="community", layer=layer, depth=depth, community=int(c),
+                    size=int(sizes[c]), label=_label_text(label) or "",
+                    label_auroc=0.0 if label is None else label.auroc,
+                )
+        for depth, (flow, share) in enumerate(zip(flows, between)):
+            for a, b in zip(*np.nonzero(flow)):
+                graph.add_edge(
+                    _part_id(layers[depth], a), _part_id(layers[depth + 1], b),
+                    flow=float(flow[a, b]), share=float(share[a, b]),
+                )
+        for cls, name in enumerate(self.analysis.data.class_names):
+            graph.add_node(f"class:{name}", kind="class", depth=len(layers), target_class=name)
+            for b in np.flatnonzero(np.nan_to_num(attribution[cls])):
+                graph.add_edge(
+                    _part_id(layers[-1], b), f"class:{name}",
+                    attribution=float(attribution[cls, b]), share=float(into[cls, b]),
+                )
+        return graph
+
+    def pathways(
+        self, target_class: int | str, k: int = 3, method: str = "gradient", images: int = 256
+    ) -> list[Pathway]:
+        """The ``k`` strongest paths of community parts from the lowest layer to a class.
+
+        A path takes one community part per layer of the partition; its score is the
+        product of its shares (docs/methods.md, section 3.6): the share of the class's
+        positive attribution that the last part carries, times the share of each upper
+        part's incoming flow that comes from the part below it. One layer is allowed: a
+        path is then one community and its share of the class. Found exactly by keeping
+        the ``k`` best partial paths into every part, layer by layer.
+
+        Parameters
+        ----------
+        target_class : int or str
+            The class, by index or name.
+        k : int
+            How many paths.
+        method : {"gradient", "weights"}
+            How the flow edges between layers are measured (see :meth:`Analysis.flow`).
+        images : int
+            Probe images the flow between layers is averaged over, and at most as many
+            images of each class for the class edges (see :meth:`class_flow`).
+
+        Returns
+        -------
+        list of Pathway
+            At most ``k`` paths with a positive score, strongest first (fewer when fewer
+            paths carry any flow into the class).
+
+        Raises
+        ------
+        ValueError
+            For an unknown class (the message lists the classes), a class without probe
+            images, or ``k`` below 1.
+        """
+        an = self.analysis
+        cls = an.class_index(target_class)
+        name = an.data.class_names[cls]
+        k = positive_int("k", k, "paths wanted")
+        between, into = self._pathway_shares(method, images)
+        if np.isnan(into[cls]).any():
+            raise ValueError(f"class {name!r} has no probe images, so nothing is known about what leads to it")
+        layers = self.communities.layers
+        lowest = np.asarray(self._layer_membership(layers[0]).sum(0)).ravel() > 0
+        scores = lowest.astype(float)[:, None]  # K x r: the best partial paths into each part
+        steps = []  # per layer pair: K_upper x r' positions into the lower layer's K x r scores, and r
+        for share in between:
+            candidates = (scores[:, :, None] * share[:, None, :]).reshape(-1, share.shape[1])
+            best = np.argsort(-candidates, axis=0, kind="stable")[:k]
+            steps.append((best.T, scores.shape[1]))
+            scores = np.take_along_axis(candidates, best, axis=0).T
+        final = (scores * into[cls][:, None]).ravel()
+        labels = [_label_text(label) for label in self.labels()]
+        paths = []
+        for position in np.argsort(-final, kind="stable")[:k]:
+            if final[position] <= 0:
+                break
+            part, rank = divmod(int(position), scores.shape[1])
+            chain = [part]
+            for best, width in reversed(steps):
+                part, rank = divmod(int(best[part, rank]), width)
+                chain.append(part)
+            chain.reverse()
+            shares = [float(s[a, b]) for s, a, b in zip(between, chain, chain[1:])] + [float(into[cls, chain[-1]])]
+            paths.append(
+                Pathway(name, tuple(layers), tuple(chain), tuple(labels[c] for c in chain), tuple(shares),
+                        float(np.prod(shares)))
+            )
+        return paths
+
+    def _pathway_shares(self, method: str, images: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """(per pair of consecutive layers, K x K flow normalised per upper part (columns);
+        K_classes x K positive class attribution normalised per class, NaN for a class
+        without images). A part without incoming flow has a column of 0."""
+        between = []
+        for flow in self._layer_flows(method, images).values():
+            total = flow.sum(0, keepdims=True)
+            between.append(np.divide(flow, total, out=np.zeros_like(flow), where=total > 0))
+        positive = np.maximum(self.class_flow(images), 0)  # NaN rows stay NaN
+        total = positive.sum(1, keepdims=True)
+        into = np.divide(positive, total, out=np.zeros_like(positive), where=total > 0)
+        into[np.isnan(total[:, 0])] = np.nan
+        return between, into
+
+
+def stack_partitions(analysis: Analysis, parts: Sequence[Communities]) -> Communities:
+    """Partitions of disjoint layers (e.g. one per layer) as one partition of all their layers.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The analysis that made every part.
+    parts : sequence of Communities
+        Partitions whose layers do not overlap; in any order.
+
+    Returns
+    -------
+    Communities
+        Method ``"stacked"``: the parts' communities side by side, those of the lowest
+        part first, each part's numbers shifted by the communities of the parts below;
+        ``params`` holds ``k`` and ``min_corr`` (the lowest part's) and ``parts`` (each
+        part's layers, method, seed and params); ``modularity`` is measured on the
+        similarity graph of all the layers with that ``k`` and ``min_corr``;
+        ``stability`` is None.
+
+    Raises
+    ------
+    ValueError
+        For no parts, parts that share a layer, or parts whose layers interleave.
+    """
+    parts = list(parts)
+    if not parts or not all(isinstance(part, Communities) for part in parts):
+        raise ValueError("give a Communities, or a list of Communities of disjoint layers (e.g. one per layer)")
+    position = {layer: i for i, layer in enumerate(analysis.layers)}
+    parts.sort(key=lambda part: position.get(part.layers[0], -1))
+    layers = [layer for part in parts for layer in part.layers]
+    if len(set(layers)) < len(layers):
+        raise ValueError(f"the partitions share layers ({', '.join(layers)}); give partitions of disjoint layers")
+    if layers != analysis.ordered_layers(layers):
+        raise ValueError(
+            f"the partitions' layers interleave ({' | '.join(','.join(part.layers) for part in parts)}); "
+            "each partition must cover layers that follow one another"
+        )
+    offsets = np.cumsum([0] + [part.num_communities for part in parts[:-1]])
+    labels = np.concatenate([np.where(part.labels >= 0, part.labels + shift, -1) for part, shift in zip(parts, offsets)])
+    graph = {name: parts[0].params.get(name, default) for name, default in (("k", 10), ("min_corr", 0.0))}
+    params = {
+        **graph,
+        "parts": [
+            {"layers": part.layers, "method": part.method, "seed": part.seed, "params": dict(part.params)}
+            for part in parts
+        ],
+    }
+    neurons = [neuron for part in parts for neuron in part.neurons]
+    q = modularity(labels, *analysis.aggregator(layers).edges(graph["k"], graph["min_corr"]))
+    return Communities("stacked", params, parts[0].seed, neurons, labels, q, None)
+
+
+def _class_attribution(an: Analysis, layer: str, images: int) -> np.ndarray:
+    """K_classes x C: each class's logit attributed to ``layer``'s neurons (gradient x
+    activation summed over positions, signed), averaged over at most ``images`` probe
+    images of the class (the first in the seeded order of :meth:`Analysis.flow`'s
+    sample); NaN for a class without images. Each image back-propagates its own class's
+    logit, so that one backward per batch serves every class."""
+    info = an.layer_info(layer)
+    labels = an.labels
+    num_classes = an.data.num_classes
+    order = np.random.default_rng(0).permutation(len(labels))
+    chosen = np.sort(np.concatenate([order[labels[order] == c][:images] for c in range(num_classes)]))
+    total = torch.zeros(num_classes, info.num_neurons, dtype=torch.float64, device=an.device)
+    captured: dict[str, torch.Tensor] = {}
+
+    def grab(out: torch.Tensor) -> torch.Tensor:
+        captured["map"] = out.detach().requires_grad_(True)
+        return captured["map"]
+
+    for rows, x, _ in an.data.batches(min(an.batch_size, 64), indices=chosen):
+        logits = an.runner.forward(x, {layer: grab}, grad=True)
+        own = torch.as_tensor(labels[rows], device=logits.device)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(logits.gather(1, own[:, None]).sum(), captured["map"])
+        contrib = neurons_first(grad * captured["map"].detach(), info).sum(2)
+        total.index_add_(0, own.to(total.device), contrib.double())
+    counts = np.bincount(labels[chosen], minlength=num_classes)[:, None]
+    with np.errstate(invalid="ignore"):
+        return total.cpu().numpy() / counts
+
+
+def _part_id(layer: str, community: int) -> str:
+    """The :meth:`CommunityReport.flow_graph` node of a community's members in one layer."""
+    return f"{layer}:c{community}"
+
+
+def _label_text(label: ConceptScore | None) -> str | None:
+    """``"concept=value"``, or None without a label."""
+    return None if label is None else f"{label.concept}={label.value}"
 
 
 def _progress_after(
