@@ -79,6 +79,14 @@ def test_class_edges_equal_a_per_image_loop(tiny_report, tiny_model, tiny_data):
             assert edge["attribution"] == pytest.approx(value, rel=1e-4, abs=1e-7)
             assert edge["share"] == pytest.approx(max(value, 0) / positive, rel=1e-4, abs=1e-7)
     assert {n for n, d in graph.nodes(data=True) if d["kind"] == "class"} == {"class:a", "class:b", "class:c"}
+    # images=5: the first 5 images of each class in the seeded order of the flow's sample
+    order = np.random.default_rng(0).permutation(len(tiny_data))
+    labels = tiny_data.labels.numpy()
+    few = np.array([[per_image[i] for i in order if labels[i] == cls][:5] for cls in range(3)])  # 3 x 5 x C
+    members = np.zeros((per_image.shape[1], tiny_report.num_communities))
+    for b, indices in top.items():
+        members[indices, b] = 1
+    np.testing.assert_allclose(tiny_report.class_flow(images=5), few.mean(1) @ members, rtol=1e-4, atol=1e-7)
 
 
 def test_pathways_are_the_strongest_of_all_paths(tiny_report):

@@ -1045,7 +1045,9 @@ def _class_attribution(an: Analysis, layer: str, images: int) -> np.ndarray:
     labels = an.labels
     num_classes = an.data.num_classes
     order = np.random.default_rng(0).permutation(len(labels))
-    chosen = np.sort(np.concatenate([order[labels[order] == c][:images] for c in range(num_classes)]))
+    grouped = order[np.argsort(labels[order], kind="stable")]  # by class, the seeded order within each
+    rank = np.arange(len(grouped)) - np.searchsorted(labels[grouped], labels[grouped])  # place within its class
+    chosen = np.sort(grouped[rank < images])
     total = torch.zeros(num_classes, info.num_neurons, dtype=torch.float64, device=an.device)
     captured: dict[str, torch.Tensor] = {}
 
