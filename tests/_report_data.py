@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from innersight_widgets import Analysis, Circuit, build_circuit, load_pretrained, load_shapes
+from innersight_widgets import Analysis, Circuit, CommunityReport, build_circuit, load_pretrained, load_shapes
 
 
 def statistics(seed: int, runs: int = 4, neurons: int = 80) -> np.ndarray:
@@ -26,3 +26,8 @@ def shapes_analysis(n: int = 200) -> Analysis:
 def small_circuit(an: Analysis) -> Circuit:
     """The circuit of "star" through layer3 and layer2 at small settings (a few seconds)."""
     return build_circuit(an, "star", ["layer3", "layer2"], tau=4, top_k=12, ig_steps=4, max_images=8)
+
+
+def layer_reports(an: Analysis) -> list[CommunityReport]:
+    """The louvain communities of layer2 and of layer3, evaluated."""
+    return [an.evaluate(an.communities(layer, "louvain")) for layer in ("layer2", "layer3")]

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _browser import CHROMIUM_FLAGS, chromium, screenshot_dir
-from _report_data import shapes_analysis, small_circuit
+from _report_data import layer_reports, shapes_analysis, small_circuit
 from PIL import Image
 
 from innersight_widgets.core.critical import CriticalNeurons
+from innersight_widgets.reports import communities_html
 
 # Every bokeh view of the page, depth first.
 _VIEWS = """() => {
@@ -24,14 +25,16 @@ _VIEWS = """() => {
   for (const v of Object.values(Bokeh.index)) walk(v);
   return all;
 }"""
-# The figures' titles and boxes on the page.
+# The figures' titles and the boxes of their frames (inside the axes, without the toolbar).
 FIGURES = f"""() => ({_VIEWS})().filter((v) => v.model.type === "Figure").map((v) => {{
-  const box = v.el.getBoundingClientRect();
-  return {{title: v.model.title.text, x: box.x, y: box.y, width: box.width, height: box.height}};
+  const box = v.el.getBoundingClientRect(), frame = v.frame.bbox;
+  return {{title: v.model.title.text, x: box.x + window.scrollX + frame.left, y: box.y + window.scrollY + frame.top,
+          width: frame.width, height: frame.height}};
 }})"""
-# Where a data point (x, y) of the figure with this title is on the page.
+# Where a data point (x, y) of the figure with this title is in the viewport, once scrolled into it.
 POINT = f"""([title, x, y]) => {{
   const plot = ({_VIEWS})().find((v) => v.model.title?.text === title);
+  plot.el.scrollIntoView({{block: "center"}});
   const box = plot.el.getBoundingClientRect();
   return {{x: box.x + plot.frame.x_scale.compute(x), y: box.y + plot.frame.y_scale.compute(y)}};
 }}"""
@@ -73,13 +76,15 @@ def report_page(path: Path, shots: Path) -> Iterator[tuple[object, list[str]]]:
 
 
 def assert_every_figure_drawn(page, titles: set[str]) -> None:
-    """The page has exactly these figures, and each one's area shows more than a flat colour."""
+    """The page has exactly these figures, and each one shows its glyphs: every figure draws
+    some in colour, while axes, grids and text are grey, so coloured pixels mean glyphs drawn."""
     figures = page.evaluate(FIGURES)
     assert {f["title"] for f in figures} == titles
     for figure in figures:
         clip = {k: figure[k] for k in ("x", "y", "width", "height")}
-        pixels = Image.open(io.BytesIO(page.screenshot(clip=clip, full_page=True))).convert("RGB")
-        assert len(pixels.getcolors(maxcolors=1 << 16) or range(1 << 16)) > 20, f"{figure['title']!r} is blank"
+        hsv = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=clip, full_page=True))).convert("HSV"))
+        coloured = np.mean((hsv[..., 1] > 80) & (hsv[..., 2] > 50))
+        assert coloured > 1e-3, f"{figure['title']!r} shows no glyph ({coloured:.1e} of its pixels in colour)"
 
 
 def hover(page, title: str, x: float, y: float, expected: str) -> None:
@@ -90,10 +95,10 @@ def hover(page, title: str, x: float, y: float, expected: str) -> None:
     tooltip.first.wait_for(state="visible", timeout=5000)
 
 
-def click_node_and_see_its_images(page, title: str, node: int) -> int:
-    """Click node ``node`` of a graph figure: its images show below, decoded from data URIs;
-    how many there are."""
-    data = page.evaluate(MODEL_DATA, "nodes")
+def click_node_and_see_its_images(page, title: str, node: int, source: str = "nodes") -> int:
+    """Click node ``node`` (a row of the data source named ``source``) of a graph figure: its
+    images show below, decoded from data URIs; how many there are."""
+    data = page.evaluate(MODEL_DATA, source)
     point = page.evaluate(POINT, [title, data["x"][node], data["y"][node]])
     page.mouse.click(point["x"], point["y"])
     images = page.locator('[data-testid="report-image"]')
@@ -122,10 +127,10 @@ def test_critical_report_offline_with_a_working_fdr_slider(tmp_path) -> None:
     critical = CriticalNeurons("layer<1>", 2, '<b>odd</b> & "x"</script>', 0.1, w, np.arange(120) >= 110)
     path = critical.to_html(tmp_path / "critical.html")
     with report_page(path, screenshot_dir(tmp_path, "reports")) as (page, problems):
-        assert_every_figure_drawn(page, {"W of each neuron (first run); red: selected",
+        assert_every_figure_drawn(page, {"W of each neuron (first run); red: selected, blue: not",
                                          f"selection frequency over {len(w)} knockoff runs"})
         top = int(np.argmax(w[0]))
-        hover(page, "W of each neuron (first run); red: selected", top, w[0, top], f"{w[0, top]:.4f}")
+        hover(page, "W of each neuron (first run); red: selected, blue: not", top, w[0, top], f"{w[0, top]:.4f}")
         assert page.get_by_text('class <b>odd</b> & "x"</script>').count() == 1  # the name shown as text, not markup
         seen = set()
         for share in (0.05, 0.3, 0.6, 1.0):
@@ -157,4 +162,17 @@ def test_circuit_report_offline_hover_and_click(analysis, tmp_path) -> None:
         hover(page, title, nodes["x"][lowest], nodes["y"][lowest], nodes["name"][lowest])
         group = next(g for g in circuit.groups if g.id == nodes["name"][lowest])
         assert click_node_and_see_its_images(page, title, lowest) == min(len(group.crops), 8)
+        assert not problems, problems
+
+
+def test_communities_report_offline_hover_and_click(analysis, tmp_path) -> None:
+    reports = layer_reports(analysis)
+    path = communities_html(reports, tmp_path / "communities.html", top_images=4, draws=2, images=60)
+    graphs = [f"communities of {layer}" for layer in ("layer2", "layer3")]
+    with report_page(path, screenshot_dir(tmp_path, "reports")) as (page, problems):
+        assert_every_figure_drawn(page, {*graphs, "mean community score per class",
+                                         "accuracy drop when ablated: community (red) against random sets of its size (grey)"})
+        nodes = page.evaluate(MODEL_DATA, "nodes1")
+        hover(page, graphs[1], nodes["x"][0], nodes["y"][0], f"{nodes['members'][0]}")
+        assert click_node_and_see_its_images(page, graphs[1], 0, "nodes1") == 4
         assert not problems, problems

@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _report_data import shapes_analysis, small_circuit, statistics
+from _report_data import layer_reports, shapes_analysis, small_circuit, statistics
 
 from innersight_widgets import Circuit
 from innersight_widgets.core.critical import CriticalNeurons
 from innersight_widgets.core.knockoffs import select
+from innersight_widgets.reports import communities_html
 from innersight_widgets.reports.critical import KNOCKOFF_THRESHOLD_JS
 
 FDRS = [0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
@@ -87,8 +88,13 @@ def test_report_into_a_missing_folder_says_so(tmp_path) -> None:
 
 
 @pytest.fixture(scope="module")
-def circuit() -> Circuit:
-    return small_circuit(shapes_analysis())
+def analysis():
+    return shapes_analysis()
+
+
+@pytest.fixture(scope="module")
+def circuit(analysis) -> Circuit:
+    return small_circuit(analysis)
 
 
 def test_circuit_report_shows_every_group_and_its_crops(circuit, tmp_path) -> None:
@@ -105,3 +111,31 @@ def test_circuit_report_without_its_analysis_says_there_are_no_crops(circuit, tm
     path = loaded.to_html(tmp_path / "circuit.html")
     assert "report-image" not in path.read_text(encoding="utf-8")
     assert any("No crops" in text for text in texts(path))
+
+
+def test_communities_report_has_a_section_per_layer_with_top_images(analysis, tmp_path) -> None:
+    reports = layer_reports(analysis)
+    path = communities_html(reports, tmp_path / "communities.html", top_images=3, draws=None)
+    shown = texts(path)
+    for report in reports:
+        heading = f"<h2>{report.communities.layers[0]}: {report.num_communities} communities (louvain)</h2>"
+        assert any(heading in text for text in shown)
+    page = path.read_text(encoding="utf-8")
+    assert page.count("report-image") == 3 * sum(r.num_communities for r in reports)
+    assert "accuracy drop when ablated" not in page  # draws=None: no importance test was run
+    assert all(not r._importance for r in reports)
+
+
+def test_communities_report_with_importance(analysis, tmp_path) -> None:
+    report = analysis.evaluate(analysis.communities("layer2", "louvain"))
+    path = communities_html(report, tmp_path / "communities.html", top_images=2, draws=2, images=60)
+    page = path.read_text(encoding="utf-8")
+    assert "accuracy drop when ablated" in page
+    assert len(report._importance) == report.num_communities  # one test per community, kept by the report
+
+
+@pytest.mark.parametrize(("given", "message"), [({"reports": []}, "at least one"), ({"top_images": 0}, "top_images")])
+def test_communities_report_refuses_bad_arguments(analysis, tmp_path, given, message) -> None:
+    arguments = {"reports": analysis.evaluate(analysis.communities("layer2", "louvain")), "top_images": 4} | given
+    with pytest.raises(ValueError, match=message):
+        communities_html(path=tmp_path / "c.html", **arguments)

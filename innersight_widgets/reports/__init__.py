@@ -6,6 +6,7 @@ zoom and pan, and (for critical neurons) an FDR slider recomputed in the page.
 """
 
 from .circuit import circuit_html
+from .communities import communities_html
 from .critical import critical_html
 
-__all__ = ["circuit_html", "critical_html"]
+__all__ = ["circuit_html", "communities_html", "critical_html"]

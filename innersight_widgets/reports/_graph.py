@@ -18,6 +18,7 @@ def node_link_figure(
     edges: Sequence[tuple[int, int, float]],
     tooltips: list[tuple[str, str]],
     hint: str,
+    name: str = "nodes",
 ) -> tuple[figure, Div]:
     """A graph figure (pan, zoom, hover, tap) and the text that shows the clicked node's images.
 
@@ -36,6 +37,8 @@ def node_link_figure(
         Bokeh hover tooltips over the node columns, e.g. ``("size", "@size")``.
     hint : str
         Plain text shown below before a node is clicked.
+    name : str
+        The name of the nodes' data source in the page (unique within it).
 
     Returns
     -------
@@ -44,7 +47,7 @@ def node_link_figure(
     Div
         The clicked node's images.
     """
-    source = ColumnDataSource(dict(nodes), name="nodes")
+    source = ColumnDataSource(dict(nodes), name=name)
     plot = figure(title=title, width=900, height=520, tools="pan,wheel_zoom,box_zoom,reset", match_aspect=False)
     plot.axis.visible = False
     plot.grid.visible = False

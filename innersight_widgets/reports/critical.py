@@ -46,6 +46,8 @@ function knockoffThreshold(w, q, plus) {
 }
 """
 
+COLOURS = {"selected": "#d62728", "other": "#4e79a7"}
+
 # Re-selects at the slider's FDR: each run at its own threshold, run 0 gives the selection.
 _RESELECT_JS = KNOCKOFF_THRESHOLD_JS + """
 const q = slider.value;
@@ -59,7 +61,7 @@ const selected = w[0].map((v) => v >= thresholds[0]);
 const data = Object.assign({}, neurons.data);
 data.frequency = counts.map((c) => c / runs);
 data.selected = selected.map((s) => (s ? "yes" : "no"));
-data.colour = selected.map((s) => (s ? "#d62728" : "#9e9e9e"));
+data.colour = selected.map((s) => (s ? colours.selected : colours.other));
 neurons.data = data;
 const rows = data.neuron.filter((_, j) => selected[j]);
 table.data = {
@@ -105,7 +107,7 @@ def critical_html(critical: CriticalNeurons, path: str | Path) -> Path:
     neurons = ColumnDataSource(
         {
             "neuron": np.arange(n), "W": w[0], "mean_W": w.mean(0), "frequency": critical.frequency,
-            "selected": np.where(selected, "yes", "no"), "colour": np.where(selected, "#d62728", "#9e9e9e"),
+            "selected": np.where(selected, "yes", "no"), "colour": np.where(selected, COLOURS["selected"], COLOURS["other"]),
             "set_aside": np.where(critical.set_aside, "yes", "no"),
         },
         name="neurons",
@@ -117,7 +119,7 @@ def critical_html(critical: CriticalNeurons, path: str | Path) -> Path:
     tooltips = [("neuron", "@neuron"), ("W (run 1)", "@W{0.0000}"), ("mean W", "@mean_W{0.0000}"),
                 ("selection frequency", "@frequency{0.00}"), ("selected", "@selected"), ("constant", "@set_aside")]
 
-    statistics = figure(title="W of each neuron (first run); red: selected", width=900, height=320,
+    statistics = figure(title="W of each neuron (first run); red: selected, blue: not", width=900, height=320,
                         tools="pan,wheel_zoom,box_zoom,reset", x_axis_label="neuron", y_axis_label="W")
     statistics.scatter("neuron", "W", source=neurons, color="colour", size=7)
     statistics.add_tools(HoverTool(tooltips=tooltips))
@@ -145,7 +147,7 @@ def critical_html(critical: CriticalNeurons, path: str | Path) -> Path:
     summary = Div(text="", width=900, name="summary")
     reselect = CustomJS(
         args={"slider": slider, "w": w.tolist(), "plus": critical.plus, "neurons": neurons, "table": table_source, "line": line,
-                  "summary": summary},
+                  "summary": summary, "colours": COLOURS},
         code=_RESELECT_JS,
     )
     slider.js_on_change("value", reselect)
