@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -752,6 +753,33 @@ class CommunityReport:
         import pandas as pd
 
         return pd.DataFrame([self._row(c, importance, draws) for c in range(self.num_communities)]).set_index("community")
+
+    def to_html(
+        self, path: str | Path, top_images: int = 8, draws: int | None = 20, images: int | None = None
+    ) -> Path:
+        """Write the communities as a self-contained HTML page that opens offline: the
+        community graph (hover, zoom, click a community for its top images), class
+        selectivity, and each community's importance against random sets.
+
+        Parameters
+        ----------
+        path : str or Path
+            The HTML file to write.
+        top_images : int
+            Images shown per community.
+        draws : int or None
+            Random sets per importance test; None leaves the importance out (no model run).
+        images : int, optional
+            Probe images each importance test runs on (all when None).
+
+        Returns
+        -------
+        Path
+            The file written (see :func:`innersight_widgets.reports.communities_html`).
+        """
+        from ..reports import communities_html
+
+        return communities_html(self, path, top_images=top_images, draws=draws, images=images)
 
     def to_dict(self, importance: bool = False, draws: int = 20) -> dict[str, Any]:
         """The partition and its evaluation as plain JSON-ready values.
