@@ -18,7 +18,10 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-ALL = ["01_quickstart.ipynb", "02_your_own_model.ipynb", "03_circuits.ipynb", "04_critical_neurons.ipynb", "05_debugging.ipynb"]
+ALL = [
+    "01_quickstart.ipynb", "02_your_own_model.ipynb", "03_circuits.ipynb", "04_critical_neurons.ipynb",
+    "05_debugging.ipynb", "06_teaching.ipynb",
+]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 OUR_WIDGETS = ("CommunityExplorer", "CircuitView", "CriticalNeuronsView", "MisclassificationDebugger")
 STATUS_CELL = f"""
@@ -51,6 +54,7 @@ def executed(tmp_path_factory):
             assert notebook.metadata["kernelspec"]["name"] == "python3"  # no kernel dialog in JupyterLab
             notebook.cells.append(nbformat.v4.new_code_cell(STATUS_CELL))
             folder = tmp_path_factory.mktemp(name.split(".")[0])
+            notebook.metadata["executed_in"] = str(folder)  # where the files it writes are
             client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
             try:
                 client.execute(env=kernel_environment())
@@ -147,3 +151,24 @@ def test_the_debugging_notebook_finds_the_colour_shortcut(executed):
     assert in_widget / errors == pytest.approx(fixed / 100, abs=0.01)
     status = re.search(r"status of MisclassificationDebugger (.*)", text).group(1)
     assert "switching off layer3 community" in status
+
+
+def test_the_teaching_notebook_finds_the_shortcut_three_ways_and_writes_an_offline_page(executed):
+    """The lesson's three findings hold at full size, and its page is written, whole and
+    small: the triangle class loses far more than with random neurons when the blue
+    community is off, the triangle circuit's groups are mostly colour groups, and the
+    critical neurons of 'triangle' fall in the blue community far above chance."""
+    notebook = executed("06_teaching.ipynb")
+    text = text_of(notebook)
+    accuracy = int(re.search(r"accuracy on test images: (\d+)%", text).group(1))
+    assert accuracy < 70
+    drop, null, spread = map(float, re.search(r"triangle: ([+-][\d.]+)\s+\(random sets ([+-][\d.]+) \+- ([\d.]+)\)", text).groups())
+    assert drop > null + 5 * max(spread, 0.01)
+    groups = re.findall(r"\d+ neurons, (colour|shape) = (\w+)", text)
+    assert sum(kind == "colour" for kind, _ in groups) >= 0.75 * len(groups)
+    chosen, inside, size = map(int, re.search(r"(\d+) critical neurons .*?; (\d+) of them are in the blue community \((\d+) neurons", text).groups())
+    assert inside / chosen > 2 * size / 64
+    assert re.search(r"colour=blue -> triangle", text)
+    page = Path(notebook.metadata["executed_in"]) / "shapes-spurious-report.html"
+    assert page.exists() and page.stat().st_size <= 5e6
+    assert page.read_text(encoding="utf-8").rstrip().endswith("</html>")
