@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from ._checks import positive_int
@@ -74,6 +75,52 @@ def _print_communities(an: Analysis, layer: str, draws: int) -> None:
             f"  {c:>2} {communities.sizes[c]:>4}  {text:<24} {top:<26} "
             f"{imp.accuracy_drop:>6.3f} {imp.null_mean:>6.3f} {imp.p_value:>6.3f}"
         )
+
+
+def report(
+    model_name: str, out: Path, layers: list[str] | None = None, device: str | None = None,
+    cache_dir: str | None = None, draws: int = 20, images: int | None = None, top_images: int = 8,
+) -> Path:
+    """Write the self-contained HTML report of a shipped model's communities on its test split.
+
+    Parameters
+    ----------
+    model_name
+        A shipped demo model (``DEMO_MODELS``).
+    out
+        The HTML file to write; its folder must exist.
+    layers
+        The layers whose louvain communities are reported, one section each (default: the
+        model's mid-depth block, as in ``innersight demo``).
+    device
+        Where the model runs (default: CUDA when present).
+    cache_dir
+        Cache the pass in this folder.
+    draws
+        Random neuron sets per importance test.
+    images
+        Probe images each importance test runs on (default: all).
+    top_images
+        Images shown per community.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    ValueError
+        If the folder of ``out`` does not exist, or a layer is not the model's.
+    """
+    from .reports import communities_html, output_path
+
+    out = output_path(out)  # a wrong folder is said before the pass
+    layers = layers or [_MID_LAYER[model_name]]
+    an = Analysis(load_pretrained(model_name), _DEMO_DATA[model_name](), layers=layers, device=device,
+                  cache_dir=cache_dir, progress=False)
+    reports = [an.evaluate(an.communities(layer, "louvain")) for layer in layers]
+    return communities_html(reports, out, top_images=top_images, draws=draws, images=images)
 
 
 NOTEBOOKS_DIR = Path("innersight-notebooks")
@@ -235,12 +282,20 @@ def _has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def _draws(text: str) -> int:
-    """``--draws`` as a positive integer, or argparse's one-line error."""
-    try:
-        return positive_int("--draws", int(text), "random sets per importance test")
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error) if "--draws" in str(error) else f"not a whole number: {text!r}") from None
+def _count(option: str, what: str) -> Callable[[str], int]:
+    """A parser of ``option``'s value as a positive integer (``what`` it counts), raising
+    argparse's one-line error otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            return positive_int(option, int(text), what)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error) if option in str(error) else f"not a whole number: {text!r}") from None
+
+    return parse
+
+
+_draws = _count("--draws", "random sets per importance test")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -260,15 +315,39 @@ def main(argv: list[str] | None = None) -> int:
     lab_parser.add_argument(
         "--dir", type=Path, default=NOTEBOOKS_DIR, help=f"the working folder (default: ./{NOTEBOOKS_DIR})"
     )
+    report_parser = commands.add_parser(
+        "report", help="write a self-contained HTML report of a shipped model's communities (opens offline)"
+    )
+    report_parser.add_argument("--model", default=DEFAULT_MODEL, choices=list(DEMO_MODELS))
+    report_parser.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    report_parser.add_argument(
+        "--layer", action="append", dest="layers", help="a layer to report (repeat for several; default: a mid block)"
+    )
+    report_parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
+    report_parser.add_argument("--cache-dir", default=None, help="cache the pass in this folder")
+    report_parser.add_argument("--draws", type=_draws, default=20, help="random neuron sets per importance test")
+    report_parser.add_argument(
+        "--images", type=_count("--images", "probe images per importance test"), default=None,
+        help="probe images each importance test runs on (default: all)",
+    )
+    report_parser.add_argument(
+        "--top-images", type=_count("--top-images", "images shown per community"), default=8,
+        help="images shown per community",
+    )
     args, extra = parser.parse_known_args(argv)
     if args.command == "lab":
         return lab(extra, args.dir)
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        demo(args.model, args.device, args.cache_dir, args.draws)
+        if args.command == "report":
+            path = report(args.model, args.out, args.layers, args.device, args.cache_dir, args.draws, args.images,
+                          args.top_images)
+            print(f"wrote {path} ({path.stat().st_size:,} bytes): open it in a browser, no network needed")
+        else:
+            demo(args.model, args.device, args.cache_dir, args.draws)
     except (ValueError, TypeError) as error:  # what the user gave is wrong: the message says how; no traceback
-        print(f"{parser.prog} demo: error: {error}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0
 

@@ -10,13 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import pytest
 from _browser import CHROMIUM_FLAGS, chromium, screenshot_dir
-from _report_data import layer_reports, shapes_analysis, small_circuit
+from _report_data import shapes_analysis, small_circuit
 from PIL import Image
 
+from innersight_widgets.cli import main
 from innersight_widgets.core.critical import CriticalNeurons
-from innersight_widgets.reports import communities_html
 
 # Every bokeh view of the page, depth first.
 _VIEWS = """() => {
@@ -146,13 +145,8 @@ def test_critical_report_offline_with_a_working_fdr_slider(tmp_path) -> None:
         assert not problems, problems
 
 
-@pytest.fixture(scope="module")
-def analysis():
-    return shapes_analysis()
-
-
-def test_circuit_report_offline_hover_and_click(analysis, tmp_path) -> None:
-    circuit = small_circuit(analysis)
+def test_circuit_report_offline_hover_and_click(tmp_path) -> None:
+    circuit = small_circuit(shapes_analysis())
     path = circuit.to_html(tmp_path / "circuit.html")
     title = f"circuit of {circuit.class_name}"
     with report_page(path, screenshot_dir(tmp_path, "reports")) as (page, problems):
@@ -165,14 +159,17 @@ def test_circuit_report_offline_hover_and_click(analysis, tmp_path) -> None:
         assert not problems, problems
 
 
-def test_communities_report_offline_hover_and_click(analysis, tmp_path) -> None:
-    reports = layer_reports(analysis)
-    path = communities_html(reports, tmp_path / "communities.html", top_images=4, draws=2, images=60)
+def test_shapes_report_from_the_command_line_offline_small_hover_and_click(tmp_path, capsys) -> None:
+    path = tmp_path / "shapes.html"
+    assert main(["report", "--model", "shapes-cnn", "--layer", "layer2", "--layer", "layer3", "--out", str(path),
+                 "--draws", "2", "--images", "200", "--top-images", "6"]) == 0
+    assert f"wrote {path}" in capsys.readouterr().out
+    assert path.stat().st_size <= 5_000_000, path.stat().st_size
     graphs = [f"communities of {layer}" for layer in ("layer2", "layer3")]
     with report_page(path, screenshot_dir(tmp_path, "reports")) as (page, problems):
         assert_every_figure_drawn(page, {*graphs, "mean community score per class",
                                          "accuracy drop when ablated: community (red) against random sets of its size (grey)"})
         nodes = page.evaluate(MODEL_DATA, "nodes1")
         hover(page, graphs[1], nodes["x"][0], nodes["y"][0], f"{nodes['members'][0]}")
-        assert click_node_and_see_its_images(page, graphs[1], 0, "nodes1") == 4
+        assert click_node_and_see_its_images(page, graphs[1], 0, "nodes1") == 6
         assert not problems, problems

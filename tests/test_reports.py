@@ -16,6 +16,7 @@ import pytest
 from _report_data import layer_reports, shapes_analysis, small_circuit, statistics
 
 from innersight_widgets import Circuit
+from innersight_widgets.cli import main
 from innersight_widgets.core.critical import CriticalNeurons
 from innersight_widgets.core.knockoffs import select
 from innersight_widgets.reports import communities_html
@@ -139,3 +140,15 @@ def test_communities_report_refuses_bad_arguments(analysis, tmp_path, given, mes
     arguments = {"reports": analysis.evaluate(analysis.communities("layer2", "louvain")), "top_images": 4} | given
     with pytest.raises(ValueError, match=message):
         communities_html(path=tmp_path / "c.html", **arguments)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [(["--out", "{tmp}/nowhere/report.html"], "the folder .*nowhere does not exist"),
+     (["--out", "{tmp}/report.html", "--layer", "layer9"], "no layer named 'layer9'; did you mean 'layer3'")],
+)
+def test_report_command_says_what_is_wrong(tmp_path, capsys, arguments, message) -> None:
+    given = [a.format(tmp=tmp_path) for a in arguments]
+    assert main(["report", "--model", "shapes-cnn", "--draws", "2", *given]) == 2
+    assert re.search(f"innersight report: error: .*{message}", capsys.readouterr().err)
+    assert not (tmp_path / "report.html").exists()

@@ -44,9 +44,7 @@ def write_page(path: str | Path, title: str, parts: Sequence[LayoutDOM], on_load
     ValueError
         If the folder of ``path`` does not exist.
     """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise ValueError(f"cannot write the report to {path}: the folder {path.parent} does not exist")
+    path = output_path(path)
     heading = Div(text=f"<h1>{html.escape(title)}</h1>")
     document = Document()
     document.add_root(column(heading, *parts))
@@ -54,6 +52,30 @@ def write_page(path: str | Path, title: str, parts: Sequence[LayoutDOM], on_load
         document.js_on_event(DocumentReady, on_load)
     page = file_html(document, INLINE, title)
     path.write_text(page, encoding="utf-8")
+    return path
+
+
+def output_path(path: str | Path) -> Path:
+    """``path`` as a Path, once its folder is known to exist: checked before any long work.
+
+    Parameters
+    ----------
+    path : str or Path
+        Where a report is to be written.
+
+    Returns
+    -------
+    Path
+        The same path.
+
+    Raises
+    ------
+    ValueError
+        If the folder of ``path`` does not exist.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"cannot write the report to {path}: the folder {path.parent} does not exist")
     return path
 
 

@@ -15,7 +15,7 @@ from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
 from ._graph import node_link_figure
-from ._page import image_strip, png_data_uri, write_page
+from ._page import image_strip, output_path, png_data_uri, write_page
 
 if TYPE_CHECKING:
     from ..core.evaluation import CommunityReport, Importance
@@ -57,10 +57,12 @@ def communities_html(
     Raises
     ------
     ValueError
-        If no report is given, or ``top_images`` is not positive.
+        If no report is given, ``top_images`` is not positive, or the folder of ``path``
+        does not exist (said before any work).
     """
     from ..core.evaluation import CommunityReport
 
+    path = output_path(path)  # before the importance tests, which may take minutes
     reports = [reports] if isinstance(reports, CommunityReport) else list(reports)
     if not reports:
         raise ValueError("give at least one CommunityReport to put in the page")
