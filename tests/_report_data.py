@@ -20,7 +20,9 @@ def statistics(seed: int, runs: int = 4, neurons: int = 80) -> np.ndarray:
 
 def shapes_analysis(n: int = 200) -> Analysis:
     """shapes-cnn on ``n`` test images, with layer2 and layer3 selected."""
-    return Analysis(load_pretrained("shapes-cnn"), load_shapes("test", n=n), layers=["layer3", "layer2"], progress=False)
+    return Analysis(
+        load_pretrained("shapes-cnn"), load_shapes("test", n=n), layers=["layer3", "layer2"], progress=False
+    )
 
 
 def small_circuit(an: Analysis) -> Circuit:

@@ -62,10 +62,14 @@ def report_page(path: Path, shots: Path) -> Iterator[tuple[object, list[str]]]:
         context = browser.new_context(viewport={"width": 1200, "height": 1400})
         context.route("**/*", refuse)
         page = context.new_page()
-        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on(
+            "console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None
+        )
         page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
         page.goto(path.as_uri())
-        page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && Object.keys(Bokeh.index).length > 0")
+        page.wait_for_function(
+            "() => window.Bokeh && Bokeh.documents.length > 0 && Object.keys(Bokeh.index).length > 0"
+        )
         page.wait_for_timeout(300)  # the document-ready callbacks and the first paint
         try:
             yield page, problems
@@ -102,7 +106,9 @@ def click_node_and_see_its_images(page, title: str, node: int, source: str = "no
     page.mouse.click(point["x"], point["y"])
     images = page.locator('[data-testid="report-image"]')
     images.first.wait_for(state="visible", timeout=5000)
-    states = images.evaluate_all("(all) => all.map((i) => [i.complete && i.naturalWidth > 0, i.src.slice(0, 22)])")
+    states = images.evaluate_all(
+        "(all) => all.map((i) => [i.complete && i.naturalWidth > 0, i.src.slice(0, 22)])"
+    )
     assert all(loaded and src == "data:image/png;base64," for loaded, src in states), states
     return len(states)
 
@@ -126,11 +132,20 @@ def test_critical_report_offline_with_a_working_fdr_slider(tmp_path) -> None:
     critical = CriticalNeurons("layer<1>", 2, '<b>odd</b> & "x"</script>', 0.1, w, np.arange(120) >= 110)
     path = critical.to_html(tmp_path / "critical.html")
     with report_page(path, screenshot_dir(tmp_path, "reports")) as (page, problems):
-        assert_every_figure_drawn(page, {"W of each neuron (first run); red: selected, blue: not",
-                                         f"selection frequency over {len(w)} knockoff runs"})
+        assert_every_figure_drawn(
+            page,
+            {
+                "W of each neuron (first run); red: selected, blue: not",
+                f"selection frequency over {len(w)} knockoff runs",
+            },
+        )
         top = int(np.argmax(w[0]))
-        hover(page, "W of each neuron (first run); red: selected, blue: not", top, w[0, top], f"{w[0, top]:.4f}")
-        assert page.get_by_text('class <b>odd</b> & "x"</script>').count() == 1  # the name shown as text, not markup
+        hover(
+            page, "W of each neuron (first run); red: selected, blue: not", top, w[0, top], f"{w[0, top]:.4f}"
+        )
+        assert (
+            page.get_by_text('class <b>odd</b> & "x"</script>').count() == 1
+        )  # the name shown as text, not markup
         seen = set()
         for share in (0.05, 0.3, 0.6, 1.0):
             fdr = drag_slider_to(page, share)
@@ -161,14 +176,40 @@ def test_circuit_report_offline_hover_and_click(tmp_path) -> None:
 
 def test_shapes_report_from_the_command_line_offline_small_hover_and_click(tmp_path, capsys) -> None:
     path = tmp_path / "shapes.html"
-    assert main(["report", "--model", "shapes-cnn", "--layer", "layer2", "--layer", "layer3", "--out", str(path),
-                 "--draws", "2", "--images", "200", "--top-images", "6"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--model",
+                "shapes-cnn",
+                "--layer",
+                "layer2",
+                "--layer",
+                "layer3",
+                "--out",
+                str(path),
+                "--draws",
+                "2",
+                "--images",
+                "200",
+                "--top-images",
+                "6",
+            ]
+        )
+        == 0
+    )
     assert f"wrote {path}" in capsys.readouterr().out
     assert path.stat().st_size <= 5_000_000, path.stat().st_size
     graphs = [f"communities of {layer}" for layer in ("layer2", "layer3")]
     with report_page(path, screenshot_dir(tmp_path, "reports")) as (page, problems):
-        assert_every_figure_drawn(page, {*graphs, "mean community score per class",
-                                         "accuracy drop when ablated: community (red) against random sets of its size (grey)"})
+        assert_every_figure_drawn(
+            page,
+            {
+                *graphs,
+                "mean community score per class",
+                "accuracy drop when ablated: community (red) against random sets of its size (grey)",
+            },
+        )
         nodes = page.evaluate(MODEL_DATA, "nodes1")
         hover(page, graphs[1], nodes["x"][0], nodes["y"][0], f"{nodes['members'][0]}")
         assert click_node_and_see_its_images(page, graphs[1], 0, "nodes1") == 6

@@ -30,26 +30,34 @@ def javascript_selections(cases: list[dict]) -> list[list[int]]:
     node = shutil.which("node")
     if node is None:
         pytest.skip("needs node to run the page's JavaScript")
-    script = KNOCKOFF_THRESHOLD_JS + """
+    script = (
+        KNOCKOFF_THRESHOLD_JS
+        + """
 const cases = JSON.parse(require("fs").readFileSync(0, "utf8"));
 console.log(JSON.stringify(cases.map(({w, q, plus}) => {
   const t = knockoffThreshold(w, q, plus);
   return w.flatMap((v, j) => (v >= t ? [j] : []));
 })));
 """
-    done = subprocess.run([node, "-e", script], input=json.dumps(cases), capture_output=True, text=True, check=True)
+    )
+    done = subprocess.run(
+        [node, "-e", script], input=json.dumps(cases), capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout)
 
 
-def texts(path: Path) -> list[str]:
-    """The HTML of every Div of a written report, read back from the page's bokeh document."""
-    found = re.search(r'<script type="application/json" id="[^"]*">(.*?)</script>', path.read_text("utf-8"), re.DOTALL)
-    out: list[str] = []
+def models(path: Path, kind: str) -> list[dict[str, Any]]:
+    """The attributes of every bokeh model of this kind (e.g. "Div") in a written report,
+    read back from the page's document."""
+    found = re.search(
+        r'<script type="application/json" id="[^"]*">(.*?)</script>', path.read_text("utf-8"), re.DOTALL
+    )
+    out: list[dict[str, Any]] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            if node.get("name") == "Div":
-                out.append(node["attributes"].get("text", ""))
+            if node.get("name") == kind and "attributes" in node:
+                out.append(node["attributes"])
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -60,10 +68,18 @@ def texts(path: Path) -> list[str]:
     return out
 
 
+def texts(path: Path) -> list[str]:
+    """The HTML of every Div of a written report."""
+    return [div.get("text", "") for div in models(path, "Div")]
+
+
 def test_the_pages_knockoff_rule_selects_what_python_selects() -> None:
     cases = [
         {"w": statistics(seed)[r].tolist(), "q": q, "plus": plus}
-        for seed in range(3) for r in range(2) for q in FDRS for plus in (True, False)
+        for seed in range(3)
+        for r in range(2)
+        for q in FDRS
+        for plus in (True, False)
     ]
     python = [select(np.asarray(c["w"]), c["q"], c["plus"]).tolist() for c in cases]
     assert javascript_selections(cases) == python
@@ -80,6 +96,13 @@ def test_critical_report_holds_every_run_and_escapes_names(tmp_path) -> None:
     assert "&lt;b&gt;odd&lt;/b&gt; &amp; &quot;x&quot;" in shown  # the name is shown, as text
     page = path.read_text(encoding="utf-8")
     assert "knockoffThreshold" in page and "cdn.bokeh.org" not in page
+
+
+@pytest.mark.parametrize("fdr", [0.005, 0.7])
+def test_the_fdr_slider_reaches_the_selections_own_fdr(tmp_path, fdr) -> None:
+    critical = CriticalNeurons("l", 0, "a", fdr, statistics(0), np.zeros(80, bool))
+    (slider,) = models(critical.to_html(tmp_path / "critical.html"), "Slider")
+    assert slider["start"] <= fdr == slider["value"] <= slider["end"]
 
 
 def test_report_into_a_missing_folder_says_so(tmp_path) -> None:
@@ -135,17 +158,27 @@ def test_communities_report_with_importance(analysis, tmp_path) -> None:
     assert len(report._importance) == report.num_communities  # one test per community, kept by the report
 
 
-@pytest.mark.parametrize(("given", "message"), [({"reports": []}, "at least one"), ({"top_images": 0}, "top_images")])
+@pytest.mark.parametrize(
+    ("given", "message"), [({"reports": []}, "at least one"), ({"top_images": 0}, "top_images")]
+)
 def test_communities_report_refuses_bad_arguments(analysis, tmp_path, given, message) -> None:
-    arguments = {"reports": analysis.evaluate(analysis.communities("layer2", "louvain")), "top_images": 4} | given
+    arguments = {
+        "reports": analysis.evaluate(analysis.communities("layer2", "louvain")),
+        "top_images": 4,
+    } | given
     with pytest.raises(ValueError, match=message):
         communities_html(path=tmp_path / "c.html", **arguments)
 
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
-    [(["--out", "{tmp}/nowhere/report.html"], "the folder .*nowhere does not exist"),
-     (["--out", "{tmp}/report.html", "--layer", "layer9"], "no layer named 'layer9'; did you mean 'layer3'")],
+    [
+        (["--out", "{tmp}/nowhere/report.html"], "the folder .*nowhere does not exist"),
+        (
+            ["--out", "{tmp}/report.html", "--layer", "layer9"],
+            "no layer named 'layer9'; did you mean 'layer3'",
+        ),
+    ],
 )
 def test_report_command_says_what_is_wrong(tmp_path, capsys, arguments, message) -> None:
     given = [a.format(tmp=tmp_path) for a in arguments]

@@ -48,7 +48,9 @@ def node_link_figure(
         The clicked node's images.
     """
     source = ColumnDataSource(dict(nodes), name=name)
-    plot = figure(title=title, width=900, height=520, tools="pan,wheel_zoom,box_zoom,reset", match_aspect=False)
+    plot = figure(
+        title=title, width=900, height=520, tools="pan,wheel_zoom,box_zoom,reset", match_aspect=False
+    )
     plot.axis.visible = False
     plot.grid.visible = False
     plot.x_range.range_padding = plot.y_range.range_padding = 0.2  # room for the names beside the nodes
@@ -56,11 +58,22 @@ def node_link_figure(
         x, y = np.asarray(nodes["x"], float), np.asarray(nodes["y"], float)
         weights = np.abs([w for _, _, w in edges])
         plot.multi_line(
-            xs=[[x[a], x[b]] for a, b, _ in edges], ys=[[y[a], y[b]] for a, b, _ in edges],
-            line_width=(0.5 + 7.5 * weights / max(weights.max(), 1e-12)).tolist(), line_alpha=0.45, color="#607d8b",
+            xs=[[x[a], x[b]] for a, b, _ in edges],
+            ys=[[y[a], y[b]] for a, b, _ in edges],
+            line_width=(0.5 + 7.5 * weights / max(weights.max(), 1e-12)).tolist(),
+            line_alpha=0.45,
+            color="#607d8b",
         )
-    circles = plot.scatter("x", "y", size="size", source=source, color="colour", line_color="#263238",
-                           selection_line_width=3, nonselection_alpha=0.5)
+    circles = plot.scatter(
+        "x",
+        "y",
+        size="size",
+        source=source,
+        color="colour",
+        line_color="#263238",
+        selection_line_width=3,
+        nonselection_alpha=0.5,
+    )
     plot.text("x", "y", text="name", source=source, x_offset=8, y_offset=-8, text_font_size="9pt")
     plot.add_tools(HoverTool(renderers=[circles], tooltips=tooltips), TapTool(renderers=[circles]))
     return plot, gallery(source, "images", hint)

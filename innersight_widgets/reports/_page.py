@@ -20,7 +20,9 @@ from bokeh.resources import INLINE
 THUMBNAIL_SIZE = 48
 
 
-def write_page(path: str | Path, title: str, parts: Sequence[LayoutDOM], on_load: CustomJS | None = None) -> Path:
+def write_page(
+    path: str | Path, title: str, parts: Sequence[LayoutDOM], on_load: CustomJS | None = None
+) -> Path:
     """Write ``parts`` one under the other as a standalone HTML page that needs no network.
 
     Parameters

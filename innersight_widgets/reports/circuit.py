@@ -58,16 +58,30 @@ def circuit_html(circuit: Circuit, path: str | Path) -> Path:
     }
     row = {g: i for i, g in enumerate(ids)}
     edges = [(row[low], row[high], data["weight"]) for low, high, data in graph.edges(data=True)]
-    tooltips = [("group", "@name"), ("layer", "@layer"), ("concepts", "@members"), ("label", "@label"),
-                ("label share", "@share{0.00}")]
-    plot, shown = node_link_figure(f"circuit of {circuit.class_name}", nodes, edges, tooltips,
-                                   "Click a group to see its representative crops.")
+    tooltips = [
+        ("group", "@name"),
+        ("layer", "@layer"),
+        ("concepts", "@members"),
+        ("label", "@label"),
+        ("label share", "@share{0.00}"),
+    ]
+    plot, shown = node_link_figure(
+        f"circuit of {circuit.class_name}",
+        nodes,
+        edges,
+        tooltips,
+        "Click a group to see its representative crops.",
+    )
     layers = " > ".join(["logit", *circuit.layers])
-    about = Div(width=900, text=(
-        f"<p>Class <b>{html.escape(circuit.class_name)}</b> through {html.escape(layers)}: {len(circuit.groups)} "
-        f"groups of concepts, {len(circuit.edges)} weighted edges (line width). "
-        + ("" if crops else "No crops: the circuit was saved without its analysis.") + "</p>"
-    ))
+    about = Div(
+        width=900,
+        text=(
+            f"<p>Class <b>{html.escape(circuit.class_name)}</b> through {html.escape(layers)}: {len(circuit.groups)} "
+            f"groups of concepts, {len(circuit.edges)} weighted edges (line width). "
+            + ("" if crops else "No crops: the circuit was saved without its analysis.")
+            + "</p>"
+        ),
+    )
     return write_page(path, f"Circuit of {circuit.class_name}", [about, plot, shown])
 
 
@@ -75,4 +89,7 @@ def _crops(circuit: Circuit, groups: dict[str, Group]) -> dict[str, list[str]]:
     """Each group's first representative crops as data URIs; none without the analysis."""
     if circuit._analysis is None:
         return {}
-    return {g: [png_data_uri(circuit.crop_image(c)) for c in group.crops[:CROPS_PER_GROUP]] for g, group in groups.items()}
+    return {
+        g: [png_data_uri(circuit.crop_image(c)) for c in group.crops[:CROPS_PER_GROUP]]
+        for g, group in groups.items()
+    }

@@ -75,18 +75,22 @@ def communities_html(
     return write_page(path, f"Communities of {', '.join(layers)}", parts)
 
 
-def _section(report: CommunityReport, number: int, top_images: int, draws: int | None,
-             images: int | None) -> list[LayoutDOM]:
+def _section(
+    report: CommunityReport, number: int, top_images: int, draws: int | None, images: int | None
+) -> list[LayoutDOM]:
     """The parts of one partition's section; ``number`` keeps its models' names apart."""
     communities = report.communities
     k = communities.num_communities
     tested = [report.importance(c, draws=draws, images=images) for c in range(k)] if draws else []
     layers = ", ".join(communities.layers)
-    about = Div(width=900, text=(
-        f"<h2>{html.escape(layers)}: {k} communities ({html.escape(communities.method)})</h2>"
-        f"<p>{len(communities.neurons)} neurons, modularity {communities.modularity:.3f}. "
-        "Hover a community for its figures; click it to see its top images.</p>"
-    ))
+    about = Div(
+        width=900,
+        text=(
+            f"<h2>{html.escape(layers)}: {k} communities ({html.escape(communities.method)})</h2>"
+            f"<p>{len(communities.neurons)} neurons, modularity {communities.modularity:.3f}. "
+            "Hover a community for its figures; click it to see its top images.</p>"
+        ),
+    )
     graph, shown = _graph(report, number, top_images, tested)
     parts: list[LayoutDOM] = [about, graph, shown, _selectivity(report)]
     if tested:
@@ -95,8 +99,9 @@ def _section(report: CommunityReport, number: int, top_images: int, draws: int |
     return parts
 
 
-def _graph(report: CommunityReport, number: int, top_images: int,
-           tested: list[Importance]) -> tuple[figure, Div]:
+def _graph(
+    report: CommunityReport, number: int, top_images: int, tested: list[Importance]
+) -> tuple[figure, Div]:
     """The community graph, spring-laid on similarity, and the clicked community's images."""
     graph = report.community_graph(top=3)
     an = report.analysis
@@ -118,18 +123,33 @@ def _graph(report: CommunityReport, number: int, top_images: int,
         "drop": [t.accuracy_drop for t in tested] if tested else [np.nan] * k,
         "p": [t.p_value for t in tested] if tested else [np.nan] * k,
         "images": [
-            image_strip([png_data_uri(image) for image in an.images(report.top_images(c, top_images))],
-                        f"community c{c}: {_label(report, c)}; top classes {', '.join(report.top_classes(c))}")
+            image_strip(
+                [png_data_uri(image) for image in an.images(report.top_images(c, top_images))],
+                f"community c{c}: {_label(report, c)}; top classes {', '.join(report.top_classes(c))}",
+            )
             for c in range(k)
         ],
     }
     row = {f"c{c}": c for c in range(k)}
     edges = [(row[a], row[b], d["similarity"]) for a, b, d in graph.edges(data=True) if "similarity" in d]
-    tooltips = [("community", "@name"), ("neurons", "@members"), ("layers", "@layers"), ("label", "@label"),
-                ("top classes", "@top_classes"), ("selectivity", "@selectivity{0.00}"),
-                ("accuracy drop", "@drop{0.000}"), ("p (vs random sets)", "@p{0.000}")]
-    plot, shown = node_link_figure(f"communities of {', '.join(report.communities.layers)}", nodes, edges, tooltips,
-                                   "Click a community to see its top images.", name=f"nodes{number}")
+    tooltips = [
+        ("community", "@name"),
+        ("neurons", "@members"),
+        ("layers", "@layers"),
+        ("label", "@label"),
+        ("top classes", "@top_classes"),
+        ("selectivity", "@selectivity{0.00}"),
+        ("accuracy drop", "@drop{0.000}"),
+        ("p (vs random sets)", "@p{0.000}"),
+    ]
+    plot, shown = node_link_figure(
+        f"communities of {', '.join(report.communities.layers)}",
+        nodes,
+        edges,
+        tooltips,
+        "Click a community to see its top images.",
+        name=f"nodes{number}",
+    )
     return plot, shown
 
 
@@ -139,44 +159,92 @@ def _selectivity(report: CommunityReport) -> figure:
     classes = list(report.analysis.data.class_names)
     names = [f"c{c}" for c in range(report.num_communities)]
     cls, com = np.meshgrid(np.arange(len(classes)), np.arange(len(names)), indexing="ij")
-    source = ColumnDataSource({
-        "class": [classes[i] for i in cls.ravel()], "community": [names[j] for j in com.ravel()],
-        "score": means.ravel(),
-    })
+    source = ColumnDataSource(
+        {
+            "class": [classes[i] for i in cls.ravel()],
+            "community": [names[j] for j in com.ravel()],
+            "score": means.ravel(),
+        }
+    )
     finite = means[np.isfinite(means)]
-    mapper = LinearColorMapper(palette=Viridis256, low=float(finite.min(initial=0)), high=float(finite.max(initial=1)),
-                               nan_color="#eeeeee")
-    plot = figure(title="mean community score per class", x_range=names, y_range=classes[::-1], width=900,
-                  height=60 + 24 * len(classes), tools="pan,wheel_zoom,reset", toolbar_location="right")
-    cells = plot.rect("community", "class", 1, 1, source=source, fill_color={"field": "score", "transform": mapper},
-                      line_color=None)
-    plot.add_tools(HoverTool(renderers=[cells], tooltips=[("community", "@community"), ("class", "@class"),
-                                                          ("mean score", "@score{0.000}")]))
+    mapper = LinearColorMapper(
+        palette=Viridis256,
+        low=float(finite.min(initial=0)),
+        high=float(finite.max(initial=1)),
+        nan_color="#eeeeee",
+    )
+    plot = figure(
+        title="mean community score per class",
+        x_range=names,
+        y_range=classes[::-1],
+        width=900,
+        height=60 + 24 * len(classes),
+        tools="pan,wheel_zoom,reset",
+        toolbar_location="right",
+    )
+    cells = plot.rect(
+        "community",
+        "class",
+        1,
+        1,
+        source=source,
+        fill_color={"field": "score", "transform": mapper},
+        line_color=None,
+    )
+    plot.add_tools(
+        HoverTool(
+            renderers=[cells],
+            tooltips=[("community", "@community"), ("class", "@class"), ("mean score", "@score{0.000}")],
+        )
+    )
     return plot
 
 
 def _importance(report: CommunityReport, tested: list[Importance]) -> figure:
     """Each community's accuracy drop beside the random sets' drops (mean, +-1 sd, each draw)."""
     names = [f"c{c}" for c in range(report.num_communities)]
-    own = ColumnDataSource({
-        "community": names, "drop": [t.accuracy_drop for t in tested], "null": [t.null_mean for t in tested],
-        "low": [t.null_mean - t.null_std for t in tested], "high": [t.null_mean + t.null_std for t in tested],
-        "z": [t.z_score for t in tested], "p": [t.p_value for t in tested], "draws": [len(t.null_drops) for t in tested],
-    })
-    draws = ColumnDataSource({
-        "community": [names[c] for c, t in enumerate(tested) for _ in t.null_drops],
-        "drop": [float(d) for t in tested for d in t.null_drops],
-    })
-    plot = figure(title="accuracy drop when ablated: community (red) against random sets of its size (grey)",
-                  x_range=names, width=900, height=320, tools="pan,wheel_zoom,box_zoom,reset",
-                  y_axis_label="accuracy drop")
+    own = ColumnDataSource(
+        {
+            "community": names,
+            "drop": [t.accuracy_drop for t in tested],
+            "null": [t.null_mean for t in tested],
+            "low": [t.null_mean - t.null_std for t in tested],
+            "high": [t.null_mean + t.null_std for t in tested],
+            "z": [t.z_score for t in tested],
+            "p": [t.p_value for t in tested],
+            "draws": [len(t.null_drops) for t in tested],
+        }
+    )
+    draws = ColumnDataSource(
+        {
+            "community": [names[c] for c, t in enumerate(tested) for _ in t.null_drops],
+            "drop": [float(d) for t in tested for d in t.null_drops],
+        }
+    )
+    plot = figure(
+        title="accuracy drop when ablated: community (red) against random sets of its size (grey)",
+        x_range=names,
+        width=900,
+        height=320,
+        tools="pan,wheel_zoom,box_zoom,reset",
+        y_axis_label="accuracy drop",
+    )
     plot.scatter("community", "drop", source=draws, color="#9e9e9e", alpha=0.5, size=5)
     plot.segment("community", "low", "community", "high", source=own, color="#616161", line_width=2)
     dots = plot.scatter("community", "drop", source=own, color="#d62728", size=11)
-    plot.add_tools(HoverTool(renderers=[dots], tooltips=[
-        ("community", "@community"), ("accuracy drop", "@drop{0.000}"), ("random sets: mean", "@null{0.000}"),
-        ("z", "@z{0.00}"), ("p", "@p{0.000}"), ("random sets", "@draws"),
-    ]))
+    plot.add_tools(
+        HoverTool(
+            renderers=[dots],
+            tooltips=[
+                ("community", "@community"),
+                ("accuracy drop", "@drop{0.000}"),
+                ("random sets: mean", "@null{0.000}"),
+                ("z", "@z{0.00}"),
+                ("p", "@p{0.000}"),
+                ("random sets", "@draws"),
+            ],
+        )
+    )
     return plot
 
 

@@ -49,7 +49,9 @@ function knockoffThreshold(w, q, plus) {
 COLOURS = {"selected": "#d62728", "other": "#4e79a7"}
 
 # Re-selects at the slider's FDR: each run at its own threshold, run 0 gives the selection.
-_RESELECT_JS = KNOCKOFF_THRESHOLD_JS + """
+_RESELECT_JS = (
+    KNOCKOFF_THRESHOLD_JS
+    + """
 const q = slider.value;
 const runs = w.length, n = w[0].length;
 const thresholds = w.map((statistics) => knockoffThreshold(statistics, q, plus));
@@ -77,6 +79,7 @@ summary.text = rows.length
   ? `<p><b>${rows.length}</b> neurons selected at FDR ${q.toFixed(2)} (threshold W &ge; ${t.toPrecision(3)}).</p>`
   : `<p>No neuron is selected at FDR ${q.toFixed(2)}: no threshold keeps the estimated FDR at or below it.</p>`;
 """
+)
 
 
 def critical_html(critical: CriticalNeurons, path: str | Path) -> Path:
@@ -106,36 +109,68 @@ def critical_html(critical: CriticalNeurons, path: str | Path) -> Path:
     selected[critical.selected] = True
     neurons = ColumnDataSource(
         {
-            "neuron": np.arange(n), "W": w[0], "mean_W": w.mean(0), "frequency": critical.frequency,
-            "selected": np.where(selected, "yes", "no"), "colour": np.where(selected, COLOURS["selected"], COLOURS["other"]),
+            "neuron": np.arange(n),
+            "W": w[0],
+            "mean_W": w.mean(0),
+            "frequency": critical.frequency,
+            "selected": np.where(selected, "yes", "no"),
+            "colour": np.where(selected, COLOURS["selected"], COLOURS["other"]),
             "set_aside": np.where(critical.set_aside, "yes", "no"),
         },
         name="neurons",
     )
     rows = critical.selected
     table_source = ColumnDataSource(
-        {"neuron": rows, "W": w[0][rows], "mean_W": w.mean(0)[rows], "frequency": critical.frequency[rows]}, name="table"
+        {"neuron": rows, "W": w[0][rows], "mean_W": w.mean(0)[rows], "frequency": critical.frequency[rows]},
+        name="table",
     )
-    tooltips = [("neuron", "@neuron"), ("W (run 1)", "@W{0.0000}"), ("mean W", "@mean_W{0.0000}"),
-                ("selection frequency", "@frequency{0.00}"), ("selected", "@selected"), ("constant", "@set_aside")]
+    tooltips = [
+        ("neuron", "@neuron"),
+        ("W (run 1)", "@W{0.0000}"),
+        ("mean W", "@mean_W{0.0000}"),
+        ("selection frequency", "@frequency{0.00}"),
+        ("selected", "@selected"),
+        ("constant", "@set_aside"),
+    ]
 
-    statistics = figure(title="W of each neuron (first run); red: selected, blue: not", width=900, height=320,
-                        tools="pan,wheel_zoom,box_zoom,reset", x_axis_label="neuron", y_axis_label="W")
+    statistics = figure(
+        title="W of each neuron (first run); red: selected, blue: not",
+        width=900,
+        height=320,
+        tools="pan,wheel_zoom,box_zoom,reset",
+        x_axis_label="neuron",
+        y_axis_label="W",
+    )
     statistics.scatter("neuron", "W", source=neurons, color="colour", size=7)
     statistics.add_tools(HoverTool(tooltips=tooltips))
     threshold = critical.threshold
-    line = Span(location=threshold if np.isfinite(threshold) else None, dimension="width", line_dash="dashed",
-                line_color="#d62728", visible=bool(np.isfinite(threshold)))
+    line = Span(
+        location=threshold if np.isfinite(threshold) else None,
+        dimension="width",
+        line_dash="dashed",
+        line_color="#d62728",
+        visible=bool(np.isfinite(threshold)),
+    )
     statistics.add_layout(line)
 
-    frequency = figure(title=f"selection frequency over {w.shape[0]} knockoff runs", width=900, height=240,
-                       tools="pan,wheel_zoom,box_zoom,reset", x_axis_label="neuron", y_axis_label="frequency",
-                       x_range=statistics.x_range)
+    frequency = figure(
+        title=f"selection frequency over {w.shape[0]} knockoff runs",
+        width=900,
+        height=240,
+        tools="pan,wheel_zoom,box_zoom,reset",
+        x_axis_label="neuron",
+        y_axis_label="frequency",
+        x_range=statistics.x_range,
+    )
     frequency.vbar(x="neuron", top="frequency", source=neurons, width=0.8, color="colour")
     frequency.add_tools(HoverTool(tooltips=tooltips))
 
     table = DataTable(
-        source=table_source, width=500, height=260, index_position=None, reorderable=False,
+        source=table_source,
+        width=500,
+        height=260,
+        index_position=None,
+        reorderable=False,
         columns=[
             TableColumn(field="neuron", title="neuron"),
             TableColumn(field="W", title="W (run 1)", formatter=NumberFormatter(format="0.0000")),
@@ -143,21 +178,42 @@ def critical_html(critical: CriticalNeurons, path: str | Path) -> Path:
             TableColumn(field="frequency", title="frequency", formatter=NumberFormatter(format="0.00")),
         ],
     )
-    slider = Slider(start=0.01, end=0.5, step=0.01, value=critical.fdr, title="target FDR q", width=400, name="fdr")
+    slider = Slider(
+        start=min(0.01, critical.fdr),
+        end=max(0.5, critical.fdr),
+        step=0.01,
+        value=critical.fdr,
+        title="target FDR q",
+        width=400,
+        name="fdr",
+    )
     summary = Div(text="", width=900, name="summary")
     reselect = CustomJS(
-        args={"slider": slider, "w": w.tolist(), "plus": critical.plus, "neurons": neurons, "table": table_source, "line": line,
-                  "summary": summary, "colours": COLOURS},
+        args={
+            "slider": slider,
+            "w": w.tolist(),
+            "plus": critical.plus,
+            "neurons": neurons,
+            "table": table_source,
+            "line": line,
+            "summary": summary,
+            "colours": COLOURS,
+        },
         code=_RESELECT_JS,
     )
     slider.js_on_change("value", reselect)
     rule = "knockoff+" if critical.plus else "knockoff"
-    about = Div(width=900, text=(
-        f"<p>Layer <b>{html.escape(critical.layer)}</b>, class <b>{html.escape(critical.class_name)}</b> "
-        f"(index {critical.target_class}): {n} neurons, {w.shape[0]} knockoff runs, the {rule} threshold. "
-        "Moving the slider re-thresholds the runs' statistics in this page.</p>"
-    ))
-    return write_page(path, f"Critical neurons: {critical.class_name} in {critical.layer}",
-                      [about, slider, summary, statistics, frequency, row(Div(text="<b>selected neurons</b>"), table)],
-                      on_load=reselect)
-
+    about = Div(
+        width=900,
+        text=(
+            f"<p>Layer <b>{html.escape(critical.layer)}</b>, class <b>{html.escape(critical.class_name)}</b> "
+            f"(index {critical.target_class}): {n} neurons, {w.shape[0]} knockoff runs, the {rule} threshold. "
+            "Moving the slider re-thresholds the runs' statistics in this page.</p>"
+        ),
+    )
+    return write_page(
+        path,
+        f"Critical neurons: {critical.class_name} in {critical.layer}",
+        [about, slider, summary, statistics, frequency, row(Div(text="<b>selected neurons</b>"), table)],
+        on_load=reselect,
+    )
