@@ -1,6 +1,7 @@
 // CommunityView: the graph of communities (or neurons) and the selected community's details.
 // Reads the records of innersight_widgets/widgets/payloads.py: CommunityGraph (with NeuronPoints
-// in the neuron view), StabilitySummary, CommunityDetails, ImportanceSummary and Thumbnails. Helpers (el, mount, pictures, ...) come from _prelude.js.
+// in the neuron view), PathwayGraph (PathwayNode, PathwayClass, Edge), StabilitySummary, CommunityDetails,
+// ImportanceSummary and Thumbnails. Helpers (el, mount, pictures, ...) come from _prelude.js.
 
 const STYLE = `
 .isw-graph { flex: 0 0 auto; max-width: 442px; }
@@ -9,6 +10,13 @@ const STYLE = `
 .isw-tooltip { position: absolute; pointer-events: none; display: none; background: rgba(255, 255, 255, 0.96); border: 1px solid #bbb;
   border-radius: 4px; padding: 2px 6px; font-size: 12px; white-space: nowrap; box-shadow: 0 1px 3px rgba(0, 0, 0, 0.15); }
 .isw-note { color: #8a5a00; }
+.isw-pathways { flex: 0 1 auto; max-width: 460px; }
+.isw-pathways text { paint-order: stroke; stroke: #fcfcfc; stroke-width: 3px; stroke-linejoin: round; }
+.isw-link { fill: none; stroke: #9aa5b1; }
+.isw-link.isw-on-path { stroke: #d62728; }
+.isw-class { cursor: pointer; fill: #eee; stroke: #555; stroke-width: 1; }
+.isw-class.isw-chosen { fill: #d62728; stroke: #111; }
+.isw-threshold { display: flex; align-items: center; gap: 6px; margin: 4px 0; }
 `;
 
 const SIZE = 440, PAD = 40;
@@ -365,6 +373,103 @@ function drawDetails(container, model, url) {
   container.append(members);
 }
 
+// The pathways view: one column per layer (lowest left) of community parts (area = members,
+// text = concept label), the classes last; links drawn as wide as their share. Links below the
+// slider's share are hidden (default: the TOP_LINKS strongest shown), except those on the chosen
+// class's pathways. Click a class: its pathways turn red; click a community: it opens.
+// `data-links-drawn` counts the links drawn, `data-chosen` names the chosen class, and the links
+// on its paths carry `data-on-path`.
+const TOP_LINKS = 40, COLUMN = 130, ROW = 38, TOP = 34;
+function pathwaysView(model) {
+  const box = el("div", { class: "isw-pathways" });
+  const heading = el("div", { class: "isw-section" }), drawing = el("div"), hint = el("div", { class: "isw-muted" });
+  const slider = el("input", { type: "range", min: 0, max: 1, step: 0.01, "data-testid": "pathway-threshold" });
+  const words = el("span", { class: "isw-muted" });
+  const control = el("label", { class: "isw-threshold" }, "hide weaker links ");
+  control.append(slider, words);
+  let chosen = null, threshold = 0, shown = null;
+  slider.addEventListener("input", () => { threshold = Number(slider.value); draw(); });
+
+  function draw() {
+    const p = model.get("pathways") || {};
+    if (p.layers === undefined) {
+      box.replaceChildren();
+      shown = null;
+      return;
+    }
+    if (shown !== p) {  // a new payload: the default threshold, and the class only if it is still there
+      const shares = p.links.map((e) => e.w).sort((a, b) => b - a);
+      threshold = shares.length > TOP_LINKS ? shares[TOP_LINKS - 1] : 0;
+      slider.value = threshold;
+      if (!p.classes.some((c) => c.id === chosen)) chosen = null;
+      heading.textContent = `Pathways (flow on ${p.images} images)`;
+      hint.textContent = `width = share of the flow into the node on the right; click a class for its ${p.k} strongest pathways, a community to open it`;
+      box.replaceChildren(heading, control, drawing, hint);
+      shown = p;
+    }
+    const columns = [...p.layers.map((layer, i) => p.nodes.filter((n) => n.column === i)), p.classes];
+    const tallest = Math.max(1, ...columns.map((c) => c.length));
+    const width = COLUMN * columns.length + 40, height = TOP + ROW * tallest + 10;
+    const place = new Map();
+    columns.forEach((column, i) => column.forEach((n, j) => place.set(n.id, [COLUMN * i + 50, TOP + ROW * (j + 0.5) + (ROW * (tallest - column.length)) / 2])));
+    const cls = p.classes.find((c) => c.id === chosen);
+    const onPath = new Set(), onNode = new Set();
+    for (const path of cls ? cls.paths : []) {
+      path.forEach((id, i) => { onNode.add(id); if (i) onPath.add(`${path[i - 1]}>${id}`); });
+    }
+    const svg = el("svg:svg", {
+      class: "isw-canvas", width, height, viewBox: `0 0 ${width} ${height}`, "data-testid": "pathways",
+      "data-chosen": chosen || "", "data-columns": columns.length,
+    });
+    p.layers.concat(["classes"]).forEach((name, i) => svg.append(el("svg:text", {
+      x: COLUMN * i + 50, y: 16, "text-anchor": "middle", "font-size": 11, "font-weight": 600, "data-testid": "pathway-column",
+    }, name)));
+    let drawn = 0;
+    const ordered = [...p.links].sort((a, b) => onPath.has(`${a.a}>${a.b}`) - onPath.has(`${b.a}>${b.b}`));  // paths on top
+    for (const e of ordered) {
+      const path = onPath.has(`${e.a}>${e.b}`), a = place.get(e.a), b = place.get(e.b);
+      if (!a || !b || (!path && (e.w <= 0 || e.w < threshold))) continue;
+      drawn++;
+      const mid = (a[0] + b[0]) / 2;
+      const link = el("svg:path", {
+        d: `M${a[0]},${a[1]} C${mid},${a[1]} ${mid},${b[1]} ${b[0]},${b[1]}`, class: "isw-link" + (path ? " isw-on-path" : ""),
+        "stroke-width": (0.5 + 10 * e.w).toFixed(2), "stroke-opacity": path ? 0.9 : 0.55, "data-testid": "pathway-link",
+        "data-on-path": path ? 1 : 0,
+      });
+      link.append(el("svg:title", {}, `${e.a} → ${e.b}: share ${e.w.toFixed(3)}`));
+      svg.append(link);
+    }
+    svg.setAttribute("data-links-drawn", drawn);
+    const maxSize = Math.max(1, ...p.nodes.map((n) => n.size)), selected = model.get("selected");
+    for (const n of p.nodes) {
+      const [x, y] = place.get(n.id);
+      const circle = el("svg:circle", {
+        cx: x, cy: y, r: 4 + 11 * Math.sqrt(n.size / maxSize), fill: colour(n.community),
+        class: "isw-node" + (n.community === selected ? " isw-selected" : ""), "stroke-opacity": onNode.has(n.id) || !cls ? 1 : 0.3,
+        "data-testid": "pathway-node", "data-community": n.community, "data-id": n.id,
+      });
+      circle.append(el("svg:title", {}, `community ${n.community} in ${p.layers[n.column]}: ${n.size} neurons${n.label ? `, ${n.label}` : ""}`));
+      circle.addEventListener("click", () => { model.set("selected", n.community); model.save_changes(); });
+      svg.append(circle, el("svg:text", { x: x + 16, y: y + 4, "font-size": 10, "pointer-events": "none" },
+        n.label ? `${n.community} · ${n.label}` : String(n.community)));
+    }
+    for (const c of p.classes) {
+      const [x, y] = place.get(c.id);
+      const square = el("svg:rect", {
+        x: x - 8, y: y - 8, width: 16, height: 16, class: "isw-class" + (c.id === chosen ? " isw-chosen" : ""),
+        "data-testid": "pathway-class", "data-class": c.name,
+      });
+      const scores = c.scores.map((s) => s.toFixed(3)).join(", ");
+      square.append(el("svg:title", {}, c.paths.length ? `${c.name}: its ${c.paths.length} strongest pathways carry ${scores} of its attribution` : `${c.name}: no pathway`));
+      square.addEventListener("click", () => { chosen = chosen === c.id ? null : c.id; draw(); });
+      svg.append(square, el("svg:text", { x: x + 12, y: y + 4, "font-size": 11, "pointer-events": "none" }, c.name));
+    }
+    words.textContent = `share ≥ ${threshold.toFixed(2)}: ${drawn} of ${p.links.length} links drawn`;
+    drawing.replaceChildren(svg);
+  }
+  return { element: box, draw };
+}
+
 function render({ model, el: root }) {
   const wrapper = mount(root, STYLE, "community-explorer");
   const heading = el("div", { "data-testid": "community-count" });
@@ -373,18 +478,24 @@ function render({ model, el: root }) {
   const graphBox = el("div", { class: "isw-graph" });
   graphBox.append(heading, stabilityBox, drawing);
   const detailsBox = el("div", { class: "isw-panel", "data-testid": "community-details" });
-  wrapper.append(graphBox, detailsBox);
+  const pathways = pathwaysView(model);
+  wrapper.append(graphBox, pathways.element, detailsBox);
   const thumbs = pictures(model);
   const canvas = neuronCanvas(model);
   const redrawGraph = () => drawGraph(drawing, heading, model, canvas);
   // a click in the neuron view keeps its zoom: only the highlight changes
-  const redrawSelection = () => ((model.get("graph") || {}).mode === "neurons" ? canvas.draw() : redrawGraph());
+  const redrawSelection = () => {
+    pathways.draw();
+    return (model.get("graph") || {}).mode === "neurons" ? canvas.draw() : redrawGraph();
+  };
   const redrawStability = () => drawStability(stabilityBox, model);
   const redrawDetails = () => drawDetails(detailsBox, model, thumbs.url);
   redrawGraph();
   redrawStability();
   redrawDetails();
+  pathways.draw();
   return listen(model, [
+    ["change:pathways", pathways.draw],
     ["change:graph", redrawGraph],
     ["change:selected", redrawSelection],
     ["change:stability", redrawStability],

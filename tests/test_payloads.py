@@ -18,7 +18,8 @@ JS = Path(__file__).resolve().parents[1] / "js"
 READERS = {
     "community_view.js": [payloads.CommunityGraph, payloads.CommunityNode, payloads.Edge, payloads.NeuronPoints,
                           payloads.StabilitySummary, payloads.CommunityDetails, payloads.ConceptScore, payloads.TopImage,
-                          payloads.Patch, payloads.ImportanceSummary],
+                          payloads.Patch, payloads.ImportanceSummary, payloads.PathwayGraph, payloads.PathwayNode,
+                          payloads.PathwayClass],
     "circuit_view.js": [payloads.CircuitGraph, payloads.CircuitNode, payloads.Edge, payloads.GroupDetails,
                         payloads.Link, payloads.CropRef, payloads.DebugView, payloads.GroupMatch],
     "critical_view.js": [payloads.CriticalSelection, payloads.CriticalNeuron, payloads.MechanismsView,

@@ -28,6 +28,7 @@ from .payloads import (
     CommunityDetails,
     CommunityGraph,
     Edge,
+    PathwayGraph,
     Record,
     StabilitySummary,
     Thumbnails,
@@ -36,6 +37,7 @@ from .payloads import (
     community_labels,
     importance_summary,
     neuron_points,
+    pathway_graph,
     stability_summary,
 )
 
@@ -53,15 +55,18 @@ NEURON_COVER = 0.4
 AUTOMATIC_BOOTSTRAP_MAX = 4_096
 # What Analysis.communities accepts as stability_runs.
 MAX_STABILITY_RUNS = 50
+# Pathways highlighted per class in the pathways view.
+PATHWAYS_PER_CLASS = 3
 # The turn between consecutive points of a sunflower spiral, which fills a disc evenly.
 GOLDEN_ANGLE = np.pi * (3 - np.sqrt(5))
 
 
 class CommunityView(anywidget.AnyWidget):
-    """The drawing: community or neuron graph, and the selected community's details."""
+    """The drawing: community or neuron graph, the pathways, and the selected community's details."""
 
     _esm = esm("js/community_view.js")
     graph = Record(CommunityGraph).tag(sync=True)
+    pathways = Record(PathwayGraph).tag(sync=True)
     selected = traitlets.Int(-1, min=-1).tag(sync=True)
     stability = Record(StabilitySummary).tag(sync=True)
     details = Record(CommunityDetails).tag(sync=True)
@@ -84,6 +89,13 @@ class CommunityExplorer(w.VBox):
     community's place in the community graph. The stability (mean adjusted Rand index over
     ``stability_runs`` re-runs) is measured after the partition is drawn.
 
+    With two or more layers, the "pathways" button shows beside the graph the partition's
+    communities as one column per layer (lowest first) and the classes as the last column,
+    linked by the share of flow (``CommunityReport.flow_graph``, docs/methods.md section
+    3.6); a click on a class highlights its ``PATHWAYS_PER_CLASS`` strongest pathways, a
+    click on a community opens it. The flow is computed when the view is shown, for the
+    partition on screen (seconds the first time, kept after).
+
     A click belongs to the newest partition asked for: clicked while a new partition is
     computing, the community opens in the new partition when it is drawn.
 
@@ -105,6 +117,9 @@ class CommunityExplorer(w.VBox):
         Seconds of quiet a slider waits for before computing.
     stability_runs : int
         Re-runs (0..50) the stability figure compares each partition with; 0: not measured.
+    flow_images : int
+        Probe images the pathways view's flow is averaged over (and at most as many of each
+        class for the edges into the classes).
     """
 
     def __init__(
@@ -117,6 +132,7 @@ class CommunityExplorer(w.VBox):
         images: int | None = 512,
         debounce: float = 0.15,
         stability_runs: int = 3,
+        flow_images: int = 256,
     ) -> None:
         if not isinstance(analysis, Analysis):
             raise TypeError(f"CommunityExplorer needs an Analysis, got {type(analysis).__name__}")
@@ -129,6 +145,7 @@ class CommunityExplorer(w.VBox):
         self.top_k = positive_int("top_k", top_k, "top images shown per community")
         self.draws = positive_int("draws", draws, "random neuron sets in the importance test; 20 or more for p < 0.05")
         self.images = None if images is None else positive_int("images", images, "probe images the importance test runs on; None: all")
+        self.flow_images = positive_int("flow_images", flow_images, "probe images the pathways' flow is averaged over")
         self.communities: Communities | None = None
         self.report: CommunityReport | None = None
         # Partitions asked for are numbered (a new number when layers, method or parameters
@@ -147,6 +164,10 @@ class CommunityExplorer(w.VBox):
         self.settings = CommunityControls(method, self._request_partition)
         self.method, self.parameter, self.k, self.min_corr = self.settings.widgets
         self.graph_mode = w.ToggleButtons(options=["communities", "neurons"], value="communities", description="graph")
+        self.show_pathways = w.ToggleButton(
+            value=False, description="pathways", layout=w.Layout(width="110px"),
+            tooltip="beside the graph: the communities layer by layer up to the classes, linked by flow",
+        )
         self.stability_runs = w.BoundedIntText(
             value=int(stability_runs), min=0, max=MAX_STABILITY_RUNS, description="stability runs",
             style={"description_width": "initial"}, layout=w.Layout(width="170px"),
@@ -160,12 +181,13 @@ class CommunityExplorer(w.VBox):
         for control in (self.layers, self.graph_mode):
             control.observe(lambda _change: self._request_partition(), names="value")
         self.stability_runs.observe(self._on_stability_runs, names="value")
+        self.show_pathways.observe(self._on_show_pathways, names="value")
         self.measure.on_click(lambda _button: self._measure_stability(asked=True))
         self.view.observe(self._on_select, names="selected")
 
         controls = w.HBox([
             w.VBox([self.layers, self.method, w.HBox([self.stability_runs, self.measure])]),
-            w.VBox([self.parameter, self.k, self.min_corr, self.graph_mode]),
+            w.VBox([self.parameter, self.k, self.min_corr, w.HBox([self.graph_mode, self.show_pathways])]),
         ])
         super().__init__([controls, self.status, self.view])
         self.add_class("innersight-community-explorer")
@@ -178,6 +200,7 @@ class CommunityExplorer(w.VBox):
     # ----------------------------------------------------------- partitions
     def _request_partition(self) -> None:
         layers, method, params, mode = list(self.layers.value), self.method.value, self.current_params(), self.graph_mode.value
+        self.show_pathways.layout.display = None if len(layers) >= 2 else "none"
         if not layers:
             self._live.announce("error", "select at least one layer")
             return
@@ -219,10 +242,12 @@ class CommunityExplorer(w.VBox):
                 self.view.graph = graph
                 self.view.details = {}
                 self.view.thumbnails = {}
+                self.view.pathways = {}
                 self._set_selected(click[0] if opens else -1)
                 if opens:
                     self._open(click[0])
                 self._measure_stability()
+                self._request_pathways()
             if click is not None and not opens:
                 return f"{summary}; there is no community {click[0]} in it, click another"
             return summary if opens else f"{summary}; click a community"
@@ -233,11 +258,12 @@ class CommunityExplorer(w.VBox):
             self._shown = 0
             with self.view.hold_sync():
                 self.view.graph, self.view.stability, self.view.details, self.view.thumbnails = {}, {}, {}, {}
+                self.view.pathways = {}
                 self._set_selected(-1)
 
         self._live.submit(
             "partition", f"computing {method} communities of {', '.join(layers)} …", compute, apply,
-            cancels=() if redraw else ("details", "importance", "stability"), debounce=not redraw, on_error=clear,
+            cancels=() if redraw else ("details", "importance", "stability", "pathways"), debounce=not redraw, on_error=clear,
         )
 
     def _graph(self, report: CommunityReport, mode: str, params: dict[str, Any]) -> CommunityGraph:
@@ -296,6 +322,34 @@ class CommunityExplorer(w.VBox):
             self.view.stability = {}
 
         self._live.submit("stability", f"measuring the stability over {runs} re-runs …", compute, apply, debounce=False, on_error=clear)
+
+    # ------------------------------------------------------------- pathways
+    def _on_show_pathways(self, change: dict) -> None:
+        if not change["new"]:
+            self.view.pathways = {}
+        elif not self._live.pending("partition"):
+            self._request_pathways()  # otherwise the partition coming asks for them when drawn
+
+    def _request_pathways(self) -> None:
+        """The pathways of the partition on screen, when the view is shown and it has two or
+        more layers; a newer partition makes the result stale before it is shown."""
+        report = self.report
+        if not self.show_pathways.value or report is None or len(report.communities.layers) < 2:
+            return
+        started, images = time.perf_counter(), self.flow_images
+
+        def apply(pathways: PathwayGraph) -> str:
+            if self.show_pathways.value:  # hidden while it computed: not shown
+                self.view.pathways = pathways
+            return (
+                f"pathways: {len(pathways.nodes)} communities in {len(pathways.layers)} layers, "
+                f"{len(pathways.links)} links ({time.perf_counter() - started:.2f} s)"
+            )
+
+        self._live.submit(  # the view has no pathways when asked for: nothing to clear on an error
+            "pathways", f"measuring the flow between {', '.join(report.communities.layers)} on {images} images …",
+            lambda job: pathway_graph(report, PATHWAYS_PER_CLASS, images), apply, debounce=False,
+        )
 
     # -------------------------------------------------------------- details
     def select(self, community: int) -> None:

@@ -17,7 +17,7 @@ import traitlets
 from ..core import Analysis, Circuit, Communities, CommunityReport
 from ..core.critical import CriticalNeurons, Mechanisms
 from ..core.debugging import Confusions, Diagnosis, Intervention
-from ..core.evaluation import Importance
+from ..core.evaluation import Importance, _part_id
 from ..data import Concept
 from ._images import to_png
 
@@ -373,6 +373,81 @@ def importance_summary(imp: Importance, total_draws: int, probe_images: int) -> 
         z_score=_number(imp.z_score) if draws > 1 else None,
         p_value=_number(imp.p_value) if draws else None,
     )
+
+
+# --------------------------------------------------------------------- pathways
+@dataclass(frozen=True)
+class PathwayNode:
+    """A community's part in one layer (a node of :meth:`CommunityReport.flow_graph`)."""
+
+    id: str  # the flow graph's node: "layer2:c3"
+    column: int  # the layer's place, 0 lowest
+    community: int
+    size: int  # the community's members in this layer
+    label: str  # the community's concept label ("concept=value"; "" when none)
+
+
+@dataclass(frozen=True)
+class PathwayClass:
+    """A class, the last column, with its strongest pathways."""
+
+    id: str  # the flow graph's node: "class:star"
+    name: str
+    paths: list[list[str]]  # the k strongest pathways, strongest first: part ids lowest first, then this id
+    scores: list[float]  # each path's score (the share of the class's attribution it carries)
+
+
+@dataclass(frozen=True)
+class PathwayGraph:
+    """The pathways view: layers as columns (lowest first), then the classes."""
+
+    layers: list[str]
+    nodes: list[PathwayNode]
+    classes: list[PathwayClass]
+    links: list[Edge]  # a = lower node id, b = upper node id (or class id), w = the edge's share
+    k: int  # pathways asked for per class
+    images: int  # probe images the flow is averaged over
+
+
+def pathway_graph(report: CommunityReport, k: int, images: int) -> PathwayGraph:
+    """The flow graph of the report's partition and each class's ``k`` strongest pathways
+    (docs/methods.md, section 3.6).
+
+    Parameters
+    ----------
+    report : CommunityReport
+        The partition's report; its layers are the columns.
+    k : int
+        Pathways per class.
+    images : int
+        Probe images the flow between layers is averaged over (and at most as many of each
+        class for the edges into the classes).
+
+    Returns
+    -------
+    PathwayGraph
+        Every node and edge of ``report.flow_graph(images=images)`` (links with their
+        ``share``), and ``report.pathways(c, k, images=images)`` of every class with probe
+        images as lists of node ids (none for a class without edges in: no probe images).
+    """
+    graph = report.flow_graph(images=images)
+    nodes = [
+        PathwayNode(node, int(d["depth"]), int(d["community"]), int(d["size"]), d["label"])
+        for node, d in graph.nodes(data=True) if d["kind"] == "community"
+    ]
+    classes = []
+    for node, d in graph.nodes(data=True):
+        if d["kind"] != "class":
+            continue
+        name = d["target_class"]  # no edge in: no probe images of the class, or none adds to its logit
+        paths = report.pathways(name, k, images=images) if graph.in_degree(node) else []
+        classes.append(PathwayClass(
+            node, name,
+            [[_part_id(layer, c) for layer, c in zip(p.layers, p.communities)] + [node] for p in paths],
+            [round(p.score, 4) for p in paths],
+        ))
+    links = [Edge(a, b, round(float(d["share"]), 4)) for a, b, d in graph.edges(data=True)]
+    return PathwayGraph(list(report.communities.layers), nodes, classes, links, k, images)
 
 
 # --------------------------------------------------------------------- circuits
