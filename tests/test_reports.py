@@ -185,3 +185,11 @@ def test_report_command_says_what_is_wrong(tmp_path, capsys, arguments, message)
     assert main(["report", "--model", "shapes-cnn", "--draws", "2", *given]) == 2
     assert re.search(f"innersight report: error: .*{message}", capsys.readouterr().err)
     assert not (tmp_path / "report.html").exists()
+
+
+def test_communities_report_of_several_layers_evaluated_as_one(analysis, tmp_path) -> None:
+    report = analysis.evaluate([analysis.communities(layer, "louvain") for layer in ("layer2", "layer3")])
+    path = report.to_html(tmp_path / "communities.html", top_images=2, draws=None)
+    headings = [text.split("</h2>")[0] for text in texts(path) if text.startswith("<h2>")]
+    assert headings == [f"<h2>layer3, layer2: {report.num_communities} communities (stacked)"]  # one section
+    assert path.read_text(encoding="utf-8").count("report-image") == 2 * report.num_communities
