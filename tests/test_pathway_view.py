@@ -94,6 +94,26 @@ def test_a_slider_move_while_the_flow_computes_never_shows_the_old_partitions_pa
     assert 'data-kind="idle"' in explorer.status.value
 
 
+def test_the_view_shown_while_the_graph_is_redrawn_another_way_is_drawn(analysis, monkeypatch):
+    explorer = CommunityExplorer(analysis, layers=LAYERS, draws=3, images=100, flow_images=FLOW_IMAGES, stability_runs=0)
+    explorer.wait()
+    started, release = threading.Event(), threading.Event()
+    original = explorer._graph
+
+    def blocked(*args):
+        started.set()
+        assert release.wait(30), "the test never released the worker"
+        return original(*args)
+
+    monkeypatch.setattr(explorer, "_graph", blocked)
+    explorer.graph_mode.value = "neurons"  # the same partition, drawn again: blocks
+    assert started.wait(10)
+    explorer.show_pathways.value = True
+    release.set()
+    explorer.wait()
+    assert explorer.view.graph["mode"] == "neurons" and explorer.view.pathways["layers"] == LAYERS
+
+
 def test_clicking_a_community_node_opens_its_details(analysis):
     explorer = shown(analysis)
     node = max(explorer.view.pathways["nodes"], key=lambda n: (n["column"], n["size"]))

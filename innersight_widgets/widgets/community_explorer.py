@@ -327,8 +327,8 @@ class CommunityExplorer(w.VBox):
     def _on_show_pathways(self, change: dict) -> None:
         if not change["new"]:
             self.view.pathways = {}
-        elif not self._live.pending("partition"):
-            self._request_pathways()  # otherwise the partition coming asks for them when drawn
+        elif self._asked[1] == self._shown:  # else the partition asked for requests them when drawn
+            self._request_pathways()
 
     def _request_pathways(self) -> None:
         """The pathways of the partition on screen, when the view is shown and it has two or
@@ -342,7 +342,7 @@ class CommunityExplorer(w.VBox):
             if self.show_pathways.value:  # hidden while it computed: not shown
                 self.view.pathways = pathways
             return (
-                f"pathways: {len(pathways.nodes)} communities in {len(pathways.layers)} layers, "
+                f"pathways: {len(pathways.nodes)} community parts in {len(pathways.layers)} layers, "
                 f"{len(pathways.links)} links ({time.perf_counter() - started:.2f} s)"
             )
 
