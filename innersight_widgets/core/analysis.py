@@ -148,7 +148,9 @@ class Analysis:
                 )
         elif isinstance(layers, str):
             layers = [layers]
-        self.layers = resolve(layers, list(self._layer_info), self._refused)
+        chosen = set(resolve(layers, list(self._layer_info), self._refused))
+        #: The selected layers in the order the model runs them, whatever order they were named in.
+        self.layers = [name for name in self._layer_info if name in chosen]
         if not self.layers:
             raise ValueError("no layers selected; name some with layers=[...] (see available_layers())")
         self._lock = threading.RLock()

@@ -213,7 +213,8 @@ class ModelRunner:
         -------
         layers : dict of name -> LayerInfo
             Every module that ran once with a B x F, B x T x D or B x C x H x W tensor
-            output, in model order.
+            output, in the order they ran (the order data flows through them, whatever
+            the order the modules were registered in).
         output : object
             The model's output.
         refused : dict of name -> str
@@ -264,8 +265,7 @@ class ModelRunner:
                     f"runs {count} times in one forward pass (a module shared between places or called in a "
                     "loop), so it has no one output; choose a module that runs once"
                 )
-        order = {n: i for i, n in enumerate(self._modules)}
-        return dict(sorted(found.items(), key=lambda kv: order[kv[0]])), output, refused
+        return found, output, refused
 
     def feeds(self, example: torch.Tensor, lower: str, upper: str | None) -> bool:
         """Whether ``upper``'s output (the model's output when None) is computed from
