@@ -328,6 +328,7 @@ class CommunityReport:
         self._sizes = sizes
         self._importance: dict[tuple[int, int, str, int, int], Importance] = {}
         self._flows: dict[tuple[str, int], dict[tuple[str, str], np.ndarray]] = {}
+        self._flow_totals: dict[tuple[str, str, int], np.ndarray] = {}
         self._class_flows: dict[int, np.ndarray] = {}
         self._aurocs: dict[int, dict[tuple[str, str], float]] = {}
 
@@ -598,12 +599,16 @@ class CommunityReport:
         Returns
         -------
         np.ndarray
-            K x K float64, the sum of the flows per pair of layers kept per (method, images).
+            K x K float64, the sum of the flows per pair of layers; computed once per
+            (method, images) and the same array after.
         """
-        total = np.zeros((self.num_communities, self.num_communities))
-        for between in self._layer_flows(method, images).values():
-            total += between
-        return total
+        key = ("total", method, int(images))
+        if key not in self._flow_totals:
+            total = np.zeros((self.num_communities, self.num_communities))
+            for between in self._layer_flows(method, images).values():
+                total += between
+            self._flow_totals[key] = total
+        return self._flow_totals[key]
 
     def _layer_flows(self, method: str, images: int) -> dict[tuple[str, str], np.ndarray]:
         """(lower, upper) -> K x K summed flow edges from each community's members in
