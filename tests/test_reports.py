@@ -191,5 +191,18 @@ def test_communities_report_of_several_layers_evaluated_as_one(analysis, tmp_pat
     report = analysis.evaluate([analysis.communities(layer, "louvain") for layer in ("layer2", "layer3")])
     path = report.to_html(tmp_path / "communities.html", top_images=2, draws=None)
     headings = [text.split("</h2>")[0] for text in texts(path) if text.startswith("<h2>")]
-    assert headings == [f"<h2>layer3, layer2: {report.num_communities} communities (stacked)"]  # one section
+    assert headings == [f"<h2>layer2, layer3: {report.num_communities} communities (stacked)"]  # one section, lowest first
     assert path.read_text(encoding="utf-8").count("report-image") == 2 * report.num_communities
+
+
+def test_a_report_of_several_layers_lists_each_class_pathways(analysis, tmp_path) -> None:
+    report = analysis.evaluate([analysis.communities(layer, "louvain") for layer in ("layer2", "layer3")])
+    page = "".join(texts(report.to_html(tmp_path / "communities.html", top_images=1, draws=None)))
+    for name in analysis.data.class_names:
+        best = report.pathways(name, k=3)[0]
+        steps = " &rarr; ".join(f"{layer} c{c} ({label or 'no label'})" for layer, c, label in
+                                zip(best.layers, best.communities, best.labels))
+        assert f"{steps} &rarr; {name}</td><td>{best.score:.3f}</td>" in page
+    assert page.count("report-pathway") == 3 * len(analysis.data.class_names)
+    single = analysis.evaluate(analysis.communities("layer3", "louvain"))
+    assert "report-pathway" not in "".join(texts(single.to_html(tmp_path / "one.html", top_images=1, draws=None)))

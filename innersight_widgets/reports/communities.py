@@ -95,8 +95,32 @@ def _section(
     parts: list[LayoutDOM] = [about, graph, shown, _selectivity(report)]
     if tested:
         parts.append(_importance(report, tested))
-    # Pathways between the communities of several layers go here, once the core gives them.
+    if len(communities.layers) > 1:
+        parts.append(_pathways(report))
     return parts
+
+
+def _pathways(report: CommunityReport, k: int = 3) -> Div:
+    """The ``k`` strongest pathways into each class (``CommunityReport.pathways``) as a
+    table: the communities layer by layer, lowest first, their labels and the score."""
+    rows = []
+    for name in report.analysis.data.class_names:
+        for rank, path in enumerate(report.pathways(name, k=k)):
+            steps = " &rarr; ".join(
+                f"{html.escape(layer)} c{c} ({html.escape(label or 'no label')})"
+                for layer, c, label in zip(path.layers, path.communities, path.labels)
+            )
+            first = f"<td rowspan='{k}'><b>{html.escape(name)}</b></td>" if rank == 0 else ""
+            rows.append(f"<tr class='report-pathway'>{first}<td>{steps} &rarr; {html.escape(name)}</td>"
+                        f"<td>{path.score:.3f}</td></tr>")
+    return Div(
+        width=900,
+        text=(
+            "<h3>Pathways into each class</h3><p>The strongest chains of communities, one per layer from the "
+            "lowest up; the score is the share of the class logit's positive attribution the chain carries.</p>"
+            "<table><tr><th>class</th><th>pathway</th><th>score</th></tr>" + "".join(rows) + "</table>"
+        ),
+    )
 
 
 def _graph(
