@@ -351,3 +351,25 @@ def test_a_slider_move_during_the_stability_run_never_shows_the_old_partitions_s
     assert [v for v in shown if v is not None] == [round(new, 4)]
     assert explorer.view.stability["value"] == round(new, 4) and explorer.view.stability["runs"] == 5
     assert 'data-kind="idle"' in explorer.status.value
+
+
+def test_more_stability_runs_asked_while_the_graph_is_redrawn_are_measured(analysis, monkeypatch):
+    """A redraw (communities -> neurons) keeps the partition: a change of the stability
+    runs during it is measured for that partition, not left for a partition never coming."""
+    explorer = make(analysis)
+    started, release = threading.Event(), threading.Event()
+    original = explorer._graph
+
+    def blocked(*args):
+        started.set()
+        assert release.wait(30), "the test never released the worker"
+        return original(*args)
+
+    monkeypatch.setattr(explorer, "_graph", blocked)
+    explorer.graph_mode.value = "neurons"
+    assert started.wait(10)
+    explorer.stability_runs.value = 5
+    release.set()
+    explorer.wait()
+    direct = analysis.communities("layer3", "louvain", stability_runs=5, **explorer.current_params())
+    assert explorer.view.stability["runs"] == 5 and explorer.view.stability["value"] == round(direct.stability, 4)

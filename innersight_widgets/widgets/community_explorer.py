@@ -290,8 +290,8 @@ class CommunityExplorer(w.VBox):
 
     # ------------------------------------------------------------ stability
     def _on_stability_runs(self, _change: dict) -> None:
-        if not self._live.pending("partition") and self.communities is not None:
-            self._measure_stability()  # otherwise the partition coming measures it when drawn
+        if self._asked[1] == self._shown and self.communities is not None:
+            self._measure_stability()  # otherwise the partition asked for measures it when drawn
 
     def _measure_stability(self, asked: bool = False) -> None:
         """Measure the stability of the partition on screen over the runs the control shows,
