@@ -1,10 +1,10 @@
 """MisclassificationDebugger without a browser: set the traits the front end sets (a cell,
 an image, the ablate toggles) and compare what is shown with the core's own answers."""
 
-import threading
 
 import numpy as np
 import pytest
+from _gates import gated
 
 from innersight_widgets import Analysis, build_circuit, diagnose, intervene, load_pretrained, load_shapes
 from innersight_widgets.widgets import MisclassificationDebugger
@@ -33,20 +33,6 @@ def make(analysis, **kw):
 def click(debugger, **state):
     """What the browser sends on a click: a comm update of the traits it sets."""
     debugger.drawing.set_state(state)
-
-
-def gated(monkeypatch, name):
-    """Replace ``module.name`` by a version that blocks the worker until the test releases it."""
-    started, release = threading.Event(), threading.Event()
-    original = getattr(module, name)
-
-    def blocked(*args, **kwargs):
-        started.set()
-        assert release.wait(30), "the test never released the worker"
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(module, name, blocked)
-    return started, release
 
 
 def assert_shows(debugger, analysis, cell):
@@ -189,7 +175,7 @@ def test_a_click_during_a_recompute_never_shows_the_older_confusion(analysis, ce
     debugger.drawing.observe(lambda change: drawn.append(change["new"].get("title")), names="diagnosis")
     click(debugger, cell=list(cells[1]))
     debugger.wait()
-    started, release = gated(monkeypatch, "diagnose")
+    started, release = gated(monkeypatch, module, "diagnose")
     click(debugger, cell=list(cells[0]))
     assert started.wait(10)  # the worker is inside the diagnosis of cells[0]
     click(debugger, cell=list(cells[1]))  # the user clicks another cell meanwhile
@@ -205,7 +191,7 @@ def test_a_click_during_a_recompute_never_shows_the_older_confusion(analysis, ce
 def test_untoggling_during_an_intervention_never_shows_its_result(analysis, monkeypatch):
     debugger = make(analysis)
     name = debugger.drawing.diagnosis["units"][0]["name"]
-    started, release = gated(monkeypatch, "intervene")
+    started, release = gated(monkeypatch, module, "intervene")
     click(debugger, ablate=[name])
     assert started.wait(10)
     click(debugger, ablate=[])

@@ -2,10 +2,10 @@
 and pathways of the partition on screen, computed off the kernel's thread, never stale."""
 
 import itertools
-import threading
 from dataclasses import asdict
 
 import pytest
+from _gates import gated
 
 from innersight_widgets import Analysis, load_pretrained, load_shapes
 from innersight_widgets.widgets import CommunityExplorer, community_explorer
@@ -70,16 +70,8 @@ def test_the_button_shows_with_two_layers_only_and_hiding_the_view_clears_it(ana
 def test_a_slider_move_while_the_flow_computes_never_shows_the_old_partitions_pathways(analysis, monkeypatch):
     explorer = CommunityExplorer(analysis, layers=LAYERS, draws=3, images=100, flow_images=FLOW_IMAGES, stability_runs=0, debounce=0.0)
     explorer.wait()
-    started, release = threading.Event(), threading.Event()
     original = community_explorer.pathway_graph
-
-    def blocked_once(report, k, images):
-        if not started.is_set():
-            started.set()
-            assert release.wait(30), "the test never released the worker"
-        return original(report, k, images)
-
-    monkeypatch.setattr(community_explorer, "pathway_graph", blocked_once)
+    started, release = gated(monkeypatch, community_explorer, "pathway_graph")
     drawn = []
     explorer.view.observe(lambda change: drawn.append(change["new"]), names="pathways")
     explorer.show_pathways.value = True  # the flow of resolution 1.0 starts, and blocks
@@ -99,15 +91,7 @@ def test_a_slider_move_while_the_flow_computes_never_shows_the_old_partitions_pa
 def test_the_view_shown_while_the_graph_is_redrawn_another_way_is_drawn(analysis, monkeypatch):
     explorer = CommunityExplorer(analysis, layers=LAYERS, draws=3, images=100, flow_images=FLOW_IMAGES, stability_runs=0)
     explorer.wait()
-    started, release = threading.Event(), threading.Event()
-    original = explorer._graph
-
-    def blocked(*args):
-        started.set()
-        assert release.wait(30), "the test never released the worker"
-        return original(*args)
-
-    monkeypatch.setattr(explorer, "_graph", blocked)
+    started, release = gated(monkeypatch, explorer, "_graph")
     explorer.graph_mode.value = "neurons"  # the same partition, drawn again: blocks
     assert started.wait(10)
     explorer.show_pathways.value = True

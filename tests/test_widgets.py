@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from _gates import gated
 
 from innersight_widgets import Analysis, load_pretrained, load_shapes
 from innersight_widgets.core.communities import DEFAULTS
@@ -178,20 +179,6 @@ def test_a_method_switch_starts_the_slider_at_the_method_default_in_one_message(
     assert len(with_value) == 1 and {"min", "max", "value"} <= with_value[0]
 
 
-def gated(monkeypatch, target, name):
-    """Replace ``target.name`` by a version that blocks the worker until the test releases it."""
-    started, release = threading.Event(), threading.Event()
-    original = getattr(target, name)
-
-    def blocked(*args, **kwargs):
-        started.set()
-        assert release.wait(30), "the test never released the worker"
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(target, name, blocked)
-    return started, release
-
-
 def assert_consistent(explorer, analysis):
     """What the widget shows belongs to one partition: the graph, the selection, the details,
     their pictures and the status line."""
@@ -330,16 +317,7 @@ def test_a_slider_move_during_the_stability_run_never_shows_the_old_partitions_s
     old = analysis.communities("layer3", "louvain", stability_runs=5, resolution=1.0).stability
     new = analysis.communities("layer3", "louvain", stability_runs=5, resolution=3.5).stability
     assert round(old, 4) != round(new, 4)  # else the test could not tell them apart
-    started, release = threading.Event(), threading.Event()
-    original = analysis.communities
-
-    def blocked_once(*args, **kwargs):
-        if kwargs["stability_runs"] and not started.is_set():
-            started.set()
-            assert release.wait(30), "the test never released the worker"
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(analysis, "communities", blocked_once)
+    started, release = gated(monkeypatch, analysis, "communities", when=lambda *args, **kwargs: kwargs["stability_runs"])
     shown = []
     explorer.view.observe(lambda change: shown.append(change["new"].get("value")), names="stability")
     explorer.stability_runs.value = 5  # the stability of resolution 1.0 starts, and blocks
@@ -357,15 +335,7 @@ def test_more_stability_runs_asked_while_the_graph_is_redrawn_are_measured(analy
     """A redraw (communities -> neurons) keeps the partition: a change of the stability
     runs during it is measured for that partition, not left for a partition never coming."""
     explorer = make(analysis)
-    started, release = threading.Event(), threading.Event()
-    original = explorer._graph
-
-    def blocked(*args):
-        started.set()
-        assert release.wait(30), "the test never released the worker"
-        return original(*args)
-
-    monkeypatch.setattr(explorer, "_graph", blocked)
+    started, release = gated(monkeypatch, explorer, "_graph")
     explorer.graph_mode.value = "neurons"
     assert started.wait(10)
     explorer.stability_runs.value = 5
