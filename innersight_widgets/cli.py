@@ -78,15 +78,16 @@ def _print_communities(an: Analysis, layer: str, draws: int) -> None:
 
 
 def report(
-    model_name: str, out: Path, layers: list[str] | None = None, device: str | None = None,
+    model_name: str | None, out: Path, layers: list[str] | None = None, device: str | None = None,
     cache_dir: str | None = None, draws: int = 20, images: int | None = None, top_images: int = 8,
+    analysis_cache: str | None = None,
 ) -> Path:
     """Write the self-contained HTML report of a shipped model's communities on its test split.
 
     Parameters
     ----------
     model_name
-        A shipped demo model (``DEMO_MODELS``).
+        A shipped demo model (``DEMO_MODELS``); None with ``analysis_cache``.
     out
         The HTML file to write; its folder must exist.
     layers
@@ -102,6 +103,12 @@ def report(
         Probe images each importance test runs on (default: all).
     top_images
         Images shown per community.
+    analysis_cache
+        Instead of ``model_name``: a cache folder an analysis of a shipped model on its
+        test split wrote (``innersight demo/report --cache-dir``, or
+        ``Analysis(load_pretrained(name), <its test split>, cache_dir=...)``). Its newest
+        such entry is opened, with no forward pass; ``layers`` default to the model's mid
+        block when the entry has it, else the entry's last layer.
 
     Returns
     -------
@@ -111,16 +118,49 @@ def report(
     Raises
     ------
     ValueError
-        If the folder of ``out`` does not exist, or a layer is not the model's.
+        If the folder of ``out`` does not exist, a layer is not the model's, or
+        ``analysis_cache`` holds no entry of a shipped model on its test split.
     """
     from .reports import communities_html, output_path
 
     out = output_path(out)  # a wrong folder is said before the pass
-    layers = layers or [_MID_LAYER[model_name]]
-    an = Analysis(load_pretrained(model_name), _DEMO_DATA[model_name](), layers=layers, device=device,
-                  cache_dir=cache_dir, progress=False)
+    if analysis_cache is not None:
+        an = _open_cache(analysis_cache, device)
+        model_name = an.model.demo_name
+        layers = layers or ([_MID_LAYER[model_name]] if _MID_LAYER[model_name] in an.layers else an.layers[-1:])
+        unknown = [layer for layer in layers if layer not in an.layers]
+        if unknown:
+            raise ValueError(f"the cached analysis has no layer {', '.join(unknown)}; its layers are {', '.join(an.layers)}")
+    else:
+        layers = layers or [_MID_LAYER[model_name]]
+        an = Analysis(load_pretrained(model_name), _DEMO_DATA[model_name](), layers=layers, device=device,
+                      cache_dir=cache_dir, progress=False)
     reports = [an.evaluate(an.communities(layer, "louvain")) for layer in layers]
     return communities_html(reports, out, top_images=top_images, draws=draws, images=images)
+
+
+def _open_cache(folder: str, device: str | None) -> Analysis:
+    """The analysis of the newest entry of ``folder`` made by a shipped model on its test
+    split, opened from the cache (no forward pass)."""
+    from .core import _cache
+
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"--analysis-cache {folder!r} is not a folder; give the --cache-dir of an earlier run")
+    for meta in _cache.entries(path):
+        name, settings = meta.get("model"), meta.get("settings", {})
+        if name not in _DEMO_DATA:
+            continue
+        an = Analysis(load_pretrained(name), _DEMO_DATA[name](), layers=settings["layers"], device=device,
+                      pooling=settings["pooling"], profiles_dtype=settings["profiles_dtype"],
+                      precision=settings["precision"], cache_dir=path, progress=False)
+        if an.cached:
+            return an
+    raise ValueError(
+        f"{folder} holds no analysis of a shipped model on its test split (what `innersight demo --cache-dir` "
+        "or `innersight report --cache-dir` write); write the report of another analysis from Python with "
+        "an.evaluate(communities).to_html(path), or name a shipped model with --model"
+    )
 
 
 NOTEBOOKS_DIR = Path("innersight-notebooks")
@@ -318,7 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     report_parser = commands.add_parser(
         "report", help="write a self-contained HTML report of a shipped model's communities (opens offline)"
     )
-    report_parser.add_argument("--model", default=DEFAULT_MODEL, choices=list(DEMO_MODELS))
+    source = report_parser.add_mutually_exclusive_group()
+    source.add_argument("--model", choices=list(DEMO_MODELS), help=f"a shipped model (default: {DEFAULT_MODEL})")
+    source.add_argument(
+        "--analysis-cache", metavar="DIR",
+        help="report the analysis cached in DIR (by --cache-dir of a shipped model) without a forward pass",
+    )
     report_parser.add_argument("--out", type=Path, required=True, help="the HTML file to write")
     report_parser.add_argument(
         "--layer", action="append", dest="layers", help="a layer to report (repeat for several; default: a mid block)"
@@ -341,8 +386,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "report":
-            path = report(args.model, args.out, args.layers, args.device, args.cache_dir, args.draws, args.images,
-                          args.top_images)
+            model = None if args.analysis_cache else args.model or DEFAULT_MODEL
+            path = report(model, args.out, args.layers, args.device, args.cache_dir, args.draws, args.images,
+                          args.top_images, args.analysis_cache)
             print(f"wrote {path} ({path.stat().st_size:,} bytes): open it in a browser, no network needed")
         else:
             demo(args.model, args.device, args.cache_dir, args.draws)

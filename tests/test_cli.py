@@ -166,3 +166,24 @@ def test_stopping_innersight_lab_stops_jupyter_lab(tmp_path, signum, child, stop
             if leftover is not None and alive(leftover):
                 os.kill(leftover, signal.SIGKILL)
         parent.wait()
+
+
+def test_report_from_an_analysis_cache_opens_it_without_a_forward_pass(tmp_path, monkeypatch, capsys):
+    """`innersight report --analysis-cache DIR` rebuilds the cached analysis of a shipped
+    model and writes the same page as `--model` did, with the model never run for the
+    pass (only the importance tests' ablations run it)."""
+    from innersight_widgets.core import analysis as analysis_module
+
+    cache = tmp_path / "cache"
+    assert main(["report", "--model", "shapes-cnn", "--cache-dir", str(cache), "--draws", "2", "--images", "50",
+                 "--out", str(tmp_path / "first.html")]) == 0
+    monkeypatch.setattr(analysis_module, "_streaming_pass", lambda *args: pytest.fail("the pass ran again"))
+    assert main(["report", "--analysis-cache", str(cache), "--draws", "2", "--images", "50",
+                 "--out", str(tmp_path / "again.html")]) == 0
+    assert "again.html" in capsys.readouterr().out
+    first, again = (tmp_path / "first.html").read_text(), (tmp_path / "again.html").read_text()
+    assert len(again) > 100_000 and again.count("data:image/png") == first.count("data:image/png")
+    assert main(["report", "--analysis-cache", str(tmp_path), "--out", str(tmp_path / "none.html")]) == 2
+    assert "holds no analysis of a shipped model" in capsys.readouterr().err
+    assert main(["report", "--analysis-cache", str(tmp_path / "missing"), "--out", str(tmp_path / "none.html")]) == 2
+    assert "is not a folder" in capsys.readouterr().err

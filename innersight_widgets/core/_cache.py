@@ -98,6 +98,27 @@ def path_for(cache_dir: str | os.PathLike, key: str) -> Path:
     return Path(cache_dir) / f"pass-{key[:32]}"
 
 
+def entries(cache_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The ``meta.json`` of every finished entry in ``cache_dir`` (newest first), each with
+    ``"path"`` added; unreadable ones are skipped."""
+    found = []
+    for meta in sorted(Path(cache_dir).glob("pass-*/meta.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            found.append(json.loads(meta.read_text()) | {"path": str(meta.parent)})
+        except (OSError, json.JSONDecodeError):
+            continue
+    return found
+
+
+def holds(path: Path, key: str) -> bool:
+    """Whether the finished entry at ``path`` is the one of fingerprint ``key``."""
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return meta.get("format") == FORMAT_VERSION and meta.get("fingerprint") == key
+
+
 class Store:
     """Allocates the pass's arrays: in RAM, or as memory-mapped ``.npy`` files in a
     temporary folder of ``cache_dir`` when they are large; :meth:`commit` makes that

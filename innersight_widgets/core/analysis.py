@@ -507,7 +507,18 @@ class Analysis:
         except BaseException:
             store.discard()
             raise
-        return store.commit(key, {"settings": self._settings()}) if key is not None else arrays
+        # the shipped model's name (None for others): what `innersight report --analysis-cache` rebuilds
+        meta = {"settings": self._settings(), "model": getattr(self.model, "demo_name", None)}
+        return store.commit(key, meta) if key is not None else arrays
+
+    @property
+    def cached(self) -> bool:
+        """Whether the pass of this analysis (its model, probe data and settings) is on disk
+        in ``cache_dir``, so that opening it runs no forward pass."""
+        if self.cache_dir is None:
+            return False
+        key = _cache.fingerprint(self.model, self.data.fingerprint(), self._settings())
+        return _cache.holds(_cache.path_for(self.cache_dir, key), key)
 
 
 def _streaming_pass(an: Analysis, host: dict[str, np.ndarray]) -> None:

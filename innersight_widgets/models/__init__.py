@@ -15,7 +15,9 @@ _WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
 def load_pretrained(name: str) -> nn.Module:
-    """A shipped demo model in eval mode, with ``class_names`` and ``test_metrics`` attached.
+    """A shipped demo model in eval mode, with ``class_names``, ``test_metrics`` and its
+    ``demo_name`` attached (an analysis cache records the name, so that ``innersight
+    report --analysis-cache`` can rebuild the analysis).
 
     Names: ``digits-cnn``, ``parity-cnn``, ``shapes-cnn``, ``shapes-spurious-cnn``.
     The weights are loaded with ``torch.load(..., weights_only=True)``.
@@ -33,6 +35,7 @@ def load_pretrained(name: str) -> nn.Module:
     model.eval()
     model.class_names = list(meta["class_names"])
     model.test_metrics = dict(meta["test"])
+    model.demo_name = name
     return model
 
 
