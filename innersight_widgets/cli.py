@@ -142,12 +142,12 @@ def report(
 def _open_cache(folder: str, device: str | None) -> Analysis:
     """The analysis of the newest entry of ``folder`` made by a shipped model on its test
     split, opened from the cache (no forward pass)."""
-    from .core import _cache
+    from .core.analysis import cached_analyses
 
     path = Path(folder).expanduser()
     if not path.is_dir():
         raise ValueError(f"--analysis-cache {folder!r} is not a folder; give the --cache-dir of an earlier run")
-    for meta in _cache.entries(path):
+    for meta in cached_analyses(path):
         name, settings = meta.get("model"), meta.get("settings", {})
         if name not in _DEMO_DATA:
             continue

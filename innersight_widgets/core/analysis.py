@@ -521,6 +521,24 @@ class Analysis:
         return _cache.holds(_cache.path_for(self.cache_dir, key), key)
 
 
+def cached_analyses(cache_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """What each analysis cached in ``cache_dir`` recorded, newest first.
+
+    Parameters
+    ----------
+    cache_dir : path
+        A folder given as ``cache_dir`` to analyses.
+
+    Returns
+    -------
+    list of dict
+        Per finished cache entry: ``settings`` (layers, pooling, profiles_dtype,
+        precision), ``model`` (the shipped model's name, None for another model),
+        ``fingerprint`` and ``path``.
+    """
+    return _cache.entries(cache_dir)
+
+
 def _streaming_pass(an: Analysis, host: dict[str, np.ndarray]) -> None:
     """Fill ``host`` (the arrays of :meth:`Analysis._expected`) in one pass over the data.
 

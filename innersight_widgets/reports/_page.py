@@ -16,6 +16,8 @@ from bokeh.layouts import column
 from bokeh.models import ColumnDataSource, CustomJS, Div, LayoutDOM
 from bokeh.resources import INLINE
 
+from .._png import to_png
+
 # Thumbnails in a report: small, since every one travels inside the page.
 THUMBNAIL_SIZE = 48
 
@@ -96,8 +98,6 @@ def png_data_uri(image: torch.Tensor, box: tuple[int, int, int, int] | None = No
     str
         ``data:image/png;base64,...``, at most ``THUMBNAIL_SIZE`` pixels wide.
     """
-    from ..widgets._images import to_png  # here: importing reports must not load the widgets' toolkits
-
     return "data:image/png;base64," + base64.b64encode(to_png(image, box, THUMBNAIL_SIZE)).decode("ascii")
 
 

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import traitlets
 
+from .._png import to_png
 from ..core import Analysis, Circuit, Communities, CommunityReport
 from ..core.critical import CriticalNeurons, Mechanisms
 from ..core.debugging import Confusions, Diagnosis, Intervention
 from ..core.evaluation import Importance, _part_id
 from ..data import Concept
-from ._images import to_png
 
 # A group is lit by an image when a crop of it scores above this and above the group's own
 # threshold: the log-barrier score is the mean log ratio to the group's mean activation, so

@@ -1,4 +1,5 @@
-"""Probe images as small PNG thumbnails, sent to the browser as binary buffers."""
+"""Probe images as small PNG thumbnails: sent to the browser by the widgets, embedded in
+the HTML reports as data URIs (no UI toolkit needed)."""
 
 from __future__ import annotations
 
