@@ -259,7 +259,7 @@ class Diagnosis:
         ranking. A unit silent on the errors that pushes towards the true class on the
         reference has a large contribution (evidence for the true class that is missing)
         but no evidence here: switching it off cannot fix the errors."""
-        return np.minimum(self.contributions, self.attribution.mean(1))
+        return _evidence(self.attribution, self.reference_attribution)
 
     @property
     def spread(self) -> np.ndarray:
@@ -436,8 +436,7 @@ def diagnose(
         members = len(images) + np.flatnonzero(pair_of_reference == pair)
         reference_attribution[:, pair_of_error == pair] = per_unit[:, members].mean(1, keepdims=True)
 
-    contribution = (attribution - reference_attribution).mean(1)
-    order = np.argsort(-np.minimum(contribution, attribution.mean(1)), kind="stable")
+    order = np.argsort(-_evidence(attribution, reference_attribution), kind="stable")
     logits = an.predictions.logits[images]
     return Diagnosis(
         list(an.data.class_names), images, true, predicted,
@@ -623,6 +622,12 @@ def intervene(
 
 
 # ------------------------------------------------------------------- internals
+def _evidence(attribution: np.ndarray, reference_attribution: np.ndarray) -> np.ndarray:
+    """U: the contrastive contribution each unit makes on the errors themselves (U x n
+    attributions on the errors and on their references)."""
+    return np.minimum((attribution - reference_attribution).mean(1), attribution.mean(1))
+
+
 def _errors(an: Analysis, errors: Errors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(images, true, predicted) of ``errors``, each (n,), after checking that every image
     is misclassified."""
