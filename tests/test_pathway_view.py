@@ -91,7 +91,7 @@ def test_a_slider_move_while_the_flow_computes_never_shows_the_old_partitions_pa
 def test_the_view_shown_while_the_graph_is_redrawn_another_way_is_drawn(analysis, monkeypatch):
     explorer = CommunityExplorer(analysis, layers=LAYERS, draws=3, images=100, flow_images=FLOW_IMAGES, stability_runs=0)
     explorer.wait()
-    started, release = gated(monkeypatch, explorer, "_graph")
+    started, release = gated(monkeypatch, community_explorer, "neuron_points")  # the redraw as neurons
     explorer.graph_mode.value = "neurons"  # the same partition, drawn again: blocks
     assert started.wait(10)
     explorer.show_pathways.value = True

@@ -10,7 +10,7 @@ from _gates import gated
 
 from innersight_widgets import Analysis, load_pretrained, load_shapes
 from innersight_widgets.core.communities import DEFAULTS
-from innersight_widgets.widgets import CommunityExplorer
+from innersight_widgets.widgets import CommunityExplorer, community_explorer
 
 
 @pytest.fixture(scope="module")
@@ -335,7 +335,7 @@ def test_more_stability_runs_asked_while_the_graph_is_redrawn_are_measured(analy
     """A redraw (communities -> neurons) keeps the partition: a change of the stability
     runs during it is measured for that partition, not left for a partition never coming."""
     explorer = make(analysis)
-    started, release = gated(monkeypatch, explorer, "_graph")
+    started, release = gated(monkeypatch, community_explorer, "neuron_points")  # the redraw as neurons
     explorer.graph_mode.value = "neurons"
     assert started.wait(10)
     explorer.stability_runs.value = 5
