@@ -34,7 +34,7 @@ _MAX_SPECTRAL = 64
 #: The most living neurons a method takes. Agglomerative clustering holds every pair's
 #: distance (16 bytes a pair with SciPy's copies: 1.1 GB and 5 s at 8,192 neurons of a
 #: ResNet-50); the spectral embedding's 64 eigenvectors took 6.6 s at 8,192 neurons and
-#: more than 5 minutes at 26,560.
+#: had not finished after minutes at 26,560 (stopped).
 LARGEST = {"agglomerative": 10_000, "spectral": 12_000}
 _WHY_LARGEST = {
     "agglomerative": "needs every pair's distance (about {gib:.1f} GiB) and minutes",
