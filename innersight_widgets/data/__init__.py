@@ -3,7 +3,7 @@
 from ._dataset import Concept, ImageDataset, as_image_dataset
 from ._probe import ProbeSet, as_probe_set
 from .digits import load_digits
-from .folder import ImageFolder, load_image_folder
+from .folder import ImageFolder, load_image_folder, save_image_folder
 from .shapes import COLOURS, SHAPES, TEXTURES, colour_agrees_with_shape, load_shapes
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "load_digits",
     "load_image_folder",
     "load_shapes",
+    "save_image_folder",
 ]

@@ -23,6 +23,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .._checks import positive_int
+from ._dataset import ImageDataset
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -50,7 +51,8 @@ class ImageFolder(Dataset):
     labels : ndarray, shape (N,), int64
         The class index of each file: its sub-folder's position in ``class_names``.
     class_names : list of str
-        The sorted names of the class sub-folders, including any that hold no image.
+        The sorted names of the class sub-folders, including any that hold no image, or
+        the ``classes`` given.
     num_workers : int
         How many ``DataLoader`` workers an analysis should use to read the images.
     size, resize : int
@@ -71,6 +73,7 @@ class ImageFolder(Dataset):
         std: Sequence[float] | None = IMAGENET_STD,
         num_workers: int = 0,
         extensions: Sequence[str] = IMAGE_EXTENSIONS,
+        classes: Sequence[str] | None = None,
     ) -> None:
         self.size = positive_int("size", size, "the side in pixels of the square images the model takes", wrong_type=TypeError)
         imagenet_resize = round(self.size * 256 / 224)
@@ -98,7 +101,7 @@ class ImageFolder(Dataset):
         self.num_workers = int(num_workers)
         self.extensions = _normalised_extensions(extensions)
         self.root = Path(root).expanduser()
-        self.class_names, self.files, self.labels = _list_folder(self.root, self.extensions)
+        self.class_names, self.files, self.labels = _list_folder(self.root, self.extensions, classes)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -187,11 +190,12 @@ def load_image_folder(
     std: Sequence[float] | None = IMAGENET_STD,
     num_workers: int = 0,
     extensions: Sequence[str] = IMAGE_EXTENSIONS,
+    classes: Sequence[str] | None = None,
 ) -> ImageFolder:
     """Your own images, one sub-folder per class, as a lazy dataset an analysis can probe with.
 
     Lists ``root/<class name>/<image file>`` without reading any image: classes are the
-    sorted names of the sub-folders of ``root`` and their indices are the labels, files
+    sorted names of the sub-folders of ``root`` (or ``classes``) and their indices are the labels, files
     are sorted by name within a class. Each image is decoded when it is indexed, with
     Pillow: converted to RGB, resized (bilinear) so its shorter side is ``resize``, a
     ``size`` x ``size`` square cut from the centre, scaled to [0, 1] and normalised per
@@ -221,6 +225,11 @@ def load_image_folder(
     extensions : sequence of str
         File extensions read as images, matched case-insensitively (``.JPG`` is found
         too); other files are ignored.
+    classes : sequence of str, optional
+        The class names in the order of the model's outputs, when that is not the sorted
+        order of the sub-folders: a sub-folder is the class of its name, a class without
+        a sub-folder has no image (so that a probe folder of 10 ImageNet classes keeps
+        ImageNet's 1000 indices), and a sub-folder that is not a class is an error.
 
     Returns
     -------
@@ -244,7 +253,8 @@ def load_image_folder(
     an ``OSError`` naming the file, with Pillow's error as its cause.
     """
     return ImageFolder(
-        root, size, resize=resize, mean=mean, std=std, num_workers=num_workers, extensions=extensions
+        root, size, resize=resize, mean=mean, std=std, num_workers=num_workers, extensions=extensions,
+        classes=classes,
     )
 
 
@@ -271,7 +281,9 @@ def _normalised_extensions(extensions: Sequence[str]) -> tuple[str, ...]:
     return normalised
 
 
-def _list_folder(root: Path, extensions: tuple[str, ...]) -> tuple[list[str], list[Path], np.ndarray]:
+def _list_folder(
+    root: Path, extensions: tuple[str, ...], classes: Sequence[str] | None
+) -> tuple[list[str], list[Path], np.ndarray]:
     """Class names, image files and their labels, from directory listings only."""
     if not root.exists():
         raise FileNotFoundError(
@@ -288,8 +300,9 @@ def _list_folder(root: Path, extensions: tuple[str, ...]) -> tuple[list[str], li
 
     with os.scandir(root) as listing:
         entries = list(listing)
-    class_names = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
-    if not class_names:
+    folders = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
+    class_names = folders if classes is None else _class_order(classes, folders, root)
+    if not folders:
         loose = sum(is_image(e) for e in entries)
         found = f"; the {loose} image file(s) directly in it must be moved" if loose else ""
         raise ValueError(
@@ -299,6 +312,9 @@ def _list_folder(root: Path, extensions: tuple[str, ...]) -> tuple[list[str], li
     files: list[Path] = []
     counts: list[int] = []
     for name in class_names:
+        if name not in folders:
+            counts.append(0)
+            continue
         with os.scandir(root / name) as listing:
             names = sorted(e.name for e in listing if is_image(e))
         files.extend(root / name / f for f in names)
@@ -312,3 +328,69 @@ def _list_folder(root: Path, extensions: tuple[str, ...]) -> tuple[list[str], li
         )
     labels = np.repeat(np.arange(len(class_names), dtype=np.int64), counts)
     return class_names, files, labels
+
+
+def _class_order(classes: Sequence[str], folders: list[str], root: Path) -> list[str]:
+    """The given class names, checked: unique, and naming every class sub-folder of ``root``."""
+    if isinstance(classes, str):
+        raise TypeError(f"classes must be a list of class names, got the string {classes!r}")
+    names = [str(c) for c in classes]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"classes must name each class once; named twice: {', '.join(twice)}")
+    unknown = [f for f in folders if f not in set(names)]
+    if unknown:
+        raise ValueError(
+            f"sub-folder(s) {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''} of {root} are not among "
+            f"the {len(names)} classes given; name every class folder in classes, or move those folders out"
+        )
+    return names
+
+
+def save_image_folder(dataset: ImageDataset, root: str | os.PathLike[str]) -> Path:
+    """Write an in-memory dataset as ``root/<class name>/<index>.png``, the layout
+    :func:`load_image_folder` reads: to try the folder workflows (``innersight
+    precompute``) on a shipped dataset, or to hand probe images to another tool.
+
+    Parameters
+    ----------
+    dataset : ImageDataset
+        N images of shape C x H x W (C = 1 or 3) with values in [0, 1], as
+        :func:`load_shapes` and :func:`load_digits` give; saved losslessly as 8-bit PNG.
+    root : str or path-like
+        The folder to write; created when missing. It must not hold images already.
+
+    Returns
+    -------
+    Path
+        ``root``. ``load_image_folder(root, size=H, resize=H, mean=None, std=None,
+        classes=dataset.class_names)`` reads the images back, rounded to 8 bits, with
+        their labels, class by class.
+
+    Raises
+    ------
+    ValueError
+        If ``root`` already holds files, or the images are not in [0, 1] with 1 or 3 channels.
+    """
+    root = Path(root).expanduser()
+    if root.exists() and any(root.iterdir()):
+        raise ValueError(f"{root} is not empty; give a new or empty folder for the images")
+    images = dataset.images
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"images must be N x C x H x W with 1 or 3 channels, got {tuple(images.shape)}")
+    low, high = float(images.min()), float(images.max())
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"images must have values in [0, 1] to be saved as PNG, got {low:.3g}..{high:.3g}; "
+            "save the images before normalising them"
+        )
+    pixels = (images * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    for name in dataset.class_names:
+        (root / name).mkdir(parents=True, exist_ok=True)
+    width = len(str(len(dataset) - 1))
+    for i, (picture, label) in enumerate(zip(pixels, dataset.labels.tolist())):
+        mode = "L" if picture.shape[2] == 1 else "RGB"
+        Image.fromarray(picture[:, :, 0] if mode == "L" else picture, mode).save(
+            root / dataset.class_names[label] / f"{i:0{width}d}.png"
+        )
+    return root
