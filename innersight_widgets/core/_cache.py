@@ -139,7 +139,7 @@ class Store:
         if self._tmp is not None and size >= self.memmap_threshold:
             out = np.lib.format.open_memmap(self._tmp / _file(name), mode="w+", dtype=dtype, shape=shape)
         else:
-            out = np.empty(shape, dtype)
+            out = np.zeros(shape, dtype)  # zeros: each process of a distributed pass fills only its rows
         self.arrays[name] = out
         return out
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from . import _distributed
 from ._layers import LayerInfo
 from ._segment import SegmentPlan, plan_segment
 from .runner import pooled
@@ -66,7 +67,7 @@ def integrated_gradients(
     """
     dev = an.device
     rows = len(targets)
-    out = np.empty((rows, lower.num_neurons), dtype=np.float32)
+    out = np.zeros((rows, lower.num_neurons), dtype=np.float32)
     # rows x steps images go through one forward/backward: the runner's batch size bounds that
     per_chunk = max(1, an.batch_size // steps)
     alphas = (torch.arange(steps, device=dev, dtype=torch.float32) + 0.5) / steps
@@ -76,24 +77,29 @@ def integrated_gradients(
     # modules directly: both hold the runner's lock
     with an.runner.lock:
         plan = plan_segment(an.model, lower.name, None if upper is None else upper.name) if sliceable else None
-        _rows(an, images, targets, lower, upper, alphas, plan, per_chunk, SCORES[score][1], out)
+
+        def run(share: slice) -> None:
+            _rows(an, images, targets, lower, upper, alphas, plan, per_chunk, SCORES[score][1], out, share)
+
+        # in a distributed job each process computes its chunks of rows (see _distributed)
+        _distributed.sharded(rows, per_chunk, run, out)
     return out
 
 
 def _rows(
     an: Analysis, images: torch.Tensor, targets: np.ndarray, lower: LayerInfo, upper: LayerInfo | None,
     alphas: torch.Tensor, plan: SegmentPlan | None, per_chunk: int,
-    reduce: Callable[[torch.Tensor], torch.Tensor], out: np.ndarray,
+    reduce: Callable[[torch.Tensor], torch.Tensor], out: np.ndarray, share: slice,
 ) -> None:
-    """Fill ``out`` chunk by chunk of rows, through the plan where it holds."""
-    dev, rows = an.device, len(targets)
-    for start in range(0, rows, per_chunk):
-        stop = min(start + per_chunk, rows)
+    """Fill the rows ``share`` of ``out`` chunk by chunk, through the plan where it holds."""
+    dev = an.device
+    for start in range(share.start, share.stop, per_chunk):
+        stop = min(start + per_chunk, share.stop)
         x = images[start:stop].to(dev)
         target = torch.as_tensor(targets[start:stop], device=dev)
         mean_grad = None
         if plan is not None:
-            act, mean_grad = _planned(an, plan, x, target, lower, upper, alphas, check=start == 0)
+            act, mean_grad = _planned(an, plan, x, target, lower, upper, alphas, check=start == share.start)
             plan = plan if mean_grad is not None else None
         if mean_grad is None:
             act, mean_grad = _plain(an, x, target, lower, upper, alphas)

@@ -24,7 +24,7 @@ from tqdm.std import tqdm  # text bars: a widget bar leaves a dead view in a reo
 
 from .._checks import positive_int
 from ..data import as_probe_set
-from . import _cache, _flow, _receptive
+from . import _cache, _distributed, _flow, _receptive
 from ._layers import LayerInfo, default_layers, is_unit, resolve
 from ._neurons import NeuronSet, build_neuron_set
 from .communities import Aggregator, Communities
@@ -498,9 +498,11 @@ class Analysis:
             key = _cache.fingerprint(self.model, self.data.fingerprint(), self._settings())
             path = _cache.path_for(self.cache_dir, key)
             stats = None if self.refresh else _cache.load(path, key, expected, self.memmap_threshold)
-            if stats is not None:
+            # in a distributed job the pass runs sharded unless every process found the entry
+            if _distributed.everyone(stats is not None):
                 return stats
-        store = _cache.Store(path, self.memmap_threshold)
+        # one process of a distributed job writes the cache entry; the others keep the pass in RAM
+        store = _cache.Store(path if _distributed.world()[0] == 0 else None, self.memmap_threshold)
         try:
             arrays = {name: store.array(name, shape, dtype) for name, (shape, dtype) in expected.items()}
             _streaming_pass(self, arrays)
@@ -588,36 +590,45 @@ def _streaming_pass(an: Analysis, host: dict[str, np.ndarray]) -> None:
         at["block"] += filled
 
     hooks = {info.name: reducer(info) for info in infos}
-    filled = 0
-    with tqdm(total=n, desc="probe pass", unit="img", disable=not an.progress, leave=False) as bar:
-        for rows, x, y in data.batches(runner.batch_size, pin_memory=dev.type == "cuda"):
-            _check_labels(y, rows, data.class_names, data.labels)
-            host["labels"][rows] = y.numpy()
-            if filled + len(x) > block:
-                flush(filled)
-                filled = 0
+    rank = _distributed.world()[0]
 
-            def work(part: slice, x: torch.Tensor = x, offset: int = filled, ids: np.ndarray = rows) -> None:
-                at["rows"], at["fired"] = slice(offset + part.start, offset + part.stop), set()
-                _refuse_non_finite(x[part], ids[part], "hold NaN or infinite pixels")
-                logits[at["rows"]] = runner.forward(x[part], hooks).float()
-                missing = [name for name in hooks if name not in at["fired"]]
-                if missing:
-                    raise ValueError(
-                        f"layer(s) {', '.join(map(repr, missing))} did not run for images {ids[part.start]}.."
-                        f"{ids[part.stop - 1]} (a branch the model takes only for some inputs?); select layers "
-                        "that run for every image"
-                    )
-                for info in infos:
-                    _refuse_non_finite(pooled[info.name][at["rows"]], ids[part], f"give NaN or infinite activations in layer {info.name!r}")
-                _refuse_non_finite(logits[at["rows"]], ids[part], "give NaN or infinite logits")
+    def run(share: slice) -> None:
+        at["block"], filled = share.start, 0
+        indices = None if share == slice(0, n) else np.arange(share.start, share.stop)
+        bar = tqdm(total=share.stop - share.start, desc="probe pass", unit="img", leave=False,
+                   disable=not an.progress or rank != 0)
+        with bar:
+            for rows, x, y in data.batches(runner.batch_size, indices, pin_memory=dev.type == "cuda"):
+                _check_labels(y, rows, data.class_names, data.labels)
+                host["labels"][rows] = y.numpy()
+                if filled + len(x) > block:
+                    flush(filled)
+                    filled = 0
 
-            runner.in_batches(len(x), work)
-            filled += len(x)
-            bar.update(len(x))
-        flush(filled)
+                def work(part: slice, x: torch.Tensor = x, offset: int = filled, ids: np.ndarray = rows) -> None:
+                    at["rows"], at["fired"] = slice(offset + part.start, offset + part.stop), set()
+                    _refuse_non_finite(x[part], ids[part], "hold NaN or infinite pixels")
+                    logits[at["rows"]] = runner.forward(x[part], hooks).float()
+                    missing = [name for name in hooks if name not in at["fired"]]
+                    if missing:
+                        raise ValueError(
+                            f"layer(s) {', '.join(map(repr, missing))} did not run for images {ids[part.start]}.."
+                            f"{ids[part.stop - 1]} (a branch the model takes only for some inputs?); select layers "
+                            "that run for every image"
+                        )
+                    for info in infos:
+                        _refuse_non_finite(pooled[info.name][at["rows"]], ids[part], f"give NaN or infinite activations in layer {info.name!r}")
+                    _refuse_non_finite(logits[at["rows"]], ids[part], "give NaN or infinite logits")
+
+                runner.in_batches(len(x), work)
+                filled += len(x)
+                bar.update(len(x))
+            flush(filled)
+
+    # each process fills its rows; then every process holds all of them (docs/methods.md §8)
+    _distributed.sharded(n, runner.batch_size, run, *(a for name, a in host.items() if not name.startswith("means:")))
     for info in infos:
-        host[f"means:{info.name}"][:] = (mean_sums[info.name] / n).float().cpu().numpy()
+        host[f"means:{info.name}"][:] = (_distributed.total(mean_sums[info.name]) / n).float().cpu().numpy()
 
 
 def _refuse_non_finite(values: torch.Tensor, ids: np.ndarray, what: str) -> None:
@@ -684,7 +695,7 @@ def _run_ablations(
         fills[layer] = torch.tensor(np.array(fill), device=dev)  # a copy: cached statistics may be read-only
 
     copies = min(s_total, runner.batch_size)
-    out = np.empty((s_total, n, an.data.num_classes), dtype=np.float32)
+    out = np.zeros((s_total, n, an.data.num_classes), dtype=np.float32)
     done = {"copies": 0}
     # Widening (the layers below the ablated ones run once per image, not once per copy) is
     # checked against plain copies on the first piece ablated in a set of layers, and the
@@ -721,7 +732,10 @@ def _run_ablations(
                         an._widening[ablated] = bool(same)
                     elif k > 1:
                         an._widening[ablated] = False
-                    logits = copied
+                    # a piece that passed the check keeps its widened logits, so that every piece
+                    # is computed the same way whichever came first (in any process of a job)
+                    if logits is None or not an._widening[ablated]:
+                        logits = copied
             out[chunk, first + part.start : first + part.stop] = logits.cpu().numpy()
             bar.update(k * len(piece))
             done["copies"] = min(done["copies"] + k * len(piece), s_total * n)
@@ -737,12 +751,18 @@ def _run_ablations(
             ablate_chunk(x, first, slice(chunk.start, middle))
             ablate_chunk(x, first, slice(middle, chunk.stop))
 
-    with tqdm(total=s_total * n, desc="ablation", unit="img", disable=not an.progress, leave=False) as bar:
-        first = 0
-        for _, x, _ in an.data.batches(runner.batch_size, indices=images, pin_memory=dev.type == "cuda"):
+    rank = _distributed.world()[0]
+
+    def run(share: slice) -> None:
+        indices = images[share] if images is not None else None if share == slice(0, n) else np.arange(share.start, share.stop)
+        first = share.start
+        for _, x, _ in an.data.batches(runner.batch_size, indices=indices, pin_memory=dev.type == "cuda"):
             for chunk in chunks(s_total, copies):
                 ablate_chunk(x, first, chunk)
             first += len(x)
+
+    with tqdm(total=s_total * n, desc="ablation", unit="img", disable=not an.progress or rank != 0, leave=False) as bar:
+        _distributed.sharded(n, runner.batch_size, run, out)
     return out
 
 
