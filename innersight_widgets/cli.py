@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
+import torch
+
 from ._checks import positive_int
-from .core import Analysis
-from .data import colour_agrees_with_shape, load_digits, load_shapes
+from .core import Analysis, RankFailed
+from .data import colour_agrees_with_shape, load_digits, load_image_folder, load_shapes
 from .models import DEMO_MODELS, load_pretrained
 
 _DEMO_DATA = {
@@ -161,6 +166,163 @@ def _open_cache(folder: str, device: str | None) -> Analysis:
         "or `innersight report --cache-dir` write); write the report of another analysis from Python with "
         "an.evaluate(communities).to_html(path), or name a shipped model with --model"
     )
+
+
+# How long a process of a precompute job waits for the others at a collective (a rank that
+# died or hangs) before it stops with an error.
+_JOB_TIMEOUT_S = 1800
+
+
+def precompute(
+    model: str, data: str, layers: list[str] | None, cache_dir: str, *, size: int | None = None,
+    resize: int | None = None, normalise: bool | None = None, classes: str | None = None, batch_size: int = 256,
+    pooling: str = "mean", precision: str = "fp32", profiles_dtype: str = "float32", device: str | None = None,
+    workers: int = 0, timeout_s: int = _JOB_TIMEOUT_S,
+) -> Analysis:
+    """Run the streaming pass of ``model`` over an image folder into ``cache_dir``, sharded
+    across the processes of a job when started by ``torchrun`` or ``srun``.
+
+    Parameters
+    ----------
+    model
+        A shipped model's name, or ``MODULE:FACTORY``: a function of an importable module
+        (the current folder is searched too) that returns the ``nn.Module``.
+    data
+        A folder of class sub-folders (:func:`load_image_folder`).
+    layers
+        Layers to analyse (default: every conv and linear layer).
+    cache_dir
+        Where rank 0 writes the cache entry.
+    size, resize, normalise
+        The folder's decoding recipe; default the ImageNet recipe at 224 px, or for a
+        shipped model its own (its side, no resize margin, no normalisation).
+    classes
+        A text file of the class names in the model's output order, one per line (default:
+        a shipped model's names, else the sorted sub-folder names).
+    batch_size, pooling, precision, profiles_dtype
+        As for :class:`Analysis`.
+    device
+        Default: this process's GPU (``LOCAL_RANK``) when there is one, else the CPU.
+    workers
+        ``DataLoader`` processes decoding images, per rank.
+    timeout_s
+        Seconds a rank waits for the others at a collective before it stops with an error.
+
+    Returns
+    -------
+    Analysis
+        The analysis with its pass done (every rank holds all of it).
+    """
+    rank, world, local = _join_job(device, timeout_s)
+    try:
+        net = _load_model(model)
+        shipped = model in DEMO_MODELS
+        if shipped:
+            side = int(_DEMO_DATA[model]().images.shape[-1])
+            size, resize = size or side, resize or size or side
+            normalise = bool(normalise)
+        recipe = {"size": size or 224, "resize": resize}
+        if normalise is False:
+            recipe |= {"mean": None, "std": None}
+        names = _class_names(classes) if classes else getattr(net, "class_names", None) if shipped else None
+        folder = load_image_folder(data, **recipe, classes=names, num_workers=workers)
+        if device is None and torch.cuda.is_available():
+            device = f"cuda:{local}"
+        started = time.perf_counter()
+        an = Analysis(net, folder, layers=layers, device=device, batch_size=batch_size, pooling=pooling,
+                      cache_dir=cache_dir, progress=rank == 0, precision=precision, profiles_dtype=profiles_dtype)
+        found = an.cached
+        accuracy = an.predictions.accuracy
+        seconds = time.perf_counter() - started
+        if rank == 0:
+            print(f"{len(folder)} images x {len(an.layers)} layers on {world} process(es) ({an.device}): "
+                  f"{seconds:.1f} s ({len(folder) / seconds:,.0f} images/s"
+                  f"{', the entry was in the cache already' if found else ''}); accuracy {accuracy:.3f}")
+            print(f"cache: {Path(cache_dir).resolve()}")
+            print("open it anywhere (no GPU needed) with the same model, folder and settings:")
+            print(_opening_code(model, data, recipe, names, an, cache_dir))
+        return an
+    finally:
+        if world > 1:
+            torch.distributed.destroy_process_group()
+
+
+def _join_job(device: str | None, timeout_s: int) -> tuple[int, int, int]:
+    """Join the process group that ``torchrun`` (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+    ``MASTER_ADDR``/``PORT``) or ``srun`` (``SLURM_PROCID``, ``SLURM_STEP_NUM_TASKS``,
+    ``SLURM_LOCALID``, with ``MASTER_ADDR`` exported by the batch script) describes:
+    NCCL on GPUs, else gloo. Returns (rank, world size, local rank); (0, 1, 0) alone."""
+    env = os.environ
+    if "WORLD_SIZE" not in env and int(env.get("SLURM_STEP_NUM_TASKS", "1")) > 1 and "SLURM_PROCID" in env:
+        if "MASTER_ADDR" not in env:
+            raise ValueError(
+                "under srun, every task must know rank 0's host: export MASTER_ADDR in the batch script, "
+                'e.g. export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)'
+            )
+        env.setdefault("MASTER_PORT", "29500")
+        env["RANK"], env["WORLD_SIZE"] = env["SLURM_PROCID"], env["SLURM_STEP_NUM_TASKS"]
+        env["LOCAL_RANK"] = env.get("SLURM_LOCALID", "0")
+    world, local = int(env.get("WORLD_SIZE", "1")), int(env.get("LOCAL_RANK", "0"))
+    if world == 1:
+        return 0, 1, local
+    gpu = torch.cuda.is_available() and (device is None or device.startswith("cuda"))
+    if gpu:
+        torch.cuda.set_device(local)
+    torch.distributed.init_process_group("nccl" if gpu else "gloo", timeout=timedelta(seconds=timeout_s))
+    return torch.distributed.get_rank(), world, local
+
+
+def _load_model(spec: str) -> torch.nn.Module:
+    """A shipped model by name, or the module a ``MODULE:FACTORY`` function returns."""
+    if spec in DEMO_MODELS:
+        return load_pretrained(spec)
+    module_name, _, factory = spec.partition(":")
+    if not module_name or not factory:
+        raise ValueError(
+            f"--model {spec!r} is neither a shipped model ({', '.join(DEMO_MODELS)}) nor MODULE:FACTORY, "
+            "e.g. mymodels:resnet50 for a function resnet50() in mymodels.py that returns the model"
+        )
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"cannot import {module_name!r} for --model {spec}: {error}") from error
+    make = getattr(module, factory, None)
+    if not callable(make):
+        raise ValueError(f"module {module_name!r} has no function {factory!r} (--model {spec})")
+    net = make()
+    if not isinstance(net, torch.nn.Module):
+        raise TypeError(f"{spec}() returned {type(net).__name__}; it must return the torch.nn.Module to analyse")
+    return net
+
+
+def _class_names(path: str) -> list[str]:
+    """The class names of a text file, one per line (blank lines skipped)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as error:
+        raise ValueError(f"cannot read the class names file {path!r} ({error.strerror or error})") from error
+    return [line.strip() for line in lines if line.strip()]
+
+
+def _opening_code(model: str, data: str, recipe: dict, names: list[str] | None, an: Analysis, cache_dir: str) -> str:
+    """The Python lines that open the cached pass again, with no forward pass."""
+    if model in DEMO_MODELS:
+        load = f"from innersight_widgets import Analysis, load_image_folder, load_pretrained\nmodel = load_pretrained({model!r})"
+    else:
+        module_name, _, factory = model.partition(":")
+        load = f"from innersight_widgets import Analysis, load_image_folder\nfrom {module_name} import {factory}\nmodel = {factory}()"
+    options = "".join(f", {k}={v!r}" for k, v in recipe.items() if v is not None or k in ("mean", "std"))
+    if names is not None:
+        options += ", classes=model.class_names" if model in DEMO_MODELS and getattr(an.model, "class_names", None) == names \
+            else f", classes={names!r}"
+    settings = "".join(
+        f", {k}={v!r}" for k, v in (("pooling", an.pooling), ("precision", an.runner.precision),
+                                     ("profiles_dtype", an.profiles_dtype)) if v not in ("mean", "fp32", "float32")
+    )
+    return (f"{load}\nan = Analysis(model, load_image_folder({str(Path(data).resolve())!r}{options}), "
+            f"layers={an.layers!r}, cache_dir={str(Path(cache_dir).resolve())!r}{settings})")
 
 
 NOTEBOOKS_DIR = Path("innersight-notebooks")
@@ -379,6 +541,31 @@ def main(argv: list[str] | None = None) -> int:
         "--top-images", type=_count("--top-images", "images shown per community"), default=8,
         help="images shown per community",
     )
+    pre = commands.add_parser(
+        "precompute",
+        help="run the pass of a model over an image folder into a cache, on every process of a torchrun or "
+        "srun job (open it later anywhere with Analysis(..., cache_dir=DIR))",
+    )
+    pre.add_argument("--model", required=True, help="a shipped model's name, or MODULE:FACTORY returning the model")
+    pre.add_argument("--data", required=True, metavar="FOLDER", help="a folder with one sub-folder of images per class")
+    pre.add_argument("--layers", nargs="+", default=None, help="layers to analyse (default: every conv and linear layer)")
+    pre.add_argument("--cache-dir", required=True, metavar="DIR", help="the folder rank 0 writes the cache entry to")
+    pre.add_argument("--size", type=_count("--size", "pixels per image side"), default=None,
+                     help="square side the images are cropped to (default 224; a shipped model's own)")
+    pre.add_argument("--resize", type=_count("--resize", "pixels of the shorter side"), default=None,
+                     help="shorter side before the centre crop (default size*256/224; a shipped model's: size)")
+    pre.add_argument("--normalise", action=argparse.BooleanOptionalAction, default=None,
+                     help="normalise with ImageNet's mean and std (default: yes; no for a shipped model)")
+    pre.add_argument("--classes", metavar="FILE", default=None,
+                     help="class names in the model's output order, one per line (default: sorted folder names)")
+    pre.add_argument("--batch-size", type=_count("--batch-size", "images per forward"), default=256)
+    pre.add_argument("--pooling", choices=["mean", "max"], default="mean")
+    pre.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    pre.add_argument("--profiles-dtype", choices=["float32", "float16"], default="float32")
+    pre.add_argument("--device", default=None, help="default: this process's GPU (LOCAL_RANK) if any, else cpu")
+    pre.add_argument("--workers", type=int, default=0, help="image-decoding processes per rank")
+    pre.add_argument("--timeout", type=_count("--timeout", "seconds"), default=_JOB_TIMEOUT_S,
+                     help=f"seconds a rank waits for the others before it stops with an error (default {_JOB_TIMEOUT_S})")
     args, extra = parser.parse_known_args(argv)
     if args.command == "lab":
         return lab(extra, args.dir)
@@ -390,11 +577,20 @@ def main(argv: list[str] | None = None) -> int:
             path = report(model, args.out, args.layers, args.device, args.cache_dir, args.draws, args.images,
                           args.top_images, args.analysis_cache)
             print(f"wrote {path} ({path.stat().st_size:,} bytes): open it in a browser, no network needed")
+        elif args.command == "precompute":
+            precompute(args.model, args.data, args.layers, args.cache_dir, size=args.size, resize=args.resize,
+                       normalise=args.normalise, classes=args.classes, batch_size=args.batch_size,
+                       pooling=args.pooling, precision=args.precision, profiles_dtype=args.profiles_dtype,
+                       device=args.device, workers=args.workers, timeout_s=args.timeout)
         else:
             demo(args.model, args.device, args.cache_dir, args.draws)
-    except (ValueError, TypeError) as error:  # what the user gave is wrong: the message says how; no traceback
+    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError) as error:
+        # what the user gave is wrong: the message says how; no traceback
         print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except RankFailed as error:  # another process of the job said what went wrong
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

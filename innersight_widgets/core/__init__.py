@@ -1,5 +1,6 @@
 """The analysis core: device-aware, headless, no UI imports."""
 
+from ._distributed import RankFailed
 from ._layers import LayerInfo, LayerNotFoundError
 from .analysis import Analysis
 from .circuits import Circuit, build_circuit
@@ -38,6 +39,7 @@ __all__ = [
     "Patch",
     "Pathway",
     "Predictions",
+    "RankFailed",
     "TopImages",
     "Unit",
     "ablation_comparison",
