@@ -186,14 +186,30 @@ def test_layers_below_the_ablated_one_run_once_per_image_where_the_network_allow
     for result, expected in zip(together, one_by_one):
         np.testing.assert_allclose(result.logits_after, expected, rtol=1e-5, atol=1e-6)
     # 37 images in pieces of 64 // 3 = 21: the first piece is tried widened (21 images in) and
-    # checked against 3 plain copies (63); then the second piece goes in once (16). block.0
+    # its first 2 images checked against 3 plain copies of them (6); then the second piece goes
+    # in once (16). block.0
     # sits under a residual shortcut (``self.block(h) + h``): the model's fx trace repeats h
     # where it meets the wide batch. A model that does not trace runs as it is: there the
     # shortcut cannot add the two, and block.0's second piece goes in as 3 copies (48).
-    assert sizes == ([21, 63, 16] if widened else [21, 63, 48])
+    assert sizes == ([21, 6, 16] if widened else [21, 63, 48])
     # the verdict is kept: the next ablations of that layer are not checked or tried again
     sizes.clear()
     again = an.ablate_many(specs)
     for result, expected in zip(again, one_by_one):
         np.testing.assert_allclose(result.logits_after, expected, rtol=1e-5, atol=1e-6)
     assert sizes == ([21, 16] if widened else [63, 48])
+
+
+def test_widened_logits_that_disagree_with_plain_copies_are_never_used(tiny_model, tiny_data, monkeypatch):
+    """The check on a piece's first images catches a widened forward that is wrong, and
+    every piece then goes in as plain copies."""
+    from innersight_widgets.core import analysis as analysis_module
+
+    an = Analysis(tiny_model, tiny_data, layers=LAYERS, batch_size=64, progress=False)
+    specs = [{"tokens": [i]} for i in range(3)]
+    one_by_one = [an.ablate(spec).logits_after for spec in specs]
+    real = analysis_module._widened
+    monkeypatch.setattr(analysis_module, "_widened", lambda *args: real(*args) + 0.5)
+    for _ in range(2):  # the first call finds out, the second keeps the verdict
+        for result, expected in zip(an.ablate_many(specs), one_by_one):
+            np.testing.assert_allclose(result.logits_after, expected, rtol=1e-5, atol=1e-6)

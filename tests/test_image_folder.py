@@ -289,3 +289,42 @@ def test_repr_says_how_many_images_classes_where_and_size(folder: Path) -> None:
     assert repr(load_image_folder(folder, size=8)).startswith("ImageFolder(1 image in 1 class ")
     assert isinstance(load_image_folder(folder), ImageFolder)
     assert repr(load_image_folder(folder)).endswith("224x224)")
+
+
+def test_classes_put_the_folders_in_the_models_output_order(folder: Path) -> None:
+    ds = load_image_folder(folder, size=8, classes=["zebra", "emu", "cat", "dog"])
+    assert ds.class_names == ["zebra", "emu", "cat", "dog"]
+    assert ds.labels.tolist() == [1, 1, 1, 2, 2, 3], "files class by class in the given order; zebra has none"
+    assert [f.parent.name for f in ds.files] == ["emu"] * 3 + ["cat"] * 2 + ["dog"]
+    assert ds[5][1] == 3 and ds.fingerprint() != load_image_folder(folder, size=8).fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("classes", "error", "said"),
+    [
+        (["cat", "dog"], ValueError, "emu of .* are not among the 2 classes given"),
+        (["cat", "dog", "emu", "cat"], ValueError, "named twice: cat"),
+        ("cat", TypeError, "list of class names"),
+    ],
+)
+def test_wrong_classes_say_what_is_wrong(folder: Path, classes: object, error: type, said: str) -> None:
+    with pytest.raises(error, match=said):
+        load_image_folder(folder, size=8, classes=classes)
+
+
+def test_a_saved_dataset_reads_back_with_its_labels(tmp_path: Path) -> None:
+    from innersight_widgets import load_digits, load_shapes, save_image_folder
+
+    shapes = load_shapes("test", n=30)
+    root = save_image_folder(shapes, tmp_path / "shapes")
+    back = load_image_folder(root, size=64, resize=64, mean=None, std=None, classes=shapes.class_names)
+    order = np.argsort(shapes.labels.numpy(), kind="stable")
+    assert back.labels.tolist() == shapes.labels.numpy()[order].tolist()
+    images = torch.stack([back[i][0] for i in range(len(back))])
+    assert (images - shapes.images[order]).abs().max() <= 0.5 / 255 + 1e-6, "8-bit rounding only"
+    digits = save_image_folder(load_digits(split="test"), tmp_path / "digits")
+    assert Image.open(next(digits.glob("*/*.png"))).mode == "L", "one channel stays grayscale"
+    with pytest.raises(ValueError, match="is not empty"):
+        save_image_folder(shapes, root)
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        save_image_folder(type(shapes)(shapes.images * 2 - 1, shapes.labels, shapes.class_names), tmp_path / "signed")

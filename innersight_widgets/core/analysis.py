@@ -698,7 +698,7 @@ def _run_ablations(
     out = np.zeros((s_total, n, an.data.num_classes), dtype=np.float32)
     done = {"copies": 0}
     # Widening (the layers below the ablated ones run once per image, not once per copy) is
-    # checked against plain copies on the first piece ablated in a set of layers, and the
+    # checked against plain copies of the first images of the first piece ablated in a set of layers, and the
     # verdict kept by the analysis: an importance test makes several calls, and a widget
     # one test per click. A model that refuses the wide batch or gives other logits gets
     # plain copies from then on.
@@ -724,18 +724,20 @@ def _run_ablations(
             else:
                 verdict = an._widening.get(ablated)
                 logits = _widened(runner, piece, k, replacers) if verdict is not False and k > 1 else None
-                if logits is None or verdict is None:
-                    copied = _copied(runner, piece, k, replacers)
-                    if logits is not None:
-                        scale = float(copied.abs().max()) + 1e-12
-                        same = torch.allclose(logits, copied, rtol=tolerance, atol=tolerance * 0.1 * scale)
-                        an._widening[ablated] = bool(same)
-                    elif k > 1:
-                        an._widening[ablated] = False
-                    # a piece that passed the check keeps its widened logits, so that every piece
-                    # is computed the same way whichever came first (in any process of a job)
-                    if logits is None or not an._widening[ablated]:
-                        logits = copied
+                if logits is not None and verdict is None:
+                    # checked on the piece's first images only: each copy of them is a whole forward
+                    few = slice(0, min(2, len(piece)))
+                    copied = _copied(runner, piece[few], k, replacers)
+                    scale = float(copied.abs().max()) + 1e-12
+                    same = torch.allclose(logits[:, few], copied, rtol=tolerance, atol=tolerance * 0.1 * scale)
+                    an._widening[ablated] = bool(same)
+                    # a piece that passes keeps its widened logits, so that every piece is computed
+                    # the same way whichever came first (in any process of a job)
+                    logits = logits if same else None
+                elif logits is None and k > 1:
+                    an._widening[ablated] = False
+                if logits is None:
+                    logits = _copied(runner, piece, k, replacers)
             out[chunk, first + part.start : first + part.stop] = logits.cpu().numpy()
             bar.update(k * len(piece))
             done["copies"] = min(done["copies"] + k * len(piece), s_total * n)
