@@ -64,6 +64,16 @@ def test_torchrun_job_writes_a_cache_that_opens_elsewhere_without_a_pass(
         assert np.array_equal(an.profiles(layer), single.profiles(layer))
         assert np.array_equal(an.neuron_means(layer), single.neuron_means(layer))
         assert np.array_equal(an.top_images(layer, 2).positions, single.top_images(layer, 2).positions)
+    # the explorer works on the opened pass, reading the few images it shows from the folder
+    from innersight_widgets import CommunityExplorer
+
+    before = an.data.cached_images()
+    explorer = CommunityExplorer(an, layers="layer3", draws=3, images=60)
+    explorer.wait()
+    explorer.view.set_state({"selected": 0})
+    explorer.wait()
+    assert explorer.view.details["images"] and explorer.view.thumbnails["pngs"][0][:4] == b"\x89PNG"
+    assert before < an.data.cached_images() < len(an.data)
 
 
 def test_srun_environment_joins_the_job_and_rank_0_alone_writes(folder: Path, tmp_path: Path) -> None:
