@@ -32,15 +32,22 @@ FORMAT_VERSION = 2
 _CHECKSUM_ROWS = 4096
 
 
-def fingerprint(model: nn.Module, data_key: str, settings: dict[str, Any]) -> str:
+def fingerprint(model_key: str, data_key: str, settings: dict[str, Any]) -> str:
+    """SHA-256 of the entry: the model's fingerprint (:func:`model_fingerprint`), the
+    data's own fingerprint, and the settings of the pass."""
+    h = hashlib.sha256(f"v{FORMAT_VERSION}|{model_key}|data|{data_key}|".encode())
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def model_fingerprint(model: nn.Module) -> str:
     """SHA-256 over the model's class, repr, parameters and buffers (state_dict), every
     module's plain attributes (numbers, strings, flags and tuples of them, e.g. a
     temperature) and the forward hooks and pre-hooks registered on its modules (by
-    function and code); the data's own fingerprint; and the settings of the pass. Not
-    covered: the source of ``forward`` methods and what they read from outside the model
-    (globals, other objects); a change there needs ``refresh=True``."""
+    function and code). Not covered: the source of ``forward`` methods and what they read
+    from outside the model (globals, other objects); a change there needs ``refresh=True``."""
     h = hashlib.sha256()
-    h.update(f"v{FORMAT_VERSION}|{type(model).__module__}.{type(model).__qualname__}|{model!r}".encode())
+    h.update(f"{type(model).__module__}.{type(model).__qualname__}|{model!r}".encode())
     for name, tensor in model.state_dict().items():
         h.update(f"|{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         h.update(tensor_bytes(tensor))
@@ -52,9 +59,18 @@ def fingerprint(model: nn.Module, data_key: str, settings: dict[str, Any]) -> st
         for kind in ("_forward_pre_hooks", "_forward_hooks"):
             for hook in getattr(module, kind, {}).values():
                 h.update(f"|{name}.{kind}={_function(hook)}".encode())
-    h.update(f"|data|{data_key}|".encode())
-    h.update(json.dumps(settings, sort_keys=True).encode())
     return h.hexdigest()
+
+
+def other_data(cache_dir: str | os.PathLike, keys: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """Paths of the finished entries of ``cache_dir`` made by the same model with the same
+    settings over as many images of another fingerprint (newest first); ``keys`` holds
+    ``model_fingerprint``, ``data_fingerprint`` and ``images``."""
+    return [
+        meta["path"] for meta in entries(cache_dir)
+        if meta.get("model_fingerprint") == keys["model_fingerprint"] and meta.get("settings") == settings
+        and meta.get("images") == keys["images"] and meta.get("data_fingerprint") != keys["data_fingerprint"]
+    ]
 
 
 def _plain(value: Any) -> str:

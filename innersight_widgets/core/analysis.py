@@ -23,7 +23,7 @@ from torch import nn
 from tqdm.std import tqdm  # text bars: a widget bar leaves a dead view in a reopened notebook
 
 from .._checks import positive_int
-from ..data import as_probe_set
+from ..data import ImageFolder, as_probe_set
 from . import _cache, _distributed, _flow, _receptive
 from ._layers import LayerInfo, default_layers, is_unit, resolve
 from ._neurons import NeuronSet, build_neuron_set
@@ -494,13 +494,18 @@ class Analysis:
     def _load_or_run(self) -> dict[str, np.ndarray]:
         expected = self._expected()
         path = key = None
+        keys = {}
         if self.cache_dir is not None:
-            key = _cache.fingerprint(self.model, self.data.fingerprint(), self._settings())
+            keys = {"model_fingerprint": _cache.model_fingerprint(self.model), "data_fingerprint": self.data.fingerprint(),
+                    "images": len(self.data)}
+            key = _cache.fingerprint(keys["model_fingerprint"], keys["data_fingerprint"], self._settings())
             path = _cache.path_for(self.cache_dir, key)
             stats = None if self.refresh else _cache.load(path, key, expected, self.memmap_threshold)
             # in a distributed job the pass runs sharded unless every process found the entry
             if _distributed.everyone(stats is not None):
                 return stats
+            if stats is None and not self.refresh:
+                self._warn_other_data(keys)
         # one process of a distributed job writes the cache entry; the others keep the pass in RAM
         store = _cache.Store(path if _distributed.world()[0] == 0 else None, self.memmap_threshold)
         try:
@@ -510,8 +515,25 @@ class Analysis:
             store.discard()
             raise
         # the shipped model's name (None for others): what `innersight report --analysis-cache` rebuilds
-        meta = {"settings": self._settings(), "model": getattr(self.model, "demo_name", None)}
+        meta = {"settings": self._settings(), "model": getattr(self.model, "demo_name", None), **keys}
         return store.commit(key, meta) if key is not None else arrays
+
+    def _warn_other_data(self, keys: dict[str, Any]) -> None:
+        """Say so when the probe data is an image folder and ``cache_dir`` holds a pass of
+        this model and settings over as many other images: most often the same images
+        copied without their modification times, which the folder's fingerprint includes,
+        and the pass is about to run again."""
+        if not isinstance(self.data.source, ImageFolder) or _distributed.world()[0] != 0:
+            return
+        found = _cache.other_data(self.cache_dir, keys, self._settings())
+        if found:
+            warnings.warn(
+                f"{self.cache_dir} holds a pass of this model with these settings over {len(self.data)} other images "
+                f"({found[0]}), so the pass runs again. If the images are the same, they were probably copied "
+                "without their modification times, which an image folder's fingerprint includes: copy folders "
+                "with `rsync -a` or `cp -p`",
+                stacklevel=4,
+            )
 
     @property
     def cached(self) -> bool:
@@ -519,7 +541,7 @@ class Analysis:
         in ``cache_dir``, so that opening it runs no forward pass."""
         if self.cache_dir is None:
             return False
-        key = _cache.fingerprint(self.model, self.data.fingerprint(), self._settings())
+        key = _cache.fingerprint(_cache.model_fingerprint(self.model), self.data.fingerprint(), self._settings())
         return _cache.holds(_cache.path_for(self.cache_dir, key), key)
 
 
