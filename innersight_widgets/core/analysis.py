@@ -51,6 +51,11 @@ class Analysis:
     by batch; memory grows with images x neurons, never with images or activation maps.
     The pass runs on first use and is cached on disk when ``cache_dir`` is given.
 
+    In a ``torch.distributed`` job (a process group initialised, e.g. by ``torchrun``),
+    the pass, :meth:`ablate_many` and Integrated Gradients rows are split across the
+    processes, which must all make the same calls; each ends with exactly the results of
+    one process, and process 0 alone writes the cache (docs/methods.md, section 8).
+
     Parameters
     ----------
     model : nn.Module
