@@ -212,6 +212,26 @@ def browser_page(shots: Path):
             browser.close()
 
 
+def console_errors(page) -> list[str]:
+    """The console errors the page logs from now on (filled in as they come)."""
+    found: list[str] = []
+    page.on("console", lambda message: found.append(message.text) if message.type == "error" else None)
+    return found
+
+
+def open_explorer(page, base: str, token: str, path: str):
+    """Run the notebook at ``path``, wait for its CommunityExplorer to show and settle, and
+    return the explorer and its status line."""
+    from playwright.sync_api import expect
+
+    open_and_run(page, base, token, path)
+    explorer = page.get_by_test_id("community-explorer")
+    expect(explorer).to_be_visible(timeout=120_000)
+    status = page.get_by_test_id("explorer-status")
+    settled(base, token, status)
+    return explorer, status
+
+
 def drag_to_the_right_end(page, slider) -> None:
     """Drag an ipywidgets slider's handle past the end of its track, as a user would."""
     slider.scroll_into_view_if_needed()

@@ -14,7 +14,7 @@ from _browser import (
     assert_no_clipped_labels,
     browser_page,
     drag_to_the_right_end,
-    open_and_run,
+    open_explorer,
     screenshot_dir,
     settled,
     shoot,
@@ -30,13 +30,10 @@ def test_quickstart_in_a_real_browser(lab, tmp_path, app):
     shots = screenshot_dir(tmp_path, app)
     base, token = lab
     with browser_page(shots) as (page, errors):
-        open_and_run(page, base, token, ("lab/tree" if app == "lab" else "notebooks") + "/01_quickstart.ipynb")
-
-        explorer = page.get_by_test_id("community-explorer")
-        expect(explorer).to_be_visible(timeout=120_000)
+        explorer, status = open_explorer(
+            page, base, token, ("lab/tree" if app == "lab" else "notebooks") + "/01_quickstart.ipynb"
+        )
         count = page.get_by_test_id("community-count")
-        status = page.get_by_test_id("explorer-status")
-        settled(base, token, status)
         expect(count).not_to_have_text("0 communities", timeout=120_000)
         before = count.inner_text()
         explorer.scroll_into_view_if_needed()

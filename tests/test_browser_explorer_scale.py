@@ -10,8 +10,9 @@ import re
 from _browser import (
     ROOT,
     browser_page,
+    console_errors,
     lab_root,
-    open_and_run,
+    open_explorer,
     screenshot_dir,
     settled,
     shoot,
@@ -46,13 +47,8 @@ def test_the_neuron_view_at_8192_neurons_in_jupyterlab(lab, tmp_path):
     )
     write_notebook(lab_root(tmp_path), "explorer_scale.ipynb", [setup, "explorer = CommunityExplorer(an, layers=LAYERS)\nexplorer"])
     with browser_page(shots) as (page, errors):
-        console = []
-        page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
-        open_and_run(page, base, token, "lab/tree/explorer_scale.ipynb")
-        explorer = page.get_by_test_id("community-explorer")
-        expect(explorer).to_be_visible(timeout=120_000)
-        status = page.get_by_test_id("explorer-status")
-        settled(base, token, status)
+        console = console_errors(page)
+        explorer, status = open_explorer(page, base, token, "lab/tree/explorer_scale.ipynb")
         expect(page.get_by_test_id("stability")).to_have_text(
             re.compile(r"^stability \d\.\d\d \(ARI over 3 other seeds\): how often two runs agree"), timeout=120_000
         )

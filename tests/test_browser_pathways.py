@@ -7,7 +7,16 @@ from __future__ import annotations
 import re
 import time
 
-from _browser import browser_page, lab_root, open_and_run, screenshot_dir, settled, shoot, write_notebook
+from _browser import (
+    browser_page,
+    console_errors,
+    lab_root,
+    open_explorer,
+    screenshot_dir,
+    settled,
+    shoot,
+    write_notebook,
+)
 
 SETUP = """from innersight_widgets import Analysis, CommunityExplorer, load_pretrained, load_shapes
 an = Analysis(load_pretrained("shapes-cnn"), load_shapes("test", n=300), layers=["layer2", "layer3"], progress=False)"""
@@ -22,13 +31,8 @@ def test_the_pathways_view_in_jupyterlab(lab, tmp_path):
     base, token = lab
     write_notebook(lab_root(tmp_path), "pathways.ipynb", [SETUP, EXPLORER])
     with browser_page(shots) as (page, errors):
-        console = []
-        page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
-        open_and_run(page, base, token, "lab/tree/pathways.ipynb")
-        explorer = page.get_by_test_id("community-explorer")
-        expect(explorer).to_be_visible(timeout=120_000)
-        status = page.get_by_test_id("explorer-status")
-        settled(base, token, status)
+        console = console_errors(page)
+        explorer, status = open_explorer(page, base, token, "lab/tree/pathways.ipynb")
 
         started = time.monotonic()
         page.locator(".widget-toggle-button", has_text="pathways").click()
