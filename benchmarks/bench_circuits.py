@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 from innersight_widgets import Analysis, build_circuit, load_pretrained, load_shapes
-from innersight_widgets.core.circuits import _crops, _pooled
 from innersight_widgets.models import ShapesResNet
+from innersight_widgets.neurflow.circuits import _crops, _pooled
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' per-step IG
 from _reference import reference_ig

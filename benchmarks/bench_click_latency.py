@@ -35,8 +35,8 @@ import torch
 from bench_real_scale import build_model, prepare_folder
 
 from innersight_widgets import Analysis
-from innersight_widgets.core._device import resolve_device
 from innersight_widgets.data.folder import load_image_folder
+from innersight_widgets.engine._device import resolve_device
 from innersight_widgets.widgets import CommunityExplorer
 
 

@@ -41,9 +41,9 @@ import torch
 from _resnet_profiles import resnet50_profiles
 
 from innersight_widgets import Analysis, load_pretrained, load_shapes
-from innersight_widgets.core._neurons import build_neuron_set
-from innersight_widgets.core.communities import Aggregator
-from innersight_widgets.core.runner import chunks
+from innersight_widgets.engine.runner import chunks
+from innersight_widgets.innersightnet.aggregation import Aggregator
+from innersight_widgets.innersightnet.neurons import build_neuron_set
 
 SLIDERS = {
     "agglomerative": ("threshold", np.linspace(0.3, 1.2, 10)),
@@ -237,7 +237,7 @@ def main() -> None:
     parser.add_argument("--no-importance", action="store_true", help="only the slider steps")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from innersight_widgets.core._device import resolve_device
+    from innersight_widgets.engine._device import resolve_device
 
     device = resolve_device(args.device)
     if args.child:

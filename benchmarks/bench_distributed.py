@@ -34,7 +34,7 @@ import torch.distributed as dist
 from bench_real_scale import MODEL_SOURCE, build_model, prepare_folder
 
 from innersight_widgets import Analysis, load_image_folder
-from innersight_widgets.core import _distributed
+from innersight_widgets.engine import _distributed
 
 LAYERS = ["layer4.0.downsample.0", "layer4.0.conv3", "layer4.1.conv3", "layer4.2.conv3"]
 ABLATED, SETS, SET_SIZE, ABLATION_IMAGES = "layer4.2.conv3", 4, 64, 128

@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from innersight_widgets.core.knockoffs import knockoff_run, knockoff_threshold, select
+from innersight_widgets.neucept.knockoffs import knockoff_run, knockoff_threshold, select
 
 
 def ar1(n: int, p: int, rho: float, rng: np.random.Generator) -> np.ndarray:

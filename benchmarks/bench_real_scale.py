@@ -56,8 +56,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from innersight_widgets import Analysis, load_shapes
-from innersight_widgets.core._device import resolve_device
 from innersight_widgets.data.folder import load_image_folder
+from innersight_widgets.engine._device import resolve_device
 
 try:  # an optional extra, never a dependency of the package or of this benchmark
     from torchvision.models import resnet50 as torchvision_resnet50

@@ -21,7 +21,7 @@ import time
 import torch
 
 from innersight_widgets import Analysis, load_pretrained, load_shapes
-from innersight_widgets.core._device import resolve_device
+from innersight_widgets.engine._device import resolve_device
 
 
 def conv_layers(model: torch.nn.Module) -> list[str]:

@@ -9,10 +9,33 @@ ipywidgets or anywidget.
 
 from importlib import metadata as _metadata
 
-from . import core, data
-from .core import *  # exactly core.__all__
+from . import data
+from .analysis import Analysis
 from .data import *  # exactly data.__all__
+from .debugging import Confusions, Diagnosis, Intervention, Unit, diagnose, intervene
+from .engine import AblationResult, LayerInfo, LayerNotFoundError, Predictions, RankFailed, TopImages
+from .innersightnet import (
+    Communities,
+    CommunityReport,
+    ConceptScore,
+    Importance,
+    Patch,
+    Pathway,
+    export_graph,
+    stack_partitions,
+)
 from .models import load_pretrained
+from .neucept import (
+    CriticalNeurons,
+    MechanismReport,
+    Mechanisms,
+    ablation_comparison,
+    critical_neurons,
+    evaluate_mechanisms,
+    mechanisms,
+    saliency,
+)
+from .neurflow import Circuit, build_circuit
 
 try:
     __version__: str = _metadata.version("innersight_widgets")
@@ -22,9 +45,42 @@ except _metadata.PackageNotFoundError:  # a source tree on sys.path that was nev
 # Names of innersight_widgets.widgets, imported on first access: that module imports ipywidgets.
 _WIDGETS = ("CircuitView", "CommunityExplorer", "CriticalNeuronsView", "MisclassificationDebugger")
 
-# Composed from the sub-packages' own lists, in forms static tools can follow; sorted once complete.
-__all__ = ["load_pretrained"]
-__all__.extend(core.__all__)
+# The analysis (engine, methods, results) by name, then the data loaders' own list and the
+# widgets, in forms static tools can follow; sorted once complete.
+__all__ = [
+    "AblationResult",
+    "Analysis",
+    "Circuit",
+    "Communities",
+    "CommunityReport",
+    "ConceptScore",
+    "Confusions",
+    "CriticalNeurons",
+    "Diagnosis",
+    "Importance",
+    "Intervention",
+    "LayerInfo",
+    "LayerNotFoundError",
+    "MechanismReport",
+    "Mechanisms",
+    "Patch",
+    "Pathway",
+    "Predictions",
+    "RankFailed",
+    "TopImages",
+    "Unit",
+    "ablation_comparison",
+    "build_circuit",
+    "critical_neurons",
+    "diagnose",
+    "evaluate_mechanisms",
+    "export_graph",
+    "intervene",
+    "load_pretrained",
+    "mechanisms",
+    "saliency",
+    "stack_partitions",
+]
 __all__.extend(data.__all__)
 __all__.extend(_WIDGETS)
 __all__.sort()

@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 
 from ._checks import positive_int
-from .core import Analysis, RankFailed
+from .analysis import Analysis
 from .data import colour_agrees_with_shape, load_digits, load_image_folder, load_shapes
+from .engine import RankFailed
 from .models import DEMO_MODELS, load_pretrained
 
 _DEMO_DATA = {
@@ -147,7 +148,7 @@ def report(
 def _open_cache(folder: str, device: str | None) -> Analysis:
     """The analysis of the newest entry of ``folder`` made by a shipped model on its test
     split, opened from the cache (no forward pass)."""
-    from .core.analysis import cached_analyses
+    from .engine import cached_analyses
 
     path = Path(folder).expanduser()
     if not path.is_dir():

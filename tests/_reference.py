@@ -1,5 +1,5 @@
 """The slow, obviously correct Integrated Gradients that the tests and benchmarks/bench_circuits.py
-hold the batched and planned IG of ``innersight_widgets.core._ig`` against."""
+hold the batched and planned IG of ``innersight_widgets.engine._ig`` against."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from innersight_widgets import Analysis, build_circuit, load_pretrained, load_shapes
-from innersight_widgets.core.critical import saliency
+from innersight_widgets.neucept.critical import saliency
 
 LAYERS = ["layer1", "layer2", "layer3"]
 # 300 images in batches of 64: 5 batches, split 3 + 2 over 2 processes and 2 + 2 + 1 over 3

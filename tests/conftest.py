@@ -66,3 +66,12 @@ def lab(tmp_path):
 
     with jupyter_lab(tmp_path) as server:
         yield server
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e (notebooks, JupyterLab in Chromium, the wheel, torchrun,
+    README run as printed) carries the ``e2e`` marker: ``pytest -m "not e2e"`` is the fast suite."""
+    e2e = os.path.join(os.path.dirname(__file__), "e2e") + os.sep
+    for item in items:
+        if str(item.path).startswith(e2e):
+            item.add_marker(pytest.mark.e2e)

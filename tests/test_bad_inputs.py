@@ -15,8 +15,8 @@ from torch.utils.data import Dataset
 
 from innersight_widgets import Analysis, ImageDataset
 from innersight_widgets.cli import main
-from innersight_widgets.core.critical import CriticalNeurons
-from innersight_widgets.core.results import AblationResult
+from innersight_widgets.engine.records import AblationResult
+from innersight_widgets.neucept.critical import CriticalNeurons
 
 LAYERS = ["conv", "block.0", "tokens", "head"]
 

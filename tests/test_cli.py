@@ -172,12 +172,12 @@ def test_report_from_an_analysis_cache_opens_it_without_a_forward_pass(tmp_path,
     """`innersight report --analysis-cache DIR` rebuilds the cached analysis of a shipped
     model and writes the same page as `--model` did, with the model never run for the
     pass (only the importance tests' ablations run it)."""
-    from innersight_widgets.core import analysis as analysis_module
+    from innersight_widgets.engine import probe as probe_module
 
     cache = tmp_path / "cache"
     assert main(["report", "--model", "shapes-cnn", "--cache-dir", str(cache), "--draws", "2", "--images", "50",
                  "--out", str(tmp_path / "first.html")]) == 0
-    monkeypatch.setattr(analysis_module, "_streaming_pass", lambda *args: pytest.fail("the pass ran again"))
+    monkeypatch.setattr(probe_module, "streaming_pass", lambda *args: pytest.fail("the pass ran again"))
     assert main(["report", "--analysis-cache", str(cache), "--draws", "2", "--images", "50",
                  "--out", str(tmp_path / "again.html")]) == 0
     assert "again.html" in capsys.readouterr().out

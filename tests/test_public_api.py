@@ -12,7 +12,7 @@ import pytest
 
 import innersight_widgets
 from innersight_widgets import widgets
-from innersight_widgets.core import critical
+from innersight_widgets.neucept import critical
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 WIDGETS = ["CircuitView", "CommunityExplorer", "CriticalNeuronsView", "MisclassificationDebugger"]
@@ -83,12 +83,12 @@ def test_every_name_in_all_is_importable_and_all_is_sorted():
     assert innersight_widgets.__all__ == sorted(set(innersight_widgets.__all__))
 
 
-def test_neucept_is_exported_from_the_top_level_and_the_core():
+def test_neucept_is_exported_from_the_top_level_and_its_package():
     names = ["CriticalNeurons", "MechanismReport", "Mechanisms", "ablation_comparison", "critical_neurons",
              "evaluate_mechanisms", "mechanisms", "saliency"]
     for name in names:
-        assert getattr(innersight_widgets, name) is getattr(innersight_widgets.core, name) is getattr(critical, name)
-    assert set(names) <= set(innersight_widgets.__all__) & set(innersight_widgets.core.__all__)
+        assert getattr(innersight_widgets, name) is getattr(innersight_widgets.neucept, name) is getattr(critical, name)
+    assert set(names) <= set(innersight_widgets.__all__) & set(innersight_widgets.neucept.__all__)
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda path: path.name)

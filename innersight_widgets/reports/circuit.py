@@ -12,7 +12,7 @@ from ._graph import node_link_figure
 from ._page import image_strip, png_data_uri, write_page
 
 if TYPE_CHECKING:
-    from ..core.circuits import Circuit, Group
+    from ..neurflow.circuits import Circuit, Group
 
 # Representative crops shown per group.
 CROPS_PER_GROUP = 8

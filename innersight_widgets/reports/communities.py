@@ -18,7 +18,7 @@ from ._graph import node_link_figure
 from ._page import image_strip, output_path, png_data_uri, write_page
 
 if TYPE_CHECKING:
-    from ..core.evaluation import CommunityReport, Importance
+    from ..innersightnet import CommunityReport, Importance
 
 
 def communities_html(
@@ -60,7 +60,7 @@ def communities_html(
         If no report is given, ``top_images`` is not positive, or the folder of ``path``
         does not exist (said before any work).
     """
-    from ..core.evaluation import CommunityReport
+    from ..innersightnet import CommunityReport
 
     path = output_path(path)  # before the importance tests, which may take minutes
     reports = [reports] if isinstance(reports, CommunityReport) else list(reports)

@@ -25,7 +25,7 @@ from bokeh.plotting import figure
 from ._page import write_page
 
 if TYPE_CHECKING:
-    from ..core.critical import CriticalNeurons
+    from ..neucept import CriticalNeurons
 
 #: The knockoff(+) threshold in JavaScript, written as ``knockoff_threshold`` in
 #: core/knockoffs.py: the smallest t among the nonzero |W_j| with
@@ -87,7 +87,7 @@ def critical_html(critical: CriticalNeurons, path: str | Path) -> Path:
 
     The page holds every run's W statistics; moving its slider recomputes each run's
     knockoff(+) threshold in JavaScript (:data:`KNOCKOFF_THRESHOLD_JS`, the rule of
-    ``core.knockoffs.knockoff_threshold``), so it selects what ``critical.at(fdr)``
+    ``neucept.knockoffs.knockoff_threshold``), so it selects what ``critical.at(fdr)``
     selects. It shows W of the first run per neuron with the threshold, the selection
     frequency over runs, and the table of selected neurons; hover a point for its figures.
 

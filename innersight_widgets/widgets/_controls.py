@@ -8,7 +8,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..core.communities import DEFAULTS, MAX_NEIGHBOURS
+from ..innersightnet.aggregation import DEFAULTS, MAX_NEIGHBOURS
 
 # Slider set-up per method: (parameter, label, min, max, step).
 SLIDERS = {

@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any
 
 from .._checks import seconds
-from ..core.runner import Cancelled
+from ..engine import Cancelled
 from ._status import StatusLine
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import traitlets
 
 from .._checks import positive_int
-from ..core import Circuit
+from ..neurflow import Circuit
 from ._assets import esm
 from ._live import LiveRunner
 from ._status import StatusLine

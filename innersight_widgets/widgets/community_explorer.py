@@ -18,8 +18,8 @@ import numpy as np
 import traitlets
 
 from .._checks import positive_int
-from ..core import Analysis, Communities, CommunityReport
-from ..core.evaluation import Importance
+from ..analysis import Analysis
+from ..innersightnet import Communities, CommunityReport, Importance
 from ._assets import esm
 from ._controls import CommunityControls
 from ._live import Job, LiveRunner

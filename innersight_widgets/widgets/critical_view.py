@@ -6,8 +6,8 @@ import anywidget
 import ipywidgets as w
 
 from .._checks import positive_int
-from ..core import Analysis
-from ..core.critical import (
+from ..analysis import Analysis
+from ..neucept import (
     CriticalNeurons,
     ablation_comparison,
     critical_neurons,

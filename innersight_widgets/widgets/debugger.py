@@ -12,8 +12,9 @@ import ipywidgets as w
 import traitlets
 
 from .._checks import positive_int
-from ..core import Analysis, Circuit
-from ..core.debugging import Diagnosis, Intervention, diagnose, intervene
+from ..analysis import Analysis
+from ..debugging import Diagnosis, Intervention, diagnose, intervene
+from ..neurflow import Circuit
 from ._assets import esm
 from ._controls import CommunityControls
 from ._live import Job, LiveRunner

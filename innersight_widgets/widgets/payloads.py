@@ -15,11 +15,12 @@ import numpy as np
 import traitlets
 
 from .._png import to_png
-from ..core import Analysis, Circuit, Communities, CommunityReport
-from ..core.critical import CriticalNeurons, Mechanisms
-from ..core.debugging import Confusions, Diagnosis, Intervention
-from ..core.evaluation import Importance, _part_id
+from ..analysis import Analysis
 from ..data import Concept
+from ..debugging import Confusions, Diagnosis, Intervention
+from ..innersightnet import Communities, CommunityReport, Importance, part_id
+from ..neucept import CriticalNeurons, Mechanisms
+from ..neurflow import Circuit
 
 # A group is lit by an image when a crop of it scores above this and above the group's own
 # threshold: the log-barrier score is the mean log ratio to the group's mean activation, so
@@ -443,7 +444,7 @@ def pathway_graph(report: CommunityReport, k: int, images: int) -> PathwayGraph:
         paths = report.pathways(name, k, images=images) if graph.in_degree(node) else []
         classes.append(PathwayClass(
             node, name,
-            [[_part_id(layer, c) for layer, c in zip(p.layers, p.communities)] + [node] for p in paths],
+            [[part_id(layer, c) for layer, c in zip(p.layers, p.communities)] + [node] for p in paths],
             [round(p.score, 4) for p in paths],
         ))
     links = [Edge(a, b, round(float(d["share"]), 4)) for a, b, d in graph.edges(data=True)]

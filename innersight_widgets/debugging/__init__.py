@@ -1,0 +1,7 @@
+"""Debugging misclassified images: the confusions of the model, which communities and
+circuit groups drove a wrong class (diagnosis), and what removing them does (intervention)
+(docs/methods.md, section 6). Built on InnerSightNet and NeurFlow."""
+
+from .diagnosis import Confusions, Diagnosis, Intervention, Unit, confusions, diagnose, intervene
+
+__all__ = ["Confusions", "Diagnosis", "Intervention", "Unit", "confusions", "diagnose", "intervene"]

@@ -1,0 +1,168 @@
+"""Ablation in batches: each batch of probe images is read once and copied once per
+ablation, with the copies widened inside the model where that gives the same logits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from tqdm.std import tqdm
+
+from ..data import ProbeSet
+from . import _distributed
+from ._layers import LayerInfo
+from .runner import Cancelled, ModelRunner, channel_replacer, chunks
+
+
+class Ablator:
+    """Runs sets of ablations over the probe images, and remembers, per set of ablated
+    layers, whether widening the batch where they run gives the logits of plain copies.
+
+    Parameters
+    ----------
+    runner : ModelRunner
+        Runs every forward.
+    data : ProbeSet
+        The probe images.
+    layer_info : callable
+        ``layer_info(name)``: the checked :class:`LayerInfo` of a layer of the model.
+    progress : bool
+        Show a bar while ablating.
+    """
+
+    def __init__(self, runner: ModelRunner, data: ProbeSet, layer_info: Callable[[str], LayerInfo], progress: bool) -> None:
+        self.runner, self.data, self.layer_info, self.progress = runner, data, layer_info, progress
+        #: Ablated layers -> whether widening the batch where they run gives the logits of
+        #: plain copies (checked the first time they are ablated).
+        self.widening: dict[tuple[str, ...], bool] = {}
+
+    def run(
+        self,
+        specs: list[dict[str, tuple[int, ...]]],
+        mode: str,
+        neuron_means: Callable[[str], np.ndarray],
+        should_stop: Callable[[], bool] | None,
+        on_progress: Callable[[int, int], None] | None,
+        images: np.ndarray | None,
+    ) -> np.ndarray:
+        """S x N x K logits with each spec applied (``mode`` "zero", or "mean": each
+        neuron replaced by ``neuron_means(layer)``), over the probe images at ``images``
+        (N of them, in that order; None: all). Each batch of images is read once; a forward
+        carries one copy of part of it per spec of a chunk of specs."""
+        runner, dev = self.runner, self.runner.device
+        n, s_total = len(self.data) if images is None else len(images), len(specs)
+        layers = sorted({layer for spec in specs for layer in spec})
+        masks: dict[str, torch.Tensor] = {}
+        fills: dict[str, torch.Tensor] = {}
+        for layer in layers:
+            info = self.layer_info(layer)
+            mask = np.zeros((s_total, info.num_neurons), dtype=bool)
+            for row, spec in enumerate(specs):
+                mask[row, list(spec.get(layer, ()))] = True
+            masks[layer] = torch.as_tensor(mask, device=dev)
+            fill = neuron_means(layer) if mode == "mean" else np.zeros(info.num_neurons, np.float32)
+            fills[layer] = torch.tensor(np.array(fill), device=dev)  # a copy: cached statistics may be read-only
+
+        copies = min(s_total, runner.batch_size)
+        out = np.zeros((s_total, n, self.data.num_classes), dtype=np.float32)
+        done = {"copies": 0}
+        # Widening (the layers below the ablated ones run once per image, not once per copy) is
+        # checked against plain copies of the first images of the first piece ablated in a set of layers, and the
+        # verdict kept by the ablator: an importance test makes several calls, and a widget
+        # one test per click. A model that refuses the wide batch or gives other logits gets
+        # plain copies from then on.
+        tolerance = 1e-4 if runner.precision == "fp32" else 3e-2
+
+        def ablate_chunk(x: torch.Tensor, first: int, chunk: slice) -> None:
+            """Every image of ``x`` (rows ``first``... of the output) under the specs of ``chunk``;
+            out of memory even for one image at a time splits the chunk of specs in two."""
+            k = chunk.stop - chunk.start
+            replacers = {
+                layer: channel_replacer(self.layer_info(layer), masks[layer][chunk], fills[layer])
+                for layer in layers
+                if bool(masks[layer][chunk].any())
+            }
+            ablated = tuple(replacers)
+
+            def work(part: slice) -> None:
+                if should_stop is not None and should_stop():
+                    raise Cancelled("ablation stopped: a newer request replaced it")
+                piece = x[part]
+                if not replacers:  # these specs ablate nothing: every copy is the plain forward
+                    logits = runner.forward(piece).float().expand(k, len(piece), -1)
+                else:
+                    verdict = self.widening.get(ablated)
+                    logits = _widened(runner, piece, k, replacers) if verdict is not False and k > 1 else None
+                    if logits is not None and verdict is None:
+                        # checked on the piece's first images only: each copy of them is a whole forward
+                        few = slice(0, min(2, len(piece)))
+                        copied = _copied(runner, piece[few], k, replacers)
+                        scale = float(copied.abs().max()) + 1e-12
+                        same = torch.allclose(logits[:, few], copied, rtol=tolerance, atol=tolerance * 0.1 * scale)
+                        self.widening[ablated] = bool(same)
+                        # a piece that passes keeps its widened logits, so that every piece is computed
+                        # the same way whichever came first (in any process of a job)
+                        logits = logits if same else None
+                    elif logits is None and k > 1:
+                        self.widening[ablated] = False
+                    if logits is None:
+                        logits = _copied(runner, piece, k, replacers)
+                out[chunk, first + part.start : first + part.stop] = logits.cpu().numpy()
+                bar.update(k * len(piece))
+                done["copies"] = min(done["copies"] + k * len(piece), s_total * n)
+                if on_progress is not None:
+                    on_progress(done["copies"], s_total * n)
+
+            try:
+                runner.in_batches(len(x), work, size=max(1, runner.batch_size // k))
+            except torch.cuda.OutOfMemoryError:
+                if k == 1:
+                    raise
+                middle = chunk.start + k // 2
+                ablate_chunk(x, first, slice(chunk.start, middle))
+                ablate_chunk(x, first, slice(middle, chunk.stop))
+
+        rank = _distributed.world()[0]
+
+        def run(share: slice) -> None:
+            indices = images[share] if images is not None else None if share == slice(0, n) else np.arange(share.start, share.stop)
+            first = share.start
+            for _, x, _ in self.data.batches(runner.batch_size, indices=indices, pin_memory=dev.type == "cuda"):
+                for chunk in chunks(s_total, copies):
+                    ablate_chunk(x, first, chunk)
+                first += len(x)
+
+        with tqdm(total=s_total * n, desc="ablation", unit="img", disable=not self.progress or rank != 0, leave=False) as bar:
+            _distributed.sharded(n, runner.batch_size, run, out)
+        return out
+
+def _copied(runner: ModelRunner, piece: torch.Tensor, k: int, replacers: dict) -> torch.Tensor:
+    """k x B x K logits: the batch repeated once per ablation, each copy with its own mask."""
+    batch = piece.unsqueeze(0).expand(k, *piece.shape).reshape(k * len(piece), *piece.shape[1:])
+    return runner.forward(batch, replacers).float().reshape(k, len(piece), -1)
+
+
+def _widened(runner: ModelRunner, piece: torch.Tensor, k: int, replacers: dict) -> torch.Tensor | None:
+    """The same as :func:`_copied`, with the batch widened to k copies only where the first
+    ablated layer runs; None where the rest of the network does not carry the wide batch
+    through (a tensor from below the ablated layer is used above it, as a shortcut is)."""
+    rows = len(piece)
+
+    def widening(replace: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+        def hook(output: torch.Tensor) -> torch.Tensor:
+            if output.shape[0] == rows:  # the first ablated layer on this path: k copies from here on
+                output = output.repeat(k, *([1] * (output.ndim - 1)))
+            return replace(output)
+
+        return hook
+
+    try:
+        logits = runner.forward(piece, {layer: widening(fn) for layer, fn in replacers.items()}, copies=k)
+    except (torch.cuda.OutOfMemoryError, Cancelled):
+        raise  # for in_batches to halve the batch, or the caller's stop: not a reason to stop widening
+    except Exception:  # noqa: BLE001 - the model refused the wide batch: plain copies are exact
+        return None
+    if logits.shape[0] != k * rows:
+        return None
+    return logits.float().reshape(k, rows, -1)

@@ -1,0 +1,1119 @@
+"""InnerSightNet evaluation: what each community responds to, whether it matters, where it flows.
+
+Cheap figures (scores, selectivity, coherence, concept AUROC) are computed for all
+communities at once when the report is made; the costly ones (patches, ablation
+importance, flow) are computed on request and kept.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property, partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+import numpy as np
+import torch
+
+from .._checks import positive_int
+from ..engine import chunks, class_means, neurons_first, write_html
+from .aggregation import Communities, aggregator, modularity
+
+if TYPE_CHECKING:
+    from ..engine import AblationResult, Probe
+
+#: The random sets of an importance test run in this many groups, each followed by a
+#: partial result: enough for a display to fill in. Each group runs the layers below the
+#: ablated ones over the images once more. On shapes-cnn (benchmarks/bench_communities.py,
+#: 2 CPU cores, 20 sets on all 2,000 images) 2/3/4 groups cost 2.9-3.7x/3.3-4.2x/4.7-5.3x
+#: a forward pass, the sets in one ablate_many call 1.2-2.5x.
+_NULL_GROUPS = 3
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A crop of a probe image around a community member's strongest response.
+
+    Parameters
+    ----------
+    image : int
+        The probe image index.
+    layer : str
+        The member's layer.
+    neuron : int
+        The member's index in its layer.
+    box : tuple of int
+        (top, left, bottom, right) in input pixels, bottom and right exclusive: the
+        member's measured receptive field around its maximum on the image.
+    """
+
+    image: int
+    layer: str
+    neuron: int
+    box: tuple[int, int, int, int]  # top, left, bottom, right in input pixels (bottom/right exclusive)
+
+
+@dataclass(frozen=True)
+class ConceptScore:
+    """How well the community score separates images with one concept value from the rest.
+
+    Parameters
+    ----------
+    concept : str
+        The annotated concept (``"class"`` for the true class).
+    value : str
+        The name of one value of it.
+    auroc : float
+        Area under the ROC curve of the community score for images with that value
+        against all others: 0.5 is chance, 1 a perfect separation.
+    """
+
+    concept: str
+    value: str
+    auroc: float
+
+
+@dataclass(frozen=True, eq=False)
+class Importance:
+    """Ablating the community against ablating random neuron sets of the same size and layers.
+
+    Every figure is over the same ``images`` probe images. While the test is still running
+    (see ``on_partial`` of :meth:`CommunityReport.importance`) ``null_drops`` holds the
+    random sets done so far, possibly none: then ``null_mean``, ``null_std``, ``z_score``
+    and ``p_value`` are NaN, since there is nothing to compare the community with yet.
+
+    Parameters
+    ----------
+    community : int
+        The community tested.
+    mode : {"zero", "mean"}
+        What replaced the ablated neurons.
+    images : int
+        How many probe images every ablation was evaluated on.
+    accuracy_drop : float
+        The community's accuracy drop (before minus after).
+    class_accuracy_drop : np.ndarray
+        K: its accuracy drop per class; NaN for a class with no image among ``images``.
+    own_logit_change : np.ndarray
+        K: the mean change of each class's own logit over that class's images.
+    null_drops : np.ndarray
+        draws: the accuracy drop of each random set.
+    null_class_drops : np.ndarray
+        draws x K: the per-class accuracy drops of each random set.
+    """
+
+    community: int
+    mode: str
+    images: int  # how many probe images every ablation was evaluated on
+    accuracy_drop: float
+    class_accuracy_drop: np.ndarray  # K; NaN for a class with no image among ``images``
+    own_logit_change: np.ndarray  # K
+    null_drops: np.ndarray  # draws
+    null_class_drops: np.ndarray  # draws x K
+
+    @property
+    def null_mean(self) -> float:
+        """The mean accuracy drop of the random sets (NaN without draws)."""
+        return float(self.null_drops.mean()) if len(self.null_drops) else np.nan
+
+    @property
+    def null_std(self) -> float:
+        """The spread (sample standard deviation) of the random sets' drops: NaN without
+        draws, 0 with one."""
+        if not len(self.null_drops):
+            return np.nan
+        return float(self.null_drops.std(ddof=1)) if len(self.null_drops) > 1 else 0.0
+
+    @property
+    def z_score(self) -> float:
+        """(accuracy_drop - null_mean) / null_std: NaN without draws, +-inf (or 0 for no
+        gap) when the random sets' drops have no spread."""
+        if not len(self.null_drops):
+            return np.nan
+        spread = self.null_std
+        if spread == 0:
+            gap = self.accuracy_drop - self.null_mean
+            return 0.0 if gap == 0 else float(np.sign(gap) * np.inf)
+        return (self.accuracy_drop - self.null_mean) / spread
+
+    @property
+    def p_value(self) -> float:
+        """Empirical one-sided p: the share of random sets (plus this one) that hurt at least
+        as much."""
+        if not len(self.null_drops):
+            return np.nan
+        return float((1 + np.sum(self.null_drops >= self.accuracy_drop)) / (len(self.null_drops) + 1))
+
+    @property
+    def null_class_mean(self) -> np.ndarray:
+        """(K,) mean drop of each class's accuracy over the random sets; NaN for a class with
+        no image among ``images`` (NaN in every draw, since all share the images) or before
+        the first draw."""
+        if not len(self.null_drops):
+            return np.full(self.null_class_drops.shape[1], np.nan)
+        return self.null_class_drops.mean(0)
+
+    @property
+    def null_class_std(self) -> np.ndarray:
+        """(K,) spread (population sd) of each class's drop over the random sets; NaN as for
+        :attr:`null_class_mean`."""
+        if not len(self.null_drops):
+            return np.full(self.null_class_drops.shape[1], np.nan)
+        return self.null_class_drops.std(0)
+
+    @classmethod
+    def from_ablations(
+        cls, community: int, own: AblationResult, null: Sequence[AblationResult]
+    ) -> Importance:
+        """The test from the ablation of the community (``own``) and of random sets
+        (``null``, possibly none yet), all on the same images.
+
+        Parameters
+        ----------
+        community : int
+            The community tested.
+        own : AblationResult
+            The ablation of its members.
+        null : sequence of AblationResult
+            The ablations of the random sets so far (possibly empty).
+
+        Returns
+        -------
+        Importance
+            The community's figures beside the ``len(null)`` random drops.
+        """
+        return cls(
+            community,
+            own.mode,
+            len(own.labels),
+            own.accuracy_drop,
+            own.class_accuracy_drop,
+            own.own_logit_change,
+            np.array([r.accuracy_drop for r in null], dtype=float),
+            np.array([r.class_accuracy_drop for r in null], dtype=float).reshape(len(null), len(own.class_names)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The test's figures as plain JSON-ready values.
+
+        Returns
+        -------
+        dict
+            ``community``, ``mode``, ``images``, ``accuracy_drop``, ``null_mean``,
+            ``null_std``, ``z_score``, ``p_value``, ``draws`` and the per-class lists
+            (K) ``class_accuracy_drop`` and ``null_class_drop_mean``.
+        """
+        return {
+            "community": self.community,
+            "mode": self.mode,
+            "images": self.images,
+            "accuracy_drop": self.accuracy_drop,
+            "null_mean": self.null_mean,
+            "null_std": self.null_std,
+            "z_score": self.z_score,
+            "p_value": self.p_value,
+            "draws": len(self.null_drops),
+            "class_accuracy_drop": self.class_accuracy_drop.tolist(),
+            "null_class_drop_mean": self.null_class_mean.tolist(),
+        }
+
+
+@dataclass(frozen=True)
+class Pathway:
+    """A path of communities from the lowest layer of a partition up to a class.
+
+    See docs/methods.md, section 3.6: each step is a community's part in one layer
+    (its members there); consecutive steps are joined by the share of the upper
+    part's incoming flow that comes from the lower part, and the last part is joined
+    to the class by its share of the class logit's positive attribution.
+
+    Parameters
+    ----------
+    target_class : str
+        The class the path leads to.
+    layers : tuple of str
+        L layers, lowest first: the partition's layers.
+    communities : tuple of int
+        L community numbers, one per layer (the same number may recur when a community
+        spans layers).
+    labels : tuple of str or None
+        L concept labels (``"concept=value"``) of those communities; None where the
+        data has nothing to label with.
+    flows : tuple of float
+        L shares in [0, 1]: the L - 1 edges between consecutive layers, then the edge
+        from the last community to the class.
+    score : float
+        The product of ``flows``: the share of the class's attribution traced back
+        along this path (the scores of all paths into a class sum to at most 1).
+    """
+
+    target_class: str
+    layers: tuple[str, ...]
+    communities: tuple[int, ...]
+    labels: tuple[str | None, ...]
+    flows: tuple[float, ...]
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The path as plain JSON-ready values.
+
+        Returns
+        -------
+        dict
+            ``target_class``, ``score`` and ``steps``: L dicts with ``layer``,
+            ``community``, ``label`` and ``flow`` (the share of the edge leaving it
+            upwards, the last one into the class).
+        """
+        return {
+            "target_class": self.target_class,
+            "score": self.score,
+            "steps": [
+                {"layer": layer, "community": c, "label": label, "flow": f}
+                for layer, c, label, f in zip(self.layers, self.communities, self.labels, self.flows)
+            ],
+        }
+
+
+class CommunityReport:
+    """The evaluation of one partition (docs/methods.md, section 3.4: evaluation 1-6).
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The analysis the communities were made by.
+    communities : Communities or sequence of Communities
+        The partition to evaluate (K communities of M neurons), or partitions of
+        disjoint layers (one per layer, say) evaluated as one: see
+        :func:`stack_partitions`.
+
+    Attributes
+    ----------
+    communities : Communities
+        The partition evaluated (the stacked one for a sequence).
+    scores : np.ndarray
+        N x K: each community's score on each probe image, the mean of its members'
+        z-scored profiles.
+
+    Raises
+    ------
+    ValueError
+        If the communities were made by another analysis or over other layers.
+    """
+
+    def __init__(self, analysis: Probe, communities: Communities | Sequence[Communities]) -> None:
+        self.analysis = analysis
+        if not isinstance(communities, Communities):
+            communities = stack_partitions(analysis, communities)
+        self.communities = communities
+        neurons = aggregator(analysis, communities.layers).neurons
+        if neurons.neurons != communities.neurons:
+            raise ValueError("these communities were made by another analysis or for other layers")
+        self._neurons = neurons
+        from scipy.sparse import csr_matrix
+
+        k = communities.num_communities
+        alive = np.flatnonzero(communities.labels >= 0)
+        # M x K sparse 0/1 membership: every product with it costs O(M), whatever K is.
+        self._membership = csr_matrix(
+            (np.ones(alive.size, np.float32), (alive, communities.labels[alive])), shape=(neurons.size, k)
+        )
+        sizes = np.maximum(np.asarray(self._membership.sum(0)).ravel(), 1)
+        #: N x K community scores: the mean of the members' z-scored activations.
+        self.scores = np.asarray((self._membership.T @ neurons.z.T).T) / sizes
+        self._sizes = sizes
+        self._importance: dict[tuple[int, int, str, int, int], Importance] = {}
+        self._flows: dict[tuple[str, int], dict[tuple[str, str], np.ndarray]] = {}
+        self._flow_totals: dict[tuple[str, str, int], np.ndarray] = {}
+        self._class_flows: dict[int, np.ndarray] = {}
+        self._aurocs: dict[int, dict[tuple[str, str], float]] = {}
+
+    @property
+    def num_communities(self) -> int:
+        """K: the number of communities evaluated."""
+        return self.communities.num_communities
+
+    # ------------------------------------------------------------ 1. images
+    def top_images(self, community: int, k: int = 16) -> np.ndarray:
+        """Probe image indices with the highest community score, best first.
+
+        Parameters
+        ----------
+        community : int
+            A community number, in 0..K-1.
+        k : int
+            How many images.
+
+        Returns
+        -------
+        np.ndarray
+            (min(k, N),) probe image indices.
+        """
+        c = self.communities.check_community(community)
+        return np.argsort(-self.scores[:, c], kind="stable")[:k]
+
+    def patches(self, community: int, k: int = 16) -> list[Patch]:
+        """For each of the top-k images, the receptive field of the member (of a conv layer)
+        that responds most strongly there, centred on that member's maximum.
+
+        Parameters
+        ----------
+        community : int
+            A community number, in 0..K-1.
+        k : int
+            How many of its top images.
+
+        Returns
+        -------
+        list of Patch
+            One per top image, in the order of :meth:`top_images`; empty when no member
+            has a 2-D map.
+        """
+        an = self.analysis
+        positions = self.communities.member_positions(community)
+        spatial = [p for p in positions if len(an.layer_info(self._neurons.neurons[p][0]).spatial_shape) == 2]
+        if not spatial:
+            return []
+        out = []
+        for image in self.top_images(community, k):
+            best = spatial[int(np.argmax(self._neurons.z[image, spatial]))]
+            layer, neuron = self._neurons.neurons[best]
+            out.append(Patch(int(image), layer, neuron, an.receptive_box(layer, image, neuron)))
+        return out
+
+    # ---------------------------------------------------- 2. class selectivity
+    def class_selectivity(self) -> tuple[np.ndarray, np.ndarray]:
+        """(K_classes x K_communities mean score per class, selectivity index per community).
+
+        Returns
+        -------
+        means : np.ndarray
+            K_classes x K_communities: the mean community score over each class's images.
+        selectivity : np.ndarray
+            K_communities: 1 - the normalised entropy of the class means shifted to start
+            at 0; 0 when every class drives the community alike, 1 when one alone does.
+        """
+        return self._class_selectivity
+
+    @cached_property
+    def _class_selectivity(self) -> tuple[np.ndarray, np.ndarray]:
+        """(K_classes x K_communities mean score per class, selectivity index per community).
+
+        The index is 1 - normalised entropy of the class means shifted to start at 0:
+        0 when every class drives the community alike, 1 when one class alone does. Only
+        classes with probe images count: an absent class has mean NaN, and the index is
+        NaN when fewer than two classes are present.
+        """
+        means = class_means(self.scores, self.analysis.labels, self.analysis.data.num_classes).astype(np.float32)
+        present = ~np.isnan(means[:, 0])
+        if present.sum() < 2:
+            return means, np.full(means.shape[1], np.nan, dtype=np.float32)
+        shifted = means[present] - means[present].min(axis=0, keepdims=True)
+        total = shifted.sum(axis=0, keepdims=True)
+        p = np.divide(shifted, total, out=np.full_like(shifted, 1.0 / present.sum()), where=total > 0)
+        entropy = -(p * np.log(np.where(p > 0, p, 1))).sum(0)
+        return means, 1.0 - entropy / np.log(present.sum())
+
+    def top_classes(self, community: int, k: int = 3) -> list[str]:
+        """The names of the (at most) ``k`` classes whose images drive the community most,
+        best first; classes without probe images are never among them."""
+        means = self.class_selectivity()[0][:, community]
+        present = np.flatnonzero(~np.isnan(means))
+        best = present[np.argsort(-means[present], kind="stable")[:k]]
+        return [self.analysis.data.class_names[i] for i in best]
+
+    # --------------------------------------------------------- 3. importance
+    def importance(
+        self,
+        community: int,
+        draws: int = 20,
+        mode: str = "zero",
+        seed: int = 0,
+        should_stop: Callable[[], bool] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        images: int | None = None,
+        on_partial: Callable[[Importance], None] | None = None,
+    ) -> Importance:
+        """Ablate the members; compare with ``draws`` random sets of the same size per layer.
+
+        Parameters
+        ----------
+        community : int
+            The community to test.
+        draws : int
+            How many random neuron sets make the null distribution (20 or more for a
+            p-value that can fall below 0.05).
+        mode : {"zero", "mean"}
+            What replaces an ablated neuron's output (see :meth:`Analysis.ablate`).
+        seed : int
+            Seeds the random sets (with the community) and the image sample.
+        should_stop : callable, optional
+            Asked between batches; True ends the test with :class:`~.runner.Cancelled`.
+        on_progress : callable, optional
+            ``on_progress(done, total)`` after each batch: image copies done out of all
+            of the test's, ``(1 + draws)`` times the images used.
+        images : int, optional
+            Evaluate on a fixed sample of this many probe images (all when None or at
+            least their number), drawn from ``seed`` alone: the community and every
+            random set are compared on the same images, and every community of the report
+            on the same sample. A few hundred images make a test interactive; a class
+            missing from the sample has NaN class drops.
+        on_partial : callable, optional
+            Hears the test as it fills in, for a display: first an :class:`Importance`
+            with the community's own drop and no random sets (it runs first, alone), then
+            one after each of a few groups of random sets, the last being the result
+            returned. A result already computed is handed over once.
+
+        Returns
+        -------
+        Importance
+            Kept per (community, draws, mode, seed, images used). The random sets run in
+            the same groups whether or not ``on_partial`` is given, so the figures do not
+            depend on it.
+        """
+        c = self.communities.check_community(community)
+        draws = positive_int("draws", draws, "20 or more for a p-value below 0.05")
+        sample = self._image_sample(images, seed)
+        key = (c, int(draws), mode, int(seed), len(self.analysis.data) if sample is None else len(sample))
+        if key not in self._importance:
+            self._importance[key] = self._test(
+                c, int(draws), mode, seed, sample, should_stop, on_progress, on_partial
+            )
+        elif on_partial is not None:
+            on_partial(self._importance[key])
+        return self._importance[key]
+
+    def _test(
+        self,
+        c: int,
+        draws: int,
+        mode: str,
+        seed: int,
+        sample: np.ndarray | None,
+        should_stop: Callable[[], bool] | None,
+        on_progress: Callable[[int, int], None] | None,
+        on_partial: Callable[[Importance], None] | None,
+    ) -> Importance:
+        """The importance test of community ``c`` on ``sample`` (None: every image): the
+        community alone, then its random sets in ``_NULL_GROUPS`` groups, each group one
+        ``ablate_many`` followed by a partial result."""
+        an = self.analysis
+        spec = self.communities.spec(c)
+        rng = np.random.default_rng([seed, c])
+        nulls = [
+            {
+                layer: sorted(rng.choice(an.layer_info(layer).num_neurons, len(idx), replace=False).tolist())
+                for layer, idx in spec.items()
+            }
+            for _ in range(draws)
+        ]
+        groups = [[spec], *(nulls[group] for group in chunks(draws, -(-draws // _NULL_GROUPS)))]
+        used = len(an.data) if sample is None else len(sample)
+        total = (1 + draws) * used
+        results: list[AblationResult] = []
+        for specs in groups:
+            progress = None
+            if on_progress is not None:
+                progress = partial(_progress_after, on_progress, len(results) * used, total)
+            results += an.ablate_many(
+                specs, mode=mode, should_stop=should_stop, on_progress=progress, images=sample
+            )
+            so_far = Importance.from_ablations(c, results[0], results[1:])
+            if on_partial is not None:
+                on_partial(so_far)
+        return so_far
+
+    def _image_sample(self, images: int | None, seed: int) -> np.ndarray | None:
+        """Sorted indices of ``images`` probe images drawn from ``seed``; None for all of them."""
+        n = len(self.analysis.data)
+        if images is not None and (
+            isinstance(images, bool) or not isinstance(images, (int, np.integer)) or images < 1
+        ):
+            raise ValueError(
+                f"images must be a positive number of probe images to test on (e.g. 512), "
+                f"or None for all {n}; got {images!r}"
+            )
+        if images is None or images >= n:
+            return None
+        # a stream of its own: the random sets draw from [seed, community]
+        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+        return np.sort(rng.choice(n, int(images), replace=False))
+
+    # ---------------------------------------------------------- 4. coherence
+    def coherence(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean correlation within each community, mean correlation of its members to the
+        other living neurons of the same layers). NaN within a one-neuron community.
+
+        Returns
+        -------
+        within : np.ndarray
+            K: the mean correlation over pairs of distinct members.
+        outside : np.ndarray
+            K: the mean correlation of members with the living neurons outside the
+            community, over all layers of the partition.
+        """
+        return self._coherence
+
+    def similarity(self) -> np.ndarray:
+        """K x K mean correlation between the members of two communities (O(N K^2), from
+        the community scores: the mean correlation of two sets of neurons is the product of
+        their mean z-scores averaged over the images).
+
+        Returns
+        -------
+        np.ndarray
+            K x K, symmetric; the diagonal averages over all pairs of members, each
+            member with itself included.
+        """
+        return self.scores.T @ self.scores / self.scores.shape[0]
+
+    @cached_property
+    def _coherence(self) -> tuple[np.ndarray, np.ndarray]:
+        n, sizes = self.scores.shape[0], self._sizes
+        sums = self.scores * sizes  # N x K: the summed z-scores of each community's members
+        within_sum = (sums * sums).sum(0) / n  # the sum of the correlations over pairs of members
+        alive = ~self._neurons.dead
+        to_all = sums.T @ self._neurons.z.sum(1) / n  # to every living neuron (dead ones have z = 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            within = np.where(sizes > 1, (within_sum - sizes) / (sizes * (sizes - 1)), np.nan)
+            outside_count = sizes * (alive.sum() - sizes)
+            outside = np.where(outside_count > 0, (to_all - within_sum) / outside_count, np.nan)
+        return within, outside
+
+    # ------------------------------------------------------- 5. information flow
+    def flow(self, method: str = "gradient", images: int = 256) -> np.ndarray:
+        """K x K summed flow edges from the members of community a in one selected layer to
+        those of community b in the next selected layer (rows: from, columns: to).
+
+        Parameters
+        ----------
+        method : {"gradient", "weights"}
+            How the neuron-level flow edges are measured (see :meth:`Analysis.flow`).
+        images : int
+            Probe images the gradient flow is averaged over.
+
+        Returns
+        -------
+        np.ndarray
+            K x K float64, the sum of the flows per pair of layers; computed once per
+            (method, images) and the same array after.
+        """
+        key = ("total", method, int(images))
+        if key not in self._flow_totals:
+            total = np.zeros((self.num_communities, self.num_communities))
+            for between in self._layer_flows(method, images).values():
+                total += between
+            self._flow_totals[key] = total
+        return self._flow_totals[key]
+
+    def _layer_flows(self, method: str, images: int) -> dict[tuple[str, str], np.ndarray]:
+        """(lower, upper) -> K x K summed flow edges from each community's members in
+        ``lower`` to each community's members in ``upper``, for every pair of consecutive
+        layers of the partition; kept per (method, images)."""
+        key = (method, int(images))
+        if key not in self._flows:
+            self._flows[key] = {
+                (lower, upper): self._layer_membership(lower).T
+                @ self.analysis.flow(lower, upper, method=method, images=images).T
+                @ self._layer_membership(upper)
+                for lower, upper in itertools.pairwise(self.communities.layers)
+            }
+        return self._flows[key]
+
+    def class_flow(self, images: int = 256) -> np.ndarray:
+        """K_classes x K: the attribution of each class's logit to each community's members
+        in the partition's last layer (docs/methods.md, section 3.6).
+
+        For class c and community b: the gradient of logit c with respect to the last
+        layer's map, times the map, summed over b's members there and over positions
+        (signed), averaged over at most ``images`` probe images of class c.
+
+        Parameters
+        ----------
+        images : int
+            At most this many images of each class, the first ones of the class in a
+            seeded order of the probe set (seed 0, as for :meth:`Analysis.flow`).
+
+        Returns
+        -------
+        np.ndarray
+            K_classes x K float64, kept per ``images``; a class without probe images has
+            a row of NaN, a community without members in the last layer a column of 0.
+        """
+        images = positive_int("images", images, "probe images of each class the class flow is averaged over")
+        if images not in self._class_flows:
+            layer = self.communities.layers[-1]
+            per_neuron = _class_attribution(self.analysis, layer, images)  # K_classes x C
+            self._class_flows[images] = per_neuron @ self._layer_membership(layer)
+        return self._class_flows[images]
+
+    def _layer_membership(self, layer: str) -> np.ndarray:
+        start, stop = self._neurons.offsets[layer]
+        return self._membership[start:stop].toarray()
+
+    # -------------------------------------------------- 6. concept association
+    def _concept_values(self) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
+        data = self.analysis.data
+        concepts = {name: (c.values, c.names) for name, c in data.concepts.items()}
+        labels = self.analysis.labels
+        if not any(np.array_equal(values, labels) for values, _ in concepts.values()):
+            concepts["class"] = (labels, tuple(data.class_names))
+        return concepts
+
+    def _compute_aurocs(self, communities: list[int]) -> None:
+        """AUROC (Mann-Whitney U from ranks) of each community score for every concept value."""
+        from scipy.stats import rankdata
+
+        todo = [c for c in communities if c not in self._aurocs]
+        if not todo:
+            return
+        ranks = rankdata(self.scores[:, todo], axis=0)
+        results: dict[int, dict[tuple[str, str], float]] = {c: {} for c in todo}
+        for name, (values, names) in self._concept_values().items():
+            for v, value_name in enumerate(names):
+                positive = values == v
+                n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+                if n_pos == 0 or n_neg == 0:
+                    continue
+                auc = (ranks[positive].sum(0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+                for c, a in zip(todo, auc):
+                    results[c][(name, value_name)] = float(a)
+        self._aurocs.update(results)
+
+    def labels(self, communities: list[int] | None = None) -> list[ConceptScore | None]:
+        """The best concept label of each of ``communities`` (default: all), in one batch.
+
+        Parameters
+        ----------
+        communities : list of int, optional
+            Community numbers; None for all K.
+
+        Returns
+        -------
+        list of ConceptScore or None
+            One per community asked for; None where the data has nothing to label with.
+        """
+        chosen = list(range(self.num_communities)) if communities is None else list(communities)
+        self._compute_aurocs(chosen)
+        return [self.label(c) for c in chosen]
+
+    def concepts(self, community: int) -> list[ConceptScore]:
+        """AUROC of the community score for every annotated concept value, best first.
+
+        Parameters
+        ----------
+        community : int
+            A community number, in 0..K-1.
+
+        Returns
+        -------
+        list of ConceptScore
+            Every value of every concept (and of ``"class"``) that some but not all
+            probe images have, highest AUROC first.
+        """
+        c = self.communities.check_community(community)
+        self._compute_aurocs([c])
+        scores = [ConceptScore(name, value, auc) for (name, value), auc in self._aurocs[c].items()]
+        return sorted(scores, key=lambda s: -s.auroc)
+
+    def label(self, community: int) -> ConceptScore | None:
+        """The concept value the community separates best: its label.
+
+        Parameters
+        ----------
+        community : int
+            A community number, in 0..K-1.
+
+        Returns
+        -------
+        ConceptScore or None
+            The highest AUROC, or None when there is nothing to label with.
+        """
+        scores = self.concepts(community)
+        return scores[0] if scores else None
+
+    # ------------------------------------------------------------- summaries
+    def to_dataframe(self, importance: bool = False, draws: int = 20) -> Any:
+        """One row per community; with ``importance=True`` the ablation test is run for each.
+
+        Parameters
+        ----------
+        importance : bool
+            Also run :meth:`importance` for every community (slow: 1 + ``draws``
+            ablations each).
+        draws : int
+            Random sets per importance test.
+
+        Returns
+        -------
+        pandas.DataFrame
+            K rows indexed by ``community``: size, layers, label and its AUROC, top classes,
+            selectivity, coherence within and outside, and with ``importance`` the
+            accuracy drop, null mean, z-score and p-value.
+        """
+        import pandas as pd
+
+        return pd.DataFrame([self._row(c, importance, draws) for c in range(self.num_communities)]).set_index("community")
+
+    def to_html(
+        self, path: str | Path, top_images: int = 8, draws: int | None = 20, images: int | None = None
+    ) -> Path:
+        """Write the communities as a self-contained HTML page that opens offline: the
+        community graph (hover, zoom, click a community for its top images), class
+        selectivity, and each community's importance against random sets.
+
+        Parameters
+        ----------
+        path : str or Path
+            The HTML file to write.
+        top_images : int
+            Images shown per community.
+        draws : int or None
+            Random sets per importance test; None leaves the importance out (no model run).
+        images : int, optional
+            Probe images each importance test runs on (all when None).
+
+        Returns
+        -------
+        Path
+            The file written (see :func:`innersight_widgets.reports.communities_html`).
+        """
+        return write_html(self, path, top_images=top_images, draws=draws, images=images)
+
+    def to_dict(self, importance: bool = False, draws: int = 20) -> dict[str, Any]:
+        """The partition and its evaluation as plain JSON-ready values.
+
+        Parameters
+        ----------
+        importance : bool
+            Also run the ablation test for every community.
+        draws : int
+            Random sets per importance test.
+
+        Returns
+        -------
+        dict
+            ``communities`` (:meth:`Communities.to_dict`) and ``evaluation`` (K dicts,
+            the rows of :meth:`to_dataframe`).
+        """
+        return {
+            "communities": self.communities.to_dict(),
+            "evaluation": [self._row(c, importance, draws) for c in range(self.num_communities)],
+        }
+
+    def _row(self, c: int, importance: bool, draws: int) -> dict[str, Any]:
+        _, selectivity = self.class_selectivity()
+        within, outside = self.coherence()
+        label = self.label(c)
+        row: dict[str, Any] = {
+            "community": c,
+            "size": int(self.communities.sizes[c]),
+            "layers": ",".join(sorted({layer for layer, _ in self.communities.members(c)})),
+            "label": _label_text(label),
+            "label_auroc": None if label is None else label.auroc,
+            "top_classes": self.top_classes(c),
+            "selectivity": float(selectivity[c]),
+            "coherence_within": _plain(within[c]),
+            "coherence_outside": _plain(outside[c]),
+        }
+        if importance:
+            imp = self.importance(c, draws=draws)
+            row.update(
+                accuracy_drop=imp.accuracy_drop, null_mean=imp.null_mean, z_score=imp.z_score, p_value=imp.p_value
+            )
+        return row
+
+    def community_graph(self, flow: bool = False, top: int | None = None) -> nx.DiGraph:
+        """Communities as nodes (size, label, layers); edges carry the mean correlation
+        between two communities (when positive; with ``top``, only each community's ``top``
+        strongest) and, with ``flow=True``, the summed flow.
+
+        Parameters
+        ----------
+        flow : bool
+            Add ``flow`` edges from :meth:`flow` (computes the gradient flow if needed).
+        top : int, optional
+            Keep only each community's ``top`` most similar others.
+
+        Returns
+        -------
+        networkx.DiGraph
+            K nodes named ``"c0"``, ``"c1"``, ...; similarity edges both ways, flow edges
+            from lower to upper.
+        """
+        graph = nx.DiGraph()
+        layer_names = np.array(self._neurons.layers)
+        layer_of = self._neurons.layer_of()
+        present = np.asarray((self._membership.T @ np.eye(len(layer_names))[layer_of]) > 0)  # K x layers
+        for c, label in enumerate(self.labels()):
+            graph.add_node(
+                f"c{c}", community=c, size=int(self.communities.sizes[c]), layers=",".join(layer_names[present[c]]),
+                label=_label_text(label) or "", label_auroc=0.0 if label is None else label.auroc,
+            )
+        between = self.similarity().copy()
+        np.fill_diagonal(between, 0)
+        if top is not None:
+            keep = np.zeros_like(between, dtype=bool)
+            strongest = np.argsort(-between, axis=1)[:, :top]
+            keep[np.arange(len(between))[:, None], strongest] = True
+            between = np.where(keep, between, 0)
+        for i, j in zip(*np.nonzero(between > 0)):
+            graph.add_edge(f"c{i}", f"c{j}", similarity=float(between[i, j]))
+        if flow:
+            f = self.flow()
+            for i, j in zip(*np.nonzero(f)):
+                graph.add_edge(f"c{i}", f"c{j}", flow=float(f[i, j]))
+        return graph
+
+
+    # ---------------------------------------------------------- 5b. pathways
+    def flow_graph(self, method: str = "gradient", images: int = 256) -> nx.DiGraph:
+        """The layered graph of community parts and classes that :meth:`pathways` walks
+        (docs/methods.md, section 3.6).
+
+        Parameters
+        ----------
+        method : {"gradient", "weights"}
+            How the flow edges between layers are measured (see :meth:`Analysis.flow`).
+        images : int
+            Probe images the flow between layers is averaged over, and at most as many
+            images of each class for the class edges (see :meth:`class_flow`).
+
+        Returns
+        -------
+        networkx.DiGraph
+            One node ``"layer:c<community>"`` per community part (a community's living
+            members in one layer) with ``kind="community"``, ``layer``, ``depth`` (the
+            layer's position, 0 lowest), ``community``, ``size`` (members in that layer),
+            ``label`` and ``label_auroc`` (the community's); one node ``"class:<name>"``
+            per class with ``kind="class"``, ``depth`` = the number of layers and
+            ``target_class``. Edges between parts of consecutive layers carry ``flow``
+            (the summed flow edges) and ``share`` (normalised per upper part); edges
+            from the last layer's parts to classes carry ``attribution`` (signed, see
+            :meth:`class_flow`) and ``share`` (its positive part normalised per class).
+            Edges with no flow are left out.
+        """
+        layers = self.communities.layers
+        between, into = self._pathway_shares(method, images)
+        flows = list(self._layer_flows(method, images).values())
+        attribution = self.class_flow(images)
+        labels = self.labels()
+        graph = nx.DiGraph()
+        for depth, layer in enumerate(layers):
+            sizes = np.asarray(self._layer_membership(layer).sum(0)).ravel()
+            for c in np.flatnonzero(sizes):
+                label = labels[c]
+                graph.add_node(
+                    part_id(layer, c), kind="community", layer=layer, depth=depth, community=int(c),
+                    size=int(sizes[c]), label=_label_text(label) or "",
+                    label_auroc=0.0 if label is None else label.auroc,
+                )
+        for depth, (flow, share) in enumerate(zip(flows, between)):
+            for a, b in zip(*np.nonzero(flow)):
+                graph.add_edge(
+                    part_id(layers[depth], a), part_id(layers[depth + 1], b),
+                    flow=float(flow[a, b]), share=float(share[a, b]),
+                )
+        for cls, name in enumerate(self.analysis.data.class_names):
+            graph.add_node(f"class:{name}", kind="class", depth=len(layers), target_class=name)
+            for b in np.flatnonzero(np.nan_to_num(attribution[cls])):
+                graph.add_edge(
+                    part_id(layers[-1], b), f"class:{name}",
+                    attribution=float(attribution[cls, b]), share=float(into[cls, b]),
+                )
+        return graph
+
+    def pathways(
+        self, target_class: int | str, k: int = 3, method: str = "gradient", images: int = 256
+    ) -> list[Pathway]:
+        """The ``k`` strongest paths of community parts from the lowest layer to a class.
+
+        A path takes one community part per layer of the partition; its score is the
+        product of its shares (docs/methods.md, section 3.6): the share of the class's
+        positive attribution that the last part carries, times the share of each upper
+        part's incoming flow that comes from the part below it. One layer is allowed: a
+        path is then one community and its share of the class. Found exactly by keeping
+        the ``k`` best partial paths into every part, layer by layer.
+
+        Parameters
+        ----------
+        target_class : int or str
+            The class, by index or name.
+        k : int
+            How many paths.
+        method : {"gradient", "weights"}
+            How the flow edges between layers are measured (see :meth:`Analysis.flow`).
+        images : int
+            Probe images the flow between layers is averaged over, and at most as many
+            images of each class for the class edges (see :meth:`class_flow`).
+
+        Returns
+        -------
+        list of Pathway
+            At most ``k`` paths with a positive score, strongest first (fewer when fewer
+            paths carry any flow into the class).
+
+        Raises
+        ------
+        ValueError
+            For an unknown class (the message lists the classes), a class without probe
+            images, or ``k`` below 1.
+        """
+        an = self.analysis
+        cls = an.class_index(target_class)
+        name = an.data.class_names[cls]
+        k = positive_int("k", k, "paths wanted")
+        between, into = self._pathway_shares(method, images)
+        if np.isnan(into[cls]).any():
+            raise ValueError(f"class {name!r} has no probe images, so nothing is known about what leads to it")
+        layers = self.communities.layers
+        lowest = np.asarray(self._layer_membership(layers[0]).sum(0)).ravel() > 0
+        scores = lowest.astype(float)[:, None]  # K x r: the best partial paths into each part
+        steps = []  # per layer pair: K_upper x r' positions into the lower layer's K x r scores, and r
+        for share in between:
+            candidates = (scores[:, :, None] * share[:, None, :]).reshape(-1, share.shape[1])
+            best = np.argsort(-candidates, axis=0, kind="stable")[:k]
+            steps.append((best.T, scores.shape[1]))
+            scores = np.take_along_axis(candidates, best, axis=0).T
+        final = (scores * into[cls][:, None]).ravel()
+        labels = [_label_text(label) for label in self.labels()]
+        paths = []
+        for position in np.argsort(-final, kind="stable")[:k]:
+            if final[position] <= 0:
+                break
+            part, rank = divmod(int(position), scores.shape[1])
+            chain = [part]
+            for best, width in reversed(steps):
+                part, rank = divmod(int(best[part, rank]), width)
+                chain.append(part)
+            chain.reverse()
+            shares = [float(s[a, b]) for s, a, b in zip(between, chain, chain[1:])] + [float(into[cls, chain[-1]])]
+            paths.append(
+                Pathway(name, tuple(layers), tuple(chain), tuple(labels[c] for c in chain), tuple(shares),
+                        float(np.prod(shares)))
+            )
+        return paths
+
+    def _pathway_shares(self, method: str, images: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """(per pair of consecutive layers, K x K flow normalised per upper part (columns);
+        K_classes x K positive class attribution normalised per class, NaN for a class
+        without images). A part without incoming flow has a column of 0."""
+        between = []
+        for flow in self._layer_flows(method, images).values():
+            total = flow.sum(0, keepdims=True)
+            between.append(np.divide(flow, total, out=np.zeros_like(flow), where=total > 0))
+        positive = np.maximum(self.class_flow(images), 0)  # NaN rows stay NaN
+        total = positive.sum(1, keepdims=True)
+        into = np.divide(positive, total, out=np.zeros_like(positive), where=total > 0)
+        into[np.isnan(total[:, 0])] = np.nan
+        return between, into
+
+
+def stack_partitions(analysis: Probe, parts: Sequence[Communities]) -> Communities:
+    """Partitions of disjoint layers (e.g. one per layer) as one partition of all their layers.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The analysis that made every part.
+    parts : sequence of Communities
+        Partitions whose layers do not overlap; in any order.
+
+    Returns
+    -------
+    Communities
+        Method ``"stacked"``: the parts' communities side by side, those of the lowest
+        part first, each part's numbers shifted by the communities of the parts below;
+        ``params`` holds ``k`` and ``min_corr`` (the lowest part's) and ``parts`` (each
+        part's layers, method, seed and params); ``modularity`` is measured on the
+        similarity graph of all the layers with that ``k`` and ``min_corr``;
+        ``stability`` is None.
+
+    Raises
+    ------
+    ValueError
+        For no parts, parts that share a layer, or parts whose layers interleave.
+    """
+    parts = list(parts)
+    if not parts or not all(isinstance(part, Communities) for part in parts):
+        raise ValueError("give a Communities, or a list of Communities of disjoint layers (e.g. one per layer)")
+    position = {layer: i for i, layer in enumerate(analysis.layers)}
+    parts.sort(key=lambda part: position.get(part.layers[0], -1))
+    layers = [layer for part in parts for layer in part.layers]
+    if len(set(layers)) < len(layers):
+        raise ValueError(f"the partitions share layers ({', '.join(layers)}); give partitions of disjoint layers")
+    if layers != analysis.ordered_layers(layers):
+        raise ValueError(
+            f"the partitions' layers interleave ({' | '.join(','.join(part.layers) for part in parts)}); "
+            "each partition must cover layers that follow one another"
+        )
+    offsets = np.cumsum([0] + [part.num_communities for part in parts[:-1]])
+    labels = np.concatenate([np.where(part.labels >= 0, part.labels + shift, -1) for part, shift in zip(parts, offsets)])
+    graph = {name: parts[0].params.get(name, default) for name, default in (("k", 10), ("min_corr", 0.0))}
+    params = {
+        **graph,
+        "parts": [
+            {"layers": part.layers, "method": part.method, "seed": part.seed, "params": dict(part.params)}
+            for part in parts
+        ],
+    }
+    neurons = [neuron for part in parts for neuron in part.neurons]
+    q = modularity(labels, *aggregator(analysis, layers).edges(graph["k"], graph["min_corr"]))
+    return Communities("stacked", params, parts[0].seed, neurons, labels, q, None)
+
+
+def _class_attribution(an: Probe, layer: str, images: int) -> np.ndarray:
+    """K_classes x C: each class's logit attributed to ``layer``'s neurons (gradient x
+    activation summed over positions, signed), averaged over at most ``images`` probe
+    images of the class (the first in the seeded order of :meth:`Analysis.flow`'s
+    sample); NaN for a class without images. Each image back-propagates its own class's
+    logit, so that one backward per batch serves every class."""
+    info = an.layer_info(layer)
+    labels = an.labels
+    num_classes = an.data.num_classes
+    order = np.random.default_rng(0).permutation(len(labels))
+    grouped = order[np.argsort(labels[order], kind="stable")]  # by class, the seeded order within each
+    rank = np.arange(len(grouped)) - np.searchsorted(labels[grouped], labels[grouped])  # place within its class
+    chosen = np.sort(grouped[rank < images])
+    total = torch.zeros(num_classes, info.num_neurons, dtype=torch.float64, device=an.device)
+    captured: dict[str, torch.Tensor] = {}
+
+    def grab(out: torch.Tensor) -> torch.Tensor:
+        captured["map"] = out.detach().requires_grad_(True)
+        return captured["map"]
+
+    for rows, x, _ in an.data.batches(min(an.batch_size, 64), indices=chosen):
+        logits = an.runner.forward(x, {layer: grab}, grad=True)
+        own = torch.as_tensor(labels[rows], device=logits.device)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(logits.gather(1, own[:, None]).sum(), captured["map"])
+        contrib = neurons_first(grad * captured["map"].detach(), info).sum(2)
+        total.index_add_(0, own.to(total.device), contrib.double())
+    counts = np.bincount(labels[chosen], minlength=num_classes)[:, None]
+    with np.errstate(invalid="ignore"):
+        return total.cpu().numpy() / counts
+
+
+def part_id(layer: str, community: int) -> str:
+    """The :meth:`CommunityReport.flow_graph` node of a community's members in one layer."""
+    return f"{layer}:c{community}"
+
+
+def _label_text(label: ConceptScore | None) -> str | None:
+    """``"concept=value"``, or None without a label."""
+    return None if label is None else f"{label.concept}={label.value}"
+
+
+def _progress_after(
+    on_progress: Callable[[int, int], None], offset: int, total: int, done: int, _: int
+) -> None:
+    """``on_progress`` of a whole test hearing one of its ``ablate_many`` calls, which
+    starts ``offset`` image copies into the test's ``total``."""
+    on_progress(offset + done, total)
+
+
+def _plain(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+
