@@ -1,5 +1,6 @@
-"""The slow, obviously correct Integrated Gradients that the tests and benchmarks/bench_circuits.py
-hold the batched and planned IG of ``innersight_widgets.engine._ig`` against."""
+"""The slow, obviously correct Integrated Gradients and flow edges that the tests and
+benchmarks/bench_circuits.py hold the batched and planned IG of ``innersight_widgets.engine._ig``
+and ``Analysis.flow`` against."""
 
 from __future__ import annotations
 
@@ -56,3 +57,33 @@ def reference_ig(
     maps = (act * total / steps).flatten(2)
     scores = {"abs_mean": maps.mean(2).abs(), "mean_abs": maps.abs().mean(2)}[score]
     return scores.cpu().numpy()
+
+
+def reference_flow(model, images, lower, upper, upper_axis=1):
+    """Loop over upper neurons and images: mean over images of sum |d pooled_u / dA * A|."""
+    modules = dict(model.named_modules())
+    store = {}
+
+    def grab_lower(_m, _i, out):
+        leaf = out.detach().requires_grad_(True)
+        store["lower"] = leaf
+        return leaf
+
+    def grab_upper(_m, _i, out):
+        store["upper"] = out
+
+    h1 = modules[lower].register_forward_hook(grab_lower)
+    h2 = modules[upper].register_forward_hook(grab_upper)
+    rows = []
+    for x in images:
+        model(x[None])
+        act, out = store["lower"], store["upper"]
+        out = out.movedim(upper_axis, 1).reshape(1, out.shape[upper_axis], -1).mean(2)[0]
+        row = []
+        for u in range(out.shape[0]):
+            (g,) = torch.autograd.grad(out[u], act, retain_graph=True)
+            row.append((g * act).abs().reshape(act.shape[1], -1).sum(1).detach().numpy())
+        rows.append(np.stack(row))
+    h1.remove()
+    h2.remove()
+    return np.mean(rows, axis=0)

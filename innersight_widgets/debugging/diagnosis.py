@@ -1,5 +1,4 @@
-"""Misclassification debugging: which errors the model makes, which units push it to them,
-and what switching those units off fixes and costs.
+"""Misclassification debugging: which units push the model to its errors.
 
 A unit is a set of neurons: a community of a :class:`Communities` partition, a single
 neuron, a NeurFlow group of a :class:`Circuit`, or any ablation spec. Its *contrastive
@@ -20,127 +19,22 @@ import numpy as np
 import torch
 from tqdm.std import tqdm
 
-from .._checks import positive_int
-from ..engine import AblationResult, Cancelled, class_means, neurons_first, pandas_module, step_mean_gradient
+from .._validation import Interval, Options, validate_params
+from ..engine import Cancelled, neurons_first, pandas_module, step_mean_gradient
 from ..innersightnet import Communities, CommunityReport, ConceptScore, Patch, aggregator
+from ..innersightnet.concepts import label_text
 from ..neurflow import Circuit
+from .confusions import Errors, error_images
 
 if TYPE_CHECKING:
     from ..engine import LayerInfo, Probe
 
-#: What ``errors`` may be: a confusion ``(true, predicted)`` (class indices or names), a
-#: list or array of probe image indices, or one image index.
-Errors = tuple[int | str, int | str] | Sequence[int] | np.ndarray | int
 #: What a candidate unit may be: a :class:`Unit` or an ablation spec ``{layer: [neuron, ...]}``.
 UnitLike = Union["Unit", Mapping[str, Iterable[int]]]
 
-__all__ = ["Confusions", "Diagnosis", "Intervention", "Unit", "confusions", "diagnose", "intervene"]
+__all__ = ["Diagnosis", "Unit", "diagnose"]
 
 
-# ----------------------------------------------------------------- confusions
-@dataclass(frozen=True, eq=False)
-class Confusions:
-    """The confusion table of the model on the probe images.
-
-    Made by :meth:`Analysis.confusions`.
-
-    Parameters
-    ----------
-    class_names : list of str
-        K class names.
-    labels : np.ndarray
-        N: the true class of each probe image.
-    predicted : np.ndarray
-        N: the class the model predicts for it.
-    """
-
-    class_names: list[str]
-    labels: np.ndarray = field(repr=False)
-    predicted: np.ndarray = field(repr=False)
-
-    @property
-    def counts(self) -> np.ndarray:
-        """K x K: how many images of each true class (rows) are predicted as each class (columns)."""
-        k = len(self.class_names)
-        return np.bincount(self.labels * k + self.predicted, minlength=k * k).reshape(k, k)
-
-    def images(self, true: int, predicted: int) -> np.ndarray:
-        """The probe images of one cell of the table.
-
-        Parameters
-        ----------
-        true, predicted : int
-            Class indices in 0..K-1.
-
-        Returns
-        -------
-        np.ndarray
-            (count,) ascending probe image indices of class ``true`` predicted as ``predicted``.
-
-        Raises
-        ------
-        ValueError
-            If a class index is out of range.
-        """
-        k = len(self.class_names)
-        for name, value in (("true", true), ("predicted", predicted)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < k:
-                raise ValueError(f"{name} must be a class index in 0..{k - 1}, got {value!r}")
-        return np.flatnonzero((self.labels == true) & (self.predicted == predicted))
-
-    @property
-    def errors(self) -> list[tuple[int, int, np.ndarray]]:
-        """The misclassified images grouped by confusion, most frequent confusion first.
-
-        Returns
-        -------
-        list of (int, int, np.ndarray)
-            ``(true, predicted, images)`` for every off-diagonal cell with images, by
-            falling count (ties by true then predicted class).
-        """
-        counts = self.counts
-        cells = [(int(t), int(p)) for t, p in zip(*np.nonzero(counts)) if t != p]
-        cells.sort(key=lambda cell: (-counts[cell], cell))
-        return [(t, p, self.images(t, p)) for t, p in cells]
-
-    def to_dataframe(self) -> Any:
-        """The table with class names.
-
-        Returns
-        -------
-        pandas.DataFrame
-            K x K counts, indexed by true class (``true``), one column per predicted class.
-        """
-        pd = pandas_module()
-        index = pd.Index(self.class_names, name="true")
-        return pd.DataFrame(self.counts, index=index, columns=pd.Index(self.class_names, name="predicted"))
-
-    def to_dict(self) -> dict[str, Any]:
-        """The table and the errors as plain JSON-ready values.
-
-        Returns
-        -------
-        dict
-            ``class_names``, ``counts`` (K lists of K ints), ``accuracy``, and ``errors``:
-            one ``{"true", "predicted", "count", "images"}`` per confusion, as in :attr:`errors`.
-        """
-        return {
-            "class_names": list(self.class_names),
-            "counts": self.counts.tolist(),
-            "accuracy": float((self.labels == self.predicted).mean()),
-            "errors": [
-                {"true": t, "predicted": p, "count": len(images), "images": images.tolist()}
-                for t, p, images in self.errors
-            ],
-        }
-
-
-def confusions(an: Probe) -> Confusions:
-    """The confusion table of ``an``'s model on its probe images (see :class:`Confusions`)."""
-    return Confusions(list(an.data.class_names), np.asarray(an.labels), an.predictions.classes)
-
-
-# ---------------------------------------------------------------------- units
 @dataclass(frozen=True, eq=False)
 class Unit:
     """A set of neurons that is diagnosed and switched off as one.
@@ -173,8 +67,14 @@ class Unit:
         return sum(len(v) for v in self.spec.values())
 
     def to_dict(self) -> dict[str, Any]:
-        """The unit as plain JSON-ready values: ``name``, ``kind``, ``spec``, ``label``
-        (``{"concept", "value", "auroc"}`` or None) and ``top_images``."""
+        """The unit as plain JSON-ready values.
+
+        Returns
+        -------
+        dict
+            ``name``, ``kind``, ``spec`` (layer -> list of neurons), ``label``
+            (``{"concept", "value", "auroc"}`` or None) and ``top_images`` (k indices).
+        """
         label = self.label
         return {
             "name": self.name,
@@ -183,6 +83,40 @@ class Unit:
             "label": None if label is None else {"concept": label.concept, "value": label.value, "auroc": label.auroc},
             "top_images": self.top_images.tolist(),
         }
+
+
+def as_unit(an: Probe, unit: UnitLike, index: int) -> Unit:
+    """A candidate unit as a :class:`Unit`, checked.
+
+    Parameters
+    ----------
+    an : Analysis
+        The analysis whose layers and neurons a spec names.
+    unit : Unit or mapping of str to iterable of int
+        A unit, or an ablation spec ``{layer: [neuron, ...]}`` (selected layers only).
+    index : int
+        The candidate's position: a spec becomes ``Unit("unit <index>", "spec", ...)``.
+
+    Returns
+    -------
+    Unit
+        ``unit`` itself, or the spec's neurons as a unit (layers without neurons left out).
+
+    Raises
+    ------
+    TypeError
+        If ``unit`` is neither.
+    ValueError
+        If the spec has no neurons or names an unknown layer or neuron.
+    """
+    if isinstance(unit, Unit):
+        return unit
+    if not isinstance(unit, Mapping):
+        raise TypeError(f"a unit is a Unit or a spec {{layer: [neuron, ...]}}, got {type(unit).__name__}")
+    spec = {layer: neurons for layer, neurons in an.ablation_spec(unit, "mean").items() if neurons}
+    if not spec:
+        raise ValueError(f"unit {index} has no neurons; give at least one neuron per unit")
+    return Unit(f"unit {index}", "spec", spec)
 
 
 # ------------------------------------------------------------------- diagnosis
@@ -283,7 +217,7 @@ class Diagnosis:
                 "spread": self.spread,
                 "on_errors": self.attribution.mean(1),
                 "on_reference": self.reference_attribution.mean(1),
-                "label": [None if u.label is None else f"{u.label.concept}={u.label.value}" for u in self.units],
+                "label": [label_text(u.label) for u in self.units],
                 "auroc": [np.nan if u.label is None else u.label.auroc for u in self.units],
             }
         )
@@ -331,6 +265,14 @@ class Diagnosis:
         return f"Diagnosis({len(self.errors)} errors, {len(self.units)} units in {self.layers}{best})"
 
 
+@validate_params(
+    {
+        "reference": Options("correct", None),
+        "steps": Interval(int, 1, meaning="Integrated Gradients steps"),
+        "max_reference": Interval(int, 1, meaning="reference images per confusion"),
+        "top_k": Interval(int, 1, meaning="top images per unit"),
+    }
+)
 def diagnose(
     an: Probe,
     errors: Errors,
@@ -409,12 +351,7 @@ def diagnose(
         selected, there is no correct image of a true class to compare with, or an
         argument is out of range.
     """
-    steps = positive_int("steps", steps, "Integrated Gradients steps")
-    max_reference = positive_int("max_reference", max_reference, "reference images per confusion")
-    top_k = positive_int("top_k", top_k, "top images per unit")
-    if reference not in ("correct", None):
-        raise ValueError(f"reference must be 'correct' or None, got {reference!r}")
-    images, true, predicted = _errors(an, errors)
+    images, true, predicted = error_images(an, errors)
     chosen, found = _units(an, units, layers, communities, top_k)
     ref_images, ref_true, ref_predicted, pair_of_error, pair_of_reference = (
         _reference(an, true, predicted, max_reference, seed) if reference == "correct" else _no_reference(len(images))
@@ -442,224 +379,12 @@ def diagnose(
     )
 
 
-# ---------------------------------------------------------------- intervention
-@dataclass(frozen=True, eq=False)
-class Intervention:
-    """What switching units off does to a set of errors and to every other image.
-
-    Made by :func:`intervene`. S candidates (the units, then all of them together when
-    there are several), n erroneous images, N probe images, K classes.
-
-    Parameters
-    ----------
-    names : list of str
-        S candidate names; the last is ``"all together"`` when several units were given.
-    mode : {"zero", "mean"}
-        What replaced the units' outputs.
-    errors : np.ndarray
-        (n,) the erroneous probe images.
-    true : np.ndarray
-        (n,) their true classes.
-    results : list of AblationResult
-        S ablations over all N probe images.
-    fix_rate : np.ndarray
-        S: the share of the errors predicted as their true class after the ablation.
-    now_predicted : np.ndarray
-        S x n: each error's predicted class after the ablation.
-    other_accuracy_change : np.ndarray
-        S: accuracy after minus before on the N - n other probe images.
-    other_class_accuracy_change : np.ndarray
-        S x K: the same per true class (NaN for a class with no other image).
-    right_before_change : np.ndarray
-        S: accuracy after minus before on the images predicted correctly before (<= 0:
-        minus the share of them the ablation breaks).
-    """
-
-    names: list[str]
-    mode: str
-    class_names: list[str]
-    errors: np.ndarray = field(repr=False)
-    true: np.ndarray = field(repr=False)
-    results: list[AblationResult] = field(repr=False)
-    fix_rate: np.ndarray
-    now_predicted: np.ndarray = field(repr=False)
-    other_accuracy_change: np.ndarray
-    other_class_accuracy_change: np.ndarray = field(repr=False)
-    right_before_change: np.ndarray
-
-    def to_dataframe(self) -> Any:
-        """One row per candidate.
-
-        Returns
-        -------
-        pandas.DataFrame
-            S rows indexed by ``candidate`` with the columns ``neurons``, ``fix_rate``,
-            ``other_accuracy_change``, ``right_before_change`` and one
-            ``accuracy_change:<class>`` column per class (on the other images).
-        """
-        pd = pandas_module()
-        frame = pd.DataFrame(
-            {
-                "candidate": self.names,
-                "neurons": [r.num_neurons for r in self.results],
-                "fix_rate": self.fix_rate,
-                "other_accuracy_change": self.other_accuracy_change,
-                "right_before_change": self.right_before_change,
-            }
-        )
-        for k, name in enumerate(self.class_names):
-            frame[f"accuracy_change:{name}"] = self.other_class_accuracy_change[:, k]
-        return frame.set_index("candidate")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The intervention as plain JSON-ready values.
-
-        Returns
-        -------
-        dict
-            ``mode``, ``class_names``, ``errors``, ``true``, and ``candidates``: per
-            candidate its ``name``, ``spec``, ``fix_rate``, ``now_predicted`` (n classes),
-            ``other_accuracy_change``, ``other_class_accuracy_change`` (by class name,
-            None for NaN) and ``right_before_change``.
-        """
-        return {
-            "mode": self.mode,
-            "class_names": list(self.class_names),
-            "errors": self.errors.tolist(),
-            "true": self.true.tolist(),
-            "candidates": [
-                {
-                    "name": name,
-                    "spec": {layer: list(v) for layer, v in result.spec.items()},
-                    "fix_rate": float(self.fix_rate[s]),
-                    "now_predicted": self.now_predicted[s].tolist(),
-                    "other_accuracy_change": float(self.other_accuracy_change[s]),
-                    "other_class_accuracy_change": {
-                        c: None if np.isnan(v) else float(v)
-                        for c, v in zip(self.class_names, self.other_class_accuracy_change[s])
-                    },
-                    "right_before_change": float(self.right_before_change[s]),
-                }
-                for s, (name, result) in enumerate(zip(self.names, self.results))
-            ],
-        }
-
-
-def intervene(
-    an: Probe,
-    units: UnitLike | Sequence[UnitLike],
-    errors: Errors,
-    mode: Literal["zero", "mean"] = "zero",
-    should_stop: Callable[[], bool] | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> Intervention:
-    """Switch units off, each alone and all together, and measure fixes and cost.
-
-    All ablations run in one :meth:`Analysis.ablate_many` pass over every probe image
-    (one copy of each batch per candidate).
-
-    Parameters
-    ----------
-    an : Analysis
-        The analysis of the model and its probe images.
-    units : Unit, spec, or list of them
-        Candidates: :class:`Unit` (e.g. from :attr:`Diagnosis.units`) or ablation specs
-        ``{layer: [neuron, ...]}``. With several, one more candidate ablates them all.
-    errors : (true, predicted), list of int, or int
-        The errors to fix, as for :func:`diagnose`.
-    mode : {"zero", "mean"}
-        Replace the units' outputs by 0 or by each neuron's probe-set mean.
-    should_stop : callable, optional
-        Asked between batches; True ends the work with :class:`Cancelled`.
-    on_progress : callable, optional
-        ``on_progress(done, total)`` after each batch, in image copies.
-
-    Returns
-    -------
-    Intervention
-        Fix rate, new predictions of the errors, and the accuracy changes elsewhere.
-
-    Raises
-    ------
-    ValueError
-        If no unit is given, an image is classified correctly, a confusion has no
-        images, or a spec names an unknown layer or neuron.
-    """
-    images, true, _ = _errors(an, errors)
-    candidates = [units] if isinstance(units, (Unit, Mapping)) else list(units)
-    if not candidates:
-        raise ValueError("give at least one unit to switch off (a Unit or a spec {layer: [neuron, ...]})")
-    found = [_as_unit(an, c, i) for i, c in enumerate(candidates)]
-    names, specs = [u.name for u in found], [u.spec for u in found]
-    if len(found) > 1:
-        together: dict[str, set[int]] = {}
-        for spec in specs:
-            for layer, neurons in spec.items():
-                together.setdefault(layer, set()).update(neurons)
-        names.append("all together")
-        specs.append({layer: sorted(neurons) for layer, neurons in together.items()})
-    results = an.ablate_many(specs, mode, should_stop, on_progress)
-
-    labels = results[0].labels
-    right_before = results[0].logits_before.argmax(1) == labels
-    right_after = np.stack([r.logits_after.argmax(1) for r in results]) == labels
-    others = np.ones(len(labels), bool)
-    others[images] = False
-    k = len(an.data.class_names)
-    before_by_class = class_means(right_before[others], labels[others], k)
-    return Intervention(
-        names, mode, list(an.data.class_names), images, true, results,
-        fix_rate=right_after[:, images].mean(1),
-        now_predicted=np.stack([r.logits_after[images].argmax(1) for r in results]),
-        other_accuracy_change=right_after[:, others].mean(1) - right_before[others].mean(),
-        other_class_accuracy_change=np.stack([class_means(a[others], labels[others], k) for a in right_after]) - before_by_class,
-        right_before_change=right_after[:, right_before].mean(1) - 1.0 if right_before.any() else np.zeros(len(results)),
-    )
-
-
 # ------------------------------------------------------------------- internals
 def _evidence(attribution: np.ndarray, reference_attribution: np.ndarray) -> np.ndarray:
     """U: the contrastive contribution each unit makes on the errors themselves (U x n
     attributions on the errors and on their references)."""
     return np.minimum((attribution - reference_attribution).mean(1), attribution.mean(1))
 
-
-def _errors(an: Probe, errors: Errors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(images, true, predicted) of ``errors``, each (n,), after checking that every image
-    is misclassified."""
-    predictions = an.predictions
-    labels, classes = predictions.labels, predictions.classes
-    names = an.data.class_names
-    if isinstance(errors, tuple):
-        if len(errors) != 2:
-            raise ValueError(
-                f"a confusion is a tuple (true class, predicted class), got {len(errors)} values; "
-                "give image indices as a list"
-            )
-        t, p = (an.class_index(c) for c in errors)
-        if t == p:
-            raise ValueError(f"({names[t]!r}, {names[p]!r}) is the diagonal of the confusion table: no errors")
-        images = np.flatnonzero((labels == t) & (classes == p))
-        if not images.size:
-            found = ", ".join(f"{names[a]} -> {names[b]} ({len(i)})" for a, b, i in confusions(an).errors[:5])
-            raise ValueError(
-                f"no image of class {names[t]!r} is predicted as {names[p]!r}; the most frequent confusions are "
-                f"{found or 'none: the model makes no errors on the probe images'} (see Analysis.confusions())"
-            )
-    else:
-        single = isinstance(errors, (int, np.integer)) and not isinstance(errors, bool)
-        images = an.image_indices([errors] if single else errors)
-        right = images[labels[images] == classes[images]]
-        if right.size:
-            shown = ", ".join(map(str, right[:10].tolist())) + (" ..." if right.size > 10 else "")
-            which = (
-                f"image {right[0]} is classified correctly (as {names[classes[right[0]]]!r}), so there is no error "
-                "to explain" if single
-                else f"{right.size} of the {images.size} images are classified correctly ({shown}); "
-                "give misclassified images only"
-            )
-            raise ValueError(f"{which}; Analysis.confusions().errors lists the misclassified images by confusion")
-    return images, labels[images], classes[images]
 
 
 def _units(
@@ -693,7 +418,7 @@ def _units(
         if not found:
             raise ValueError(f"the circuit has no groups in the layers {chosen}; its layers are {units.layers}")
         return chosen, found
-    found = [_as_unit(an, u, i) for i, u in enumerate(units)]
+    found = [as_unit(an, u, i) for i, u in enumerate(units)]
     if not found:
         raise ValueError("units is an empty list; give 'communities', 'neurons', a Circuit or some units")
     return an.ordered_layers(sorted({layer for u in found for layer in u.spec})), found
@@ -733,17 +458,6 @@ def _community_units(
             f"{sorted({layer for p in partitions for layer in p.layers})}); choose layers they cover"
         )
     return chosen, found
-
-
-def _as_unit(an: Probe, unit: UnitLike, index: int) -> Unit:
-    if isinstance(unit, Unit):
-        return unit
-    if not isinstance(unit, Mapping):
-        raise TypeError(f"a unit is a Unit or a spec {{layer: [neuron, ...]}}, got {type(unit).__name__}")
-    spec = {layer: neurons for layer, neurons in an.ablation_spec(unit, "mean").items() if neurons}
-    if not spec:
-        raise ValueError(f"unit {index} has no neurons; give at least one neuron per unit")
-    return Unit(f"unit {index}", "spec", spec)
 
 
 def _reference(

@@ -3,15 +3,20 @@ images, and what each community does (docs/methods.md, sections 2-3).
 
 ``neurons`` builds the neuron set (z-scored profiles, correlation neighbours);
 ``aggregation`` partitions it (Louvain, Leiden, agglomerative, spectral); ``report``
-evaluates a partition (top images, selectivity, importance, coherence, flow, pathways,
-concepts); ``graphs`` draws the neuron graph. Takes from the engine only what
+evaluates a partition (top images, selectivity, coherence, summaries), delegating to
+``importance`` (the ablation test), ``pathways`` (flow between communities, pathways into
+classes) and ``concepts`` (concept AUROC, labels), which never import it; ``graphs`` draws
+the neuron graph. Takes from the engine only what
 :class:`innersight_widgets.engine.Probe` offers.
 """
 
 from .aggregation import LARGEST, Aggregator, Communities, aggregator, check_params, modularity
+from .concepts import ConceptScore
 from .graphs import export_graph, neuron_graph, neuron_id
+from .importance import Importance
 from .neurons import NeuronSet, build_neuron_set
-from .report import CommunityReport, ConceptScore, Importance, Patch, Pathway, part_id, stack_partitions
+from .pathways import Pathway, part_id
+from .report import CommunityReport, Patch, stack_partitions
 
 __all__ = [
     "LARGEST",

@@ -2,35 +2,32 @@
 
 Cheap figures (scores, selectivity, coherence, concept AUROC) are computed for all
 communities at once when the report is made; the costly ones (patches, ablation
-importance, flow) are computed on request and kept.
+importance, flow) are computed on request and kept. The report holds the partition, its
+scores and what it computed; the pieces it delegates to take plain inputs and never
+import it: ``importance`` (the ablation test), ``pathways`` (flow between communities,
+the flow graph, pathways into classes) and ``concepts`` (concept AUROC, labels).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
-import torch
 
-from .._checks import positive_int
-from ..engine import chunks, class_means, neurons_first, write_html
+from .._validation import Interval, validate_params
+from ..engine import class_means, write_html
 from .aggregation import Communities, aggregator, modularity
+from .concepts import ConceptScore, concept_aurocs, concept_values, label_text, ranked
+from .importance import Importance, image_sample, importance_test
+from .pathways import Pathway, build_flow_graph, class_attribution, layer_flows, strongest_pathways
 
 if TYPE_CHECKING:
-    from ..engine import AblationResult, Probe
-
-#: The random sets of an importance test run in this many groups, each followed by a
-#: partial result: enough for a display to fill in. Each group runs the layers below the
-#: ablated ones over the images once more. On shapes-cnn (benchmarks/bench_communities.py,
-#: 2 CPU cores, 20 sets on all 2,000 images) 2/3/4 groups cost 2.9-3.7x/3.3-4.2x/4.7-5.3x
-#: a forward pass, the sets in one ablate_many call 1.2-2.5x.
-_NULL_GROUPS = 3
+    from ..engine import Probe
 
 
 @dataclass(frozen=True)
@@ -54,227 +51,6 @@ class Patch:
     layer: str
     neuron: int
     box: tuple[int, int, int, int]  # top, left, bottom, right in input pixels (bottom/right exclusive)
-
-
-@dataclass(frozen=True)
-class ConceptScore:
-    """How well the community score separates images with one concept value from the rest.
-
-    Parameters
-    ----------
-    concept : str
-        The annotated concept (``"class"`` for the true class).
-    value : str
-        The name of one value of it.
-    auroc : float
-        Area under the ROC curve of the community score for images with that value
-        against all others: 0.5 is chance, 1 a perfect separation.
-    """
-
-    concept: str
-    value: str
-    auroc: float
-
-
-@dataclass(frozen=True, eq=False)
-class Importance:
-    """Ablating the community against ablating random neuron sets of the same size and layers.
-
-    Every figure is over the same ``images`` probe images. While the test is still running
-    (see ``on_partial`` of :meth:`CommunityReport.importance`) ``null_drops`` holds the
-    random sets done so far, possibly none: then ``null_mean``, ``null_std``, ``z_score``
-    and ``p_value`` are NaN, since there is nothing to compare the community with yet.
-
-    Parameters
-    ----------
-    community : int
-        The community tested.
-    mode : {"zero", "mean"}
-        What replaced the ablated neurons.
-    images : int
-        How many probe images every ablation was evaluated on.
-    accuracy_drop : float
-        The community's accuracy drop (before minus after).
-    class_accuracy_drop : np.ndarray
-        K: its accuracy drop per class; NaN for a class with no image among ``images``.
-    own_logit_change : np.ndarray
-        K: the mean change of each class's own logit over that class's images.
-    null_drops : np.ndarray
-        draws: the accuracy drop of each random set.
-    null_class_drops : np.ndarray
-        draws x K: the per-class accuracy drops of each random set.
-    """
-
-    community: int
-    mode: str
-    images: int  # how many probe images every ablation was evaluated on
-    accuracy_drop: float
-    class_accuracy_drop: np.ndarray  # K; NaN for a class with no image among ``images``
-    own_logit_change: np.ndarray  # K
-    null_drops: np.ndarray  # draws
-    null_class_drops: np.ndarray  # draws x K
-
-    @property
-    def null_mean(self) -> float:
-        """The mean accuracy drop of the random sets (NaN without draws)."""
-        return float(self.null_drops.mean()) if len(self.null_drops) else np.nan
-
-    @property
-    def null_std(self) -> float:
-        """The spread (sample standard deviation) of the random sets' drops: NaN without
-        draws, 0 with one."""
-        if not len(self.null_drops):
-            return np.nan
-        return float(self.null_drops.std(ddof=1)) if len(self.null_drops) > 1 else 0.0
-
-    @property
-    def z_score(self) -> float:
-        """(accuracy_drop - null_mean) / null_std: NaN without draws, +-inf (or 0 for no
-        gap) when the random sets' drops have no spread."""
-        if not len(self.null_drops):
-            return np.nan
-        spread = self.null_std
-        if spread == 0:
-            gap = self.accuracy_drop - self.null_mean
-            return 0.0 if gap == 0 else float(np.sign(gap) * np.inf)
-        return (self.accuracy_drop - self.null_mean) / spread
-
-    @property
-    def p_value(self) -> float:
-        """Empirical one-sided p: the share of random sets (plus this one) that hurt at least
-        as much."""
-        if not len(self.null_drops):
-            return np.nan
-        return float((1 + np.sum(self.null_drops >= self.accuracy_drop)) / (len(self.null_drops) + 1))
-
-    @property
-    def null_class_mean(self) -> np.ndarray:
-        """(K,) mean drop of each class's accuracy over the random sets; NaN for a class with
-        no image among ``images`` (NaN in every draw, since all share the images) or before
-        the first draw."""
-        if not len(self.null_drops):
-            return np.full(self.null_class_drops.shape[1], np.nan)
-        return self.null_class_drops.mean(0)
-
-    @property
-    def null_class_std(self) -> np.ndarray:
-        """(K,) spread (population sd) of each class's drop over the random sets; NaN as for
-        :attr:`null_class_mean`."""
-        if not len(self.null_drops):
-            return np.full(self.null_class_drops.shape[1], np.nan)
-        return self.null_class_drops.std(0)
-
-    @classmethod
-    def from_ablations(
-        cls, community: int, own: AblationResult, null: Sequence[AblationResult]
-    ) -> Importance:
-        """The test from the ablation of the community (``own``) and of random sets
-        (``null``, possibly none yet), all on the same images.
-
-        Parameters
-        ----------
-        community : int
-            The community tested.
-        own : AblationResult
-            The ablation of its members.
-        null : sequence of AblationResult
-            The ablations of the random sets so far (possibly empty).
-
-        Returns
-        -------
-        Importance
-            The community's figures beside the ``len(null)`` random drops.
-        """
-        return cls(
-            community,
-            own.mode,
-            len(own.labels),
-            own.accuracy_drop,
-            own.class_accuracy_drop,
-            own.own_logit_change,
-            np.array([r.accuracy_drop for r in null], dtype=float),
-            np.array([r.class_accuracy_drop for r in null], dtype=float).reshape(len(null), len(own.class_names)),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The test's figures as plain JSON-ready values.
-
-        Returns
-        -------
-        dict
-            ``community``, ``mode``, ``images``, ``accuracy_drop``, ``null_mean``,
-            ``null_std``, ``z_score``, ``p_value``, ``draws`` and the per-class lists
-            (K) ``class_accuracy_drop`` and ``null_class_drop_mean``.
-        """
-        return {
-            "community": self.community,
-            "mode": self.mode,
-            "images": self.images,
-            "accuracy_drop": self.accuracy_drop,
-            "null_mean": self.null_mean,
-            "null_std": self.null_std,
-            "z_score": self.z_score,
-            "p_value": self.p_value,
-            "draws": len(self.null_drops),
-            "class_accuracy_drop": self.class_accuracy_drop.tolist(),
-            "null_class_drop_mean": self.null_class_mean.tolist(),
-        }
-
-
-@dataclass(frozen=True)
-class Pathway:
-    """A path of communities from the lowest layer of a partition up to a class.
-
-    See docs/methods.md, section 3.6: each step is a community's part in one layer
-    (its members there); consecutive steps are joined by the share of the upper
-    part's incoming flow that comes from the lower part, and the last part is joined
-    to the class by its share of the class logit's positive attribution.
-
-    Parameters
-    ----------
-    target_class : str
-        The class the path leads to.
-    layers : tuple of str
-        L layers, lowest first: the partition's layers.
-    communities : tuple of int
-        L community numbers, one per layer (the same number may recur when a community
-        spans layers).
-    labels : tuple of str or None
-        L concept labels (``"concept=value"``) of those communities; None where the
-        data has nothing to label with.
-    flows : tuple of float
-        L shares in [0, 1]: the L - 1 edges between consecutive layers, then the edge
-        from the last community to the class.
-    score : float
-        The product of ``flows``: the share of the class's attribution traced back
-        along this path (the scores of all paths into a class sum to at most 1).
-    """
-
-    target_class: str
-    layers: tuple[str, ...]
-    communities: tuple[int, ...]
-    labels: tuple[str | None, ...]
-    flows: tuple[float, ...]
-    score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """The path as plain JSON-ready values.
-
-        Returns
-        -------
-        dict
-            ``target_class``, ``score`` and ``steps``: L dicts with ``layer``,
-            ``community``, ``label`` and ``flow`` (the share of the edge leaving it
-            upwards, the last one into the class).
-        """
-        return {
-            "target_class": self.target_class,
-            "score": self.score,
-            "steps": [
-                {"layer": layer, "community": c, "label": label, "flow": f}
-                for layer, c, label, f in zip(self.layers, self.communities, self.labels, self.flows)
-            ],
-        }
 
 
 class CommunityReport:
@@ -324,6 +100,9 @@ class CommunityReport:
         #: N x K community scores: the mean of the members' z-scored activations.
         self.scores = np.asarray((self._membership.T @ neurons.z.T).T) / sizes
         self._sizes = sizes
+        # What was computed on request, kept: importance tests (per community, draws, mode,
+        # seed, images), flows between communities (per method, images: by pair of layers,
+        # and summed), class flows (per images) and concept AUROCs (per community).
         self._importance: dict[tuple[int, int, str, int, int], Importance] = {}
         self._flows: dict[tuple[str, int], dict[tuple[str, str], np.ndarray]] = {}
         self._flow_totals: dict[tuple[str, str, int], np.ndarray] = {}
@@ -417,14 +196,28 @@ class CommunityReport:
         return means, 1.0 - entropy / np.log(present.sum())
 
     def top_classes(self, community: int, k: int = 3) -> list[str]:
-        """The names of the (at most) ``k`` classes whose images drive the community most,
-        best first; classes without probe images are never among them."""
+        """The classes whose images drive the community most.
+
+        Parameters
+        ----------
+        community : int
+            A community number, in 0..K-1.
+        k : int
+            How many classes at most.
+
+        Returns
+        -------
+        list of str
+            The names of the (at most) ``k`` classes with the highest mean community score,
+            best first; classes without probe images are never among them.
+        """
         means = self.class_selectivity()[0][:, community]
         present = np.flatnonzero(~np.isnan(means))
         best = present[np.argsort(-means[present], kind="stable")[:k]]
         return [self.analysis.data.class_names[i] for i in best]
 
     # --------------------------------------------------------- 3. importance
+    @validate_params({"draws": Interval(int, 1, meaning="20 or more for a p-value below 0.05")})
     def importance(
         self,
         community: int,
@@ -474,72 +267,16 @@ class CommunityReport:
             depend on it.
         """
         c = self.communities.check_community(community)
-        draws = positive_int("draws", draws, "20 or more for a p-value below 0.05")
-        sample = self._image_sample(images, seed)
-        key = (c, int(draws), mode, int(seed), len(self.analysis.data) if sample is None else len(sample))
+        sample = image_sample(self.analysis, images, seed)
+        key = (c, draws, mode, int(seed), len(self.analysis.data) if sample is None else len(sample))
         if key not in self._importance:
-            self._importance[key] = self._test(
-                c, int(draws), mode, seed, sample, should_stop, on_progress, on_partial
+            self._importance[key] = importance_test(
+                self.analysis, c, self.communities.spec(c), draws, mode, seed, sample, should_stop, on_progress,
+                on_partial,
             )
         elif on_partial is not None:
             on_partial(self._importance[key])
         return self._importance[key]
-
-    def _test(
-        self,
-        c: int,
-        draws: int,
-        mode: str,
-        seed: int,
-        sample: np.ndarray | None,
-        should_stop: Callable[[], bool] | None,
-        on_progress: Callable[[int, int], None] | None,
-        on_partial: Callable[[Importance], None] | None,
-    ) -> Importance:
-        """The importance test of community ``c`` on ``sample`` (None: every image): the
-        community alone, then its random sets in ``_NULL_GROUPS`` groups, each group one
-        ``ablate_many`` followed by a partial result."""
-        an = self.analysis
-        spec = self.communities.spec(c)
-        rng = np.random.default_rng([seed, c])
-        nulls = [
-            {
-                layer: sorted(rng.choice(an.layer_info(layer).num_neurons, len(idx), replace=False).tolist())
-                for layer, idx in spec.items()
-            }
-            for _ in range(draws)
-        ]
-        groups = [[spec], *(nulls[group] for group in chunks(draws, -(-draws // _NULL_GROUPS)))]
-        used = len(an.data) if sample is None else len(sample)
-        total = (1 + draws) * used
-        results: list[AblationResult] = []
-        for specs in groups:
-            progress = None
-            if on_progress is not None:
-                progress = partial(_progress_after, on_progress, len(results) * used, total)
-            results += an.ablate_many(
-                specs, mode=mode, should_stop=should_stop, on_progress=progress, images=sample
-            )
-            so_far = Importance.from_ablations(c, results[0], results[1:])
-            if on_partial is not None:
-                on_partial(so_far)
-        return so_far
-
-    def _image_sample(self, images: int | None, seed: int) -> np.ndarray | None:
-        """Sorted indices of ``images`` probe images drawn from ``seed``; None for all of them."""
-        n = len(self.analysis.data)
-        if images is not None and (
-            isinstance(images, bool) or not isinstance(images, (int, np.integer)) or images < 1
-        ):
-            raise ValueError(
-                f"images must be a positive number of probe images to test on (e.g. 512), "
-                f"or None for all {n}; got {images!r}"
-            )
-        if images is None or images >= n:
-            return None
-        # a stream of its own: the random sets draw from [seed, community]
-        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
-        return np.sort(rng.choice(n, int(images), replace=False))
 
     # ---------------------------------------------------------- 4. coherence
     def coherence(self) -> tuple[np.ndarray, np.ndarray]:
@@ -614,14 +351,12 @@ class CommunityReport:
         layers of the partition; kept per (method, images)."""
         key = (method, int(images))
         if key not in self._flows:
-            self._flows[key] = {
-                (lower, upper): self._layer_membership(lower).T
-                @ self.analysis.flow(lower, upper, method=method, images=images).T
-                @ self._layer_membership(upper)
-                for lower, upper in itertools.pairwise(self.communities.layers)
-            }
+            self._flows[key] = layer_flows(self.analysis, self._layer_memberships(), method, images)
         return self._flows[key]
 
+    @validate_params(
+        {"images": Interval(int, 1, meaning="probe images of each class the class flow is averaged over")}
+    )
     def class_flow(self, images: int = 256) -> np.ndarray:
         """K_classes x K: the attribution of each class's logit to each community's members
         in the partition's last layer (docs/methods.md, section 3.6).
@@ -642,45 +377,27 @@ class CommunityReport:
             K_classes x K float64, kept per ``images``; a class without probe images has
             a row of NaN, a community without members in the last layer a column of 0.
         """
-        images = positive_int("images", images, "probe images of each class the class flow is averaged over")
         if images not in self._class_flows:
             layer = self.communities.layers[-1]
-            per_neuron = _class_attribution(self.analysis, layer, images)  # K_classes x C
+            per_neuron = class_attribution(self.analysis, layer, images)  # K_classes x C
             self._class_flows[images] = per_neuron @ self._layer_membership(layer)
         return self._class_flows[images]
 
     def _layer_membership(self, layer: str) -> np.ndarray:
+        """C_layer x K 0/1: the community of each of ``layer``'s neurons."""
         start, stop = self._neurons.offsets[layer]
         return self._membership[start:stop].toarray()
 
+    def _layer_memberships(self) -> dict[str, np.ndarray]:
+        """The partition's layers, lowest first -> their :meth:`_layer_membership`."""
+        return {layer: self._layer_membership(layer) for layer in self.communities.layers}
+
     # -------------------------------------------------- 6. concept association
-    def _concept_values(self) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
-        data = self.analysis.data
-        concepts = {name: (c.values, c.names) for name, c in data.concepts.items()}
-        labels = self.analysis.labels
-        if not any(np.array_equal(values, labels) for values, _ in concepts.values()):
-            concepts["class"] = (labels, tuple(data.class_names))
-        return concepts
-
     def _compute_aurocs(self, communities: list[int]) -> None:
-        """AUROC (Mann-Whitney U from ranks) of each community score for every concept value."""
-        from scipy.stats import rankdata
-
+        """Keep the concept AUROCs of those of ``communities`` not computed yet, in one batch."""
         todo = [c for c in communities if c not in self._aurocs]
-        if not todo:
-            return
-        ranks = rankdata(self.scores[:, todo], axis=0)
-        results: dict[int, dict[tuple[str, str], float]] = {c: {} for c in todo}
-        for name, (values, names) in self._concept_values().items():
-            for v, value_name in enumerate(names):
-                positive = values == v
-                n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-                if n_pos == 0 or n_neg == 0:
-                    continue
-                auc = (ranks[positive].sum(0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-                for c, a in zip(todo, auc):
-                    results[c][(name, value_name)] = float(a)
-        self._aurocs.update(results)
+        if todo:
+            self._aurocs.update(zip(todo, concept_aurocs(self.scores[:, todo], concept_values(self.analysis))))
 
     def labels(self, communities: list[int] | None = None) -> list[ConceptScore | None]:
         """The best concept label of each of ``communities`` (default: all), in one batch.
@@ -715,8 +432,7 @@ class CommunityReport:
         """
         c = self.communities.check_community(community)
         self._compute_aurocs([c])
-        scores = [ConceptScore(name, value, auc) for (name, value), auc in self._aurocs[c].items()]
-        return sorted(scores, key=lambda s: -s.auroc)
+        return ranked(self._aurocs[c])
 
     def label(self, community: int) -> ConceptScore | None:
         """The concept value the community separates best: its label.
@@ -811,7 +527,7 @@ class CommunityReport:
             "community": c,
             "size": int(self.communities.sizes[c]),
             "layers": ",".join(sorted({layer for layer, _ in self.communities.members(c)})),
-            "label": _label_text(label),
+            "label": label_text(label),
             "label_auroc": None if label is None else label.auroc,
             "top_classes": self.top_classes(c),
             "selectivity": float(selectivity[c]),
@@ -850,7 +566,7 @@ class CommunityReport:
         for c, label in enumerate(self.labels()):
             graph.add_node(
                 f"c{c}", community=c, size=int(self.communities.sizes[c]), layers=",".join(layer_names[present[c]]),
-                label=_label_text(label) or "", label_auroc=0.0 if label is None else label.auroc,
+                label=label_text(label) or "", label_auroc=0.0 if label is None else label.auroc,
             )
         between = self.similarity().copy()
         np.fill_diagonal(between, 0)
@@ -866,7 +582,6 @@ class CommunityReport:
             for i, j in zip(*np.nonzero(f)):
                 graph.add_edge(f"c{i}", f"c{j}", flow=float(f[i, j]))
         return graph
-
 
     # ---------------------------------------------------------- 5b. pathways
     def flow_graph(self, method: str = "gradient", images: int = 256) -> nx.DiGraph:
@@ -895,36 +610,12 @@ class CommunityReport:
             :meth:`class_flow`) and ``share`` (its positive part normalised per class).
             Edges with no flow are left out.
         """
-        layers = self.communities.layers
-        between, into = self._pathway_shares(method, images)
-        flows = list(self._layer_flows(method, images).values())
-        attribution = self.class_flow(images)
-        labels = self.labels()
-        graph = nx.DiGraph()
-        for depth, layer in enumerate(layers):
-            sizes = np.asarray(self._layer_membership(layer).sum(0)).ravel()
-            for c in np.flatnonzero(sizes):
-                label = labels[c]
-                graph.add_node(
-                    part_id(layer, c), kind="community", layer=layer, depth=depth, community=int(c),
-                    size=int(sizes[c]), label=_label_text(label) or "",
-                    label_auroc=0.0 if label is None else label.auroc,
-                )
-        for depth, (flow, share) in enumerate(zip(flows, between)):
-            for a, b in zip(*np.nonzero(flow)):
-                graph.add_edge(
-                    part_id(layers[depth], a), part_id(layers[depth + 1], b),
-                    flow=float(flow[a, b]), share=float(share[a, b]),
-                )
-        for cls, name in enumerate(self.analysis.data.class_names):
-            graph.add_node(f"class:{name}", kind="class", depth=len(layers), target_class=name)
-            for b in np.flatnonzero(np.nan_to_num(attribution[cls])):
-                graph.add_edge(
-                    part_id(layers[-1], b), f"class:{name}",
-                    attribution=float(attribution[cls, b]), share=float(into[cls, b]),
-                )
-        return graph
+        return build_flow_graph(
+            self._layer_memberships(), self._layer_flows(method, images), self.class_flow(images), self.labels(),
+            self.analysis.data.class_names,
+        )
 
+    @validate_params({"k": Interval(int, 1, meaning="paths wanted")})
     def pathways(
         self, target_class: int | str, k: int = 3, method: str = "gradient", images: int = 256
     ) -> list[Pathway]:
@@ -963,52 +654,10 @@ class CommunityReport:
         """
         an = self.analysis
         cls = an.class_index(target_class)
-        name = an.data.class_names[cls]
-        k = positive_int("k", k, "paths wanted")
-        between, into = self._pathway_shares(method, images)
-        if np.isnan(into[cls]).any():
-            raise ValueError(f"class {name!r} has no probe images, so nothing is known about what leads to it")
-        layers = self.communities.layers
-        lowest = np.asarray(self._layer_membership(layers[0]).sum(0)).ravel() > 0
-        scores = lowest.astype(float)[:, None]  # K x r: the best partial paths into each part
-        steps = []  # per layer pair: K_upper x r' positions into the lower layer's K x r scores, and r
-        for share in between:
-            candidates = (scores[:, :, None] * share[:, None, :]).reshape(-1, share.shape[1])
-            best = np.argsort(-candidates, axis=0, kind="stable")[:k]
-            steps.append((best.T, scores.shape[1]))
-            scores = np.take_along_axis(candidates, best, axis=0).T
-        final = (scores * into[cls][:, None]).ravel()
-        labels = [_label_text(label) for label in self.labels()]
-        paths = []
-        for position in np.argsort(-final, kind="stable")[:k]:
-            if final[position] <= 0:
-                break
-            part, rank = divmod(int(position), scores.shape[1])
-            chain = [part]
-            for best, width in reversed(steps):
-                part, rank = divmod(int(best[part, rank]), width)
-                chain.append(part)
-            chain.reverse()
-            shares = [float(s[a, b]) for s, a, b in zip(between, chain, chain[1:])] + [float(into[cls, chain[-1]])]
-            paths.append(
-                Pathway(name, tuple(layers), tuple(chain), tuple(labels[c] for c in chain), tuple(shares),
-                        float(np.prod(shares)))
-            )
-        return paths
-
-    def _pathway_shares(self, method: str, images: int) -> tuple[list[np.ndarray], np.ndarray]:
-        """(per pair of consecutive layers, K x K flow normalised per upper part (columns);
-        K_classes x K positive class attribution normalised per class, NaN for a class
-        without images). A part without incoming flow has a column of 0."""
-        between = []
-        for flow in self._layer_flows(method, images).values():
-            total = flow.sum(0, keepdims=True)
-            between.append(np.divide(flow, total, out=np.zeros_like(flow), where=total > 0))
-        positive = np.maximum(self.class_flow(images), 0)  # NaN rows stay NaN
-        total = positive.sum(1, keepdims=True)
-        into = np.divide(positive, total, out=np.zeros_like(positive), where=total > 0)
-        into[np.isnan(total[:, 0])] = np.nan
-        return between, into
+        return strongest_pathways(
+            self._layer_memberships(), self._layer_flows(method, images), self.class_flow(images), self.labels(),
+            an.data.class_names, cls, k,
+        )
 
 
 def stack_partitions(analysis: Probe, parts: Sequence[Communities]) -> Communities:
@@ -1062,56 +711,6 @@ def stack_partitions(analysis: Probe, parts: Sequence[Communities]) -> Communiti
     neurons = [neuron for part in parts for neuron in part.neurons]
     q = modularity(labels, *aggregator(analysis, layers).edges(graph["k"], graph["min_corr"]))
     return Communities("stacked", params, parts[0].seed, neurons, labels, q, None)
-
-
-def _class_attribution(an: Probe, layer: str, images: int) -> np.ndarray:
-    """K_classes x C: each class's logit attributed to ``layer``'s neurons (gradient x
-    activation summed over positions, signed), averaged over at most ``images`` probe
-    images of the class (the first in the seeded order of :meth:`Analysis.flow`'s
-    sample); NaN for a class without images. Each image back-propagates its own class's
-    logit, so that one backward per batch serves every class."""
-    info = an.layer_info(layer)
-    labels = an.labels
-    num_classes = an.data.num_classes
-    order = np.random.default_rng(0).permutation(len(labels))
-    grouped = order[np.argsort(labels[order], kind="stable")]  # by class, the seeded order within each
-    rank = np.arange(len(grouped)) - np.searchsorted(labels[grouped], labels[grouped])  # place within its class
-    chosen = np.sort(grouped[rank < images])
-    total = torch.zeros(num_classes, info.num_neurons, dtype=torch.float64, device=an.device)
-    captured: dict[str, torch.Tensor] = {}
-
-    def grab(out: torch.Tensor) -> torch.Tensor:
-        captured["map"] = out.detach().requires_grad_(True)
-        return captured["map"]
-
-    for rows, x, _ in an.data.batches(min(an.batch_size, 64), indices=chosen):
-        logits = an.runner.forward(x, {layer: grab}, grad=True)
-        own = torch.as_tensor(labels[rows], device=logits.device)
-        with torch.enable_grad():
-            (grad,) = torch.autograd.grad(logits.gather(1, own[:, None]).sum(), captured["map"])
-        contrib = neurons_first(grad * captured["map"].detach(), info).sum(2)
-        total.index_add_(0, own.to(total.device), contrib.double())
-    counts = np.bincount(labels[chosen], minlength=num_classes)[:, None]
-    with np.errstate(invalid="ignore"):
-        return total.cpu().numpy() / counts
-
-
-def part_id(layer: str, community: int) -> str:
-    """The :meth:`CommunityReport.flow_graph` node of a community's members in one layer."""
-    return f"{layer}:c{community}"
-
-
-def _label_text(label: ConceptScore | None) -> str | None:
-    """``"concept=value"``, or None without a label."""
-    return None if label is None else f"{label.concept}={label.value}"
-
-
-def _progress_after(
-    on_progress: Callable[[int, int], None], offset: int, total: int, done: int, _: int
-) -> None:
-    """``on_progress`` of a whole test hearing one of its ``ablate_many`` calls, which
-    starts ``offset`` image copies into the test's ``total``."""
-    on_progress(offset + done, total)
 
 
 def _plain(x: float) -> float | None:

@@ -3,16 +3,9 @@ knockoffs), and the mechanisms they form (docs/methods.md, section 5). Takes fro
 engine only what :class:`innersight_widgets.engine.Probe` offers, and its Integrated
 Gradients."""
 
-from .critical import (
-    CriticalNeurons,
-    MechanismReport,
-    Mechanisms,
-    ablation_comparison,
-    critical_neurons,
-    evaluate_mechanisms,
-    mechanisms,
-    saliency,
-)
+from .critical import CriticalNeurons, ablation_comparison, critical_neurons
+from .mechanisms import MechanismReport, Mechanisms, evaluate_mechanisms, mechanisms
+from .saliency import saliency
 
 __all__ = [
     "CriticalNeurons",

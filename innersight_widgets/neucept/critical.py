@@ -1,10 +1,11 @@
-"""NeuCEPT: critical neurons of a class with FDR control, and the mechanisms they reveal.
+"""NeuCEPT: critical neurons of a class with FDR control (docs/methods.md, section 5).
 
 ``critical_neurons`` fits model-X knockoffs on a layer's profiles against the class
 logit, several times with fresh knockoffs; the statistics of every run are kept, so a
-new FDR is a re-threshold in microseconds. ``mechanisms`` clusters the images the model
-assigns to the class by their critical neurons' activations and measures how much the
-clusters say about a known sub-label, against random and saliency-ranked neuron sets.
+new FDR is a re-threshold in microseconds. ``ablation_comparison`` zeroes the selection
+beside random and saliency-ranked neuron sets of the same size. The mechanisms the
+selection reveals (:mod:`.mechanisms`) and the saliency baseline (:mod:`.saliency`) live
+in modules of their own and are importable from here too.
 """
 
 from __future__ import annotations
@@ -16,12 +17,26 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._checks import positive_int
-from ..engine import Cancelled, integrated_gradients, write_html
+from .._validation import Interval, validate_params
+from ..engine import write_html
 from .knockoffs import knockoff_run, knockoff_threshold
+from .mechanisms import MechanismReport, Mechanisms, evaluate_mechanisms, mechanisms
+from .saliency import saliency
 
 if TYPE_CHECKING:
     from ..engine import Probe
+
+# The mechanisms' names and saliency are re-exported: importable from here, as before the split.
+__all__ = [
+    "CriticalNeurons",
+    "MechanismReport",
+    "Mechanisms",
+    "ablation_comparison",
+    "critical_neurons",
+    "evaluate_mechanisms",
+    "mechanisms",
+    "saliency",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,6 +189,7 @@ class CriticalNeurons:
         return write_html(self, path)
 
 
+@validate_params({"runs": Interval(int, 1, meaning="knockoff runs, each with fresh knockoffs")})
 def critical_neurons(
     an: Probe, layer: str, target_class: int | str, fdr: float = 0.1, runs: int = 10, seed: int = 0, plus: bool = True
 ) -> CriticalNeurons:
@@ -214,7 +230,6 @@ def critical_neurons(
     """
     c = an.class_index(target_class)
     knockoff_threshold(np.ones(1), fdr, plus)  # validates q before any work
-    runs = positive_int("runs", runs, "knockoff runs, each with fresh knockoffs")
     x = an.profiles(layer).astype(np.float64)
     n, p = x.shape
     if n < 2 * p:
@@ -231,252 +246,6 @@ def critical_neurons(
         layer, c, an.data.class_names[c], float(fdr), np.stack([r.w for r in results]), set_aside,
         sum(r.no_power for r in results), plus,
     )
-
-
-@dataclass(frozen=True, eq=False)
-class Mechanisms:
-    """Clusters of the images assigned to a class, by the activations of a set of neurons.
-
-    Made by :func:`mechanisms`.
-
-    Parameters
-    ----------
-    images : np.ndarray
-        n: indices of the probe images the model predicts as the class.
-    labels : np.ndarray
-        n: the mechanism (cluster) of each of those images, in 0..k-1.
-    neurons : np.ndarray
-        S: the neurons of the layer clustered on.
-    features : np.ndarray
-        n x S: the activations clustered, each neuron standardised over the n images.
-    """
-
-    images: np.ndarray  # indices of the images the model assigns to the class
-    labels: np.ndarray  # cluster of each of those images
-    neurons: np.ndarray  # the neurons clustered on
-    features: np.ndarray = field(repr=False)  # images x neurons: the standardised activations clustered
-
-    @property
-    def k(self) -> int:
-        """How many mechanisms there are."""
-        return int(self.labels.max()) + 1 if self.labels.size else 0
-
-    def members(self, mechanism: int) -> np.ndarray:
-        """The probe images of one mechanism.
-
-        Parameters
-        ----------
-        mechanism : int
-            A mechanism number, in 0..k-1.
-
-        Returns
-        -------
-        np.ndarray
-            (size,) probe image indices, ascending.
-        """
-        return self.images[self.labels == mechanism]
-
-    def typical(self, mechanism: int, n: int) -> np.ndarray:
-        """The ``n`` members closest to the mechanism's centre (in the clustered features),
-        closest first: the images that show what the mechanism is, not the first by index.
-
-        Parameters
-        ----------
-        mechanism : int
-            A mechanism number, in 0..k-1.
-        n : int
-            How many images are wanted.
-
-        Returns
-        -------
-        np.ndarray
-            (min(n, size),) probe image indices.
-        """
-        rows = np.flatnonzero(self.labels == mechanism)
-        x = self.features[rows]
-        distance = np.linalg.norm(x - x.mean(0), axis=1)
-        return self.images[rows[np.argsort(distance, kind="stable")[:n]]]
-
-
-@dataclass(frozen=True)
-class MechanismReport:
-    """How much the mechanisms say about a known sub-label, against baselines of equal size.
-
-    Made by :func:`evaluate_mechanisms`. Information is in nats.
-
-    Parameters
-    ----------
-    concept : str
-        The annotated concept used as the sub-label.
-    nmi : float
-        Normalised mutual information between the mechanisms and the sub-label.
-    mutual_information : float
-        Their mutual information.
-    conditional_entropy : float
-        H(sub-label | mechanism): what the mechanisms leave unexplained.
-    random_nmi : float
-        Mean NMI of the same clustering on random neuron sets of the same size.
-    saliency_nmi : float
-        NMI of the same clustering on the most salient neurons (as many).
-    """
-
-    concept: str
-    nmi: float
-    mutual_information: float
-    conditional_entropy: float  # mean H(sub-label | mechanism), in nats
-    random_nmi: float  # mean over random neuron sets of the same size
-    saliency_nmi: float  # the top neurons by integrated-gradient saliency
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a dict.
-
-        Returns
-        -------
-        dict
-            One entry per field.
-        """
-        return self.__dict__.copy()
-
-
-def mechanisms(an: Probe, critical: CriticalNeurons, k: int | None = None, seed: int = 0,
-               neurons: np.ndarray | None = None) -> Mechanisms:
-    """KMeans on the standardised activations of ``neurons`` (default: the critical ones) over
-    the images the model assigns to the class; k by silhouette in 2..8 unless given.
-
-    Parameters
-    ----------
-    an : Analysis
-        The analysis the selection was made on.
-    critical : CriticalNeurons
-        Gives the layer, the class and (by default) the neurons.
-    k : int, optional
-        Number of mechanisms; None chooses it by silhouette over 2..min(8, n - 1) for n
-        images.
-    seed : int
-        Seeds k-means.
-    neurons : np.ndarray, optional
-        S neuron indices of the layer to cluster on instead of the selected ones (used
-        for the random and saliency baselines).
-
-    Returns
-    -------
-    Mechanisms
-        The images predicted as the class and the mechanism of each.
-
-    Raises
-    ------
-    ValueError
-        If no neuron is selected (and none given).
-    """
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
-
-    chosen = critical.selected if neurons is None else np.asarray(neurons)
-    if chosen.size == 0:
-        raise ValueError(f"no neuron is selected at FDR {critical.fdr}; raise the FDR or use another layer")
-    images = np.flatnonzero(an.predictions.classes == critical.target_class)
-    x = an.profiles(critical.layer)[images][:, chosen].astype(np.float64)
-    x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-12)
-    if k is not None:
-        return Mechanisms(images, KMeans(k, n_init=10, random_state=seed).fit_predict(x), chosen, x)
-    best, best_labels = -2.0, np.zeros(len(images), int)
-    for candidate in range(2, min(8, len(images) - 1) + 1):
-        labels = KMeans(candidate, n_init=10, random_state=seed).fit_predict(x)
-        score = silhouette_score(x, labels) if len(set(labels)) > 1 else -1
-        if score > best:
-            best, best_labels = score, labels
-    return Mechanisms(images, best_labels, chosen, x)
-
-
-def evaluate_mechanisms(an: Probe, critical: CriticalNeurons, found: Mechanisms, concept: str,
-                        draws: int = 10, seed: int = 0, should_stop: Callable[[], bool] | None = None) -> MechanismReport:
-    """NMI, MI and conditional entropy of the mechanisms against a sub-label concept, beside
-    the same clustering (same k) on random and on saliency-ranked neuron sets of equal size.
-    ``should_stop`` is asked between random sets and saliency batches (True: raise ``Cancelled``).
-
-    Parameters
-    ----------
-    an : Analysis
-        The analysis the selection was made on; its data must carry ``concept``.
-    critical : CriticalNeurons
-        The selection the mechanisms were found from.
-    found : Mechanisms
-        The mechanisms to judge (from :func:`mechanisms`).
-    concept : str
-        An annotated concept of the data, e.g. the digit behind a parity class.
-    draws : int
-        Random neuron sets of the same size, drawn uniformly from the layer.
-    seed : int
-        Seeds the random sets and the k-means runs.
-    should_stop : callable, optional
-        Asked between steps; True stops the work with ``Cancelled``.
-
-    Returns
-    -------
-    MechanismReport
-        The mechanisms' figures and the two baselines' NMI.
-
-    Raises
-    ------
-    ValueError
-        If the data has no such concept.
-    """
-    from sklearn.metrics import mutual_info_score, normalized_mutual_info_score
-
-    if concept not in an.data.concepts:
-        raise ValueError(f"the data has no concept {concept!r}; it has {', '.join(an.data.concepts) or 'none'}")
-    truth = an.data.concepts[concept].values[found.images]
-    size, k = len(found.neurons), found.k
-    n_neurons = an.layer_info(critical.layer).num_neurons
-    rng = np.random.default_rng(seed)
-    random_nmis = []
-    for _ in range(draws):
-        _stop_if(should_stop)
-        labels = mechanisms(an, critical, k, seed, rng.choice(n_neurons, size, replace=False)).labels
-        random_nmis.append(normalized_mutual_info_score(truth, labels))
-    random_nmi = np.mean(random_nmis)
-    salient = np.argsort(-saliency(an, critical.layer, critical.target_class, should_stop=should_stop))[:size]
-    saliency_nmi = normalized_mutual_info_score(truth, mechanisms(an, critical, k, seed, salient).labels)
-    mi = mutual_info_score(truth, found.labels)
-    entropy = mutual_info_score(truth, truth)
-    return MechanismReport(
-        concept, float(normalized_mutual_info_score(truth, found.labels)), float(mi), float(entropy - mi),
-        float(random_nmi), float(saliency_nmi),
-    )
-
-
-def saliency(an: Probe, layer: str, target_class: int, steps: int = 16,
-             should_stop: Callable[[], bool] | None = None) -> np.ndarray:
-    """Mean integrated-gradient attribution of the class logit to each neuron of ``layer``,
-    over the images of that class (``should_stop`` asked between batches).
-
-    Parameters
-    ----------
-    an : Analysis
-        The analysis whose probe images are used.
-    layer : str
-        A layer of the model.
-    target_class : int
-        The class index; its probe images (by true label) are attributed.
-    steps : int
-        Integrated Gradients steps (zero baseline, midpoint rule).
-    should_stop : callable, optional
-        Asked between batches; True stops the work with ``Cancelled``.
-
-    Returns
-    -------
-    np.ndarray
-        C float32: each neuron's score (its IG map reduced over positions), averaged over
-        the class's images; zeros when the class has no image.
-    """
-
-    images = np.flatnonzero(an.labels == target_class)
-    info = an.layer_info(layer)
-    total = np.zeros(info.num_neurons, dtype=np.float64)
-    for _, x, _ in an.data.batches(an.batch_size, indices=images):
-        _stop_if(should_stop)
-        total += integrated_gradients(an.runner, x, np.full(len(x), target_class), info, None, steps).sum(0)
-    return (total / max(len(images), 1)).astype(np.float32)
 
 
 def ablation_comparison(an: Probe, critical: CriticalNeurons, draws: int = 10, seed: int = 0,
@@ -524,9 +293,3 @@ def ablation_comparison(an: Probe, critical: CriticalNeurons, draws: int = 10, s
     drops = [r.class_accuracy_before[c] - r.class_accuracy_after[c] for r in results]
     return {"critical": float(drops[0]), "saliency": float(drops[1]), "random": float(np.mean(drops[2:])),
             "random_std": float(np.std(drops[2:])), "neurons": int(size)}
-
-
-def _stop_if(should_stop: Callable[[], bool] | None) -> None:
-    """Raise ``Cancelled`` when ``should_stop`` says a newer request replaced this work."""
-    if should_stop is not None and should_stop():
-        raise Cancelled("stopped: a newer request replaced this work")

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import Interval
+
+#: The target false-discovery rate q a threshold accepts (a slider of q reads its bounds here).
+FDR = Interval(float, 0, 1, closed="neither", meaning="the target false-discovery rate")
 # Shrinks the equicorrelated s so that 2*Sigma - S stays safely positive definite.
 SAFETY = 0.999
 # Below this, s leaves the knockoffs nearly identical to the originals: no power.
@@ -140,7 +144,7 @@ def knockoff_threshold(w: np.ndarray, fdr: float, plus: bool = True) -> float:
     ValueError
         If ``fdr`` is not in (0, 1).
     """
-    if not 0 < fdr < 1:
+    if not FDR.accepts(fdr):
         raise ValueError(f"the target FDR q must lie in (0, 1), got {fdr!r}")
     offset = 1.0 if plus else 0.0
     for t in np.sort(np.unique(np.abs(w[w != 0]))):

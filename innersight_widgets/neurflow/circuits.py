@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._checks import positive_int
+from .._validation import Interval, Options, validate_params
 from ..engine import SCORES, channel_replacer, integrated_gradients, pooled, write_html
 
 if TYPE_CHECKING:
@@ -33,6 +33,10 @@ CONCEPT_SPACES = {
     "layer": "all neurons of the layer below, NeurFlow's authors' space",
     "core": "the neuron's own core inputs",
 }
+#: What ``error_range`` and each of ``granularities`` accept (their messages say more than
+#: :func:`~innersight_widgets._validation.check`'s).
+ERROR_RANGE = Interval(float, 0, 1, closed="neither", none=True)
+GRANULARITY = Interval(float, 0, 1, closed="right")
 # name -> (what it is, the most groups the silhouette search tries for n concepts of a layer)
 GROUP_RANGES: dict[str, tuple[str, Callable[[int], int]]] = {
     "wide": ("2..min(n - 1, 100) groups for n concepts, NeurFlow's authors' range", lambda n: min(n - 1, 100)),
@@ -42,7 +46,24 @@ GROUP_RANGES: dict[str, tuple[str, Callable[[int], int]]] = {
 
 @dataclass
 class ConceptOfNeuron:
-    """One concept of a core neuron: a cluster of its top crops."""
+    """One concept of a core neuron: a cluster of its top crops.
+
+    Parameters
+    ----------
+    layer : str
+        The neuron's layer (``"logit"`` for the class output).
+    neuron : int
+        The neuron's index in its layer (the class index for the logit).
+    index : int
+        The concept's number among the neuron's concepts.
+    crops : list of int
+        Indices into the circuit's crops: the neuron's top crops in this cluster.
+    central : list of int
+        Those closest to the concept's mean (at most 6).
+    weights : dict of int to float
+        Core input (a neuron of the layer below) -> its mean IG score over the concept's
+        crops, normalised by the sum of absolute values; empty for the lowest layer.
+    """
 
     layer: str  # the neuron's layer ("logit" for the class output)
     neuron: int
@@ -54,7 +75,29 @@ class ConceptOfNeuron:
 
 @dataclass
 class Group:
-    """Concepts of one layer that look alike: a node of the circuit."""
+    """Concepts of one layer that look alike: a node of the circuit.
+
+    Parameters
+    ----------
+    id : str
+        ``"<level>/g<number>"``.
+    layer : str
+        The level of its concepts (a layer, or ``"logit"``).
+    members : list of (int, int)
+        Its concepts as (neuron, concept index).
+    vector : list of float
+        S: the mean representation of its concepts' crops in the concept space.
+    space : list of int
+        S: the neurons (of ``space_layer``) the vector is over.
+    space_layer : str
+        The layer whose pooled activations make the concept space.
+    crops : list of int
+        Representative crops (at most 12), indices into the circuit's crops.
+    threshold : float
+        The log-barrier score above which a crop is said to show this group.
+    label : dict or None
+        ``{"concept", "value", "share"}`` from the probe images; None without concepts.
+    """
 
     id: str
     layer: str
@@ -69,7 +112,37 @@ class Group:
 
 @dataclass(eq=False)
 class Circuit:
-    """The class circuit: core neurons per layer, their concepts, groups, and weighted edges."""
+    """The class circuit: core neurons per layer, their concepts, groups, and weighted edges.
+
+    Made by :func:`build_circuit`, rebuilt by :meth:`from_dict`.
+
+    Parameters
+    ----------
+    target_class : int
+        The class index.
+    class_name : str
+        Its name.
+    layers : list of str
+        The layers, high to low.
+    settings : dict
+        The arguments of :func:`build_circuit` that shaped it (``tau``, ``top_k``,
+        ``granularities``, ``ig_steps``, ``error_range``, ``n_groups``, ``max_images``,
+        ``score``, ``concept_space``, ``group_range``).
+    core : dict of str to list of int
+        Layer -> its core neurons.
+    scores : dict
+        Level (``"logit"`` or a layer) -> core neuron -> {core input: IG score}.
+    concepts : list of ConceptOfNeuron
+        Every core neuron's concepts.
+    groups : list of Group
+        Every level's groups: the nodes.
+    edges : list of (str, str, float)
+        (lower group, upper group, weight).
+    crops : np.ndarray
+        m x 5 int64: source probe image, top, left, bottom, right of each crop.
+    _analysis : Analysis, optional
+        The analysis it was built with (needed to show crops and debug images).
+    """
 
     target_class: int
     class_name: str
@@ -91,7 +164,15 @@ class Circuit:
         )
 
     def graph(self) -> nx.DiGraph:
-        """Groups as nodes (layer, level, size, label), edges lower -> upper with ``weight``."""
+        """The circuit as a graph.
+
+        Returns
+        -------
+        networkx.DiGraph
+            One node per group (``layer``, ``level`` (0 for the logit, rising downwards),
+            ``size``, ``label`` as ``"concept=value"`` and its ``share``); edges lower ->
+            upper group with ``weight``.
+        """
         levels = {layer: i for i, layer in enumerate(["logit", *self.layers])}
         g = nx.DiGraph()
         for group in self.groups:
@@ -106,10 +187,33 @@ class Circuit:
         return g
 
     def groups_of(self, layer: str) -> list[Group]:
+        """The groups of one level.
+
+        Parameters
+        ----------
+        layer : str
+            A layer of the circuit, or ``"logit"``.
+
+        Returns
+        -------
+        list of Group
+            Its groups, in the circuit's order (empty for another name).
+        """
         return [g for g in self.groups if g.layer == layer]
 
     def crop_image(self, crop: int) -> torch.Tensor:
-        """The pixels of one crop (needs the analysis the circuit was built with)."""
+        """The pixels of one crop (needs the analysis the circuit was built with).
+
+        Parameters
+        ----------
+        crop : int
+            A row of :attr:`crops`.
+
+        Returns
+        -------
+        torch.Tensor
+            C x h x w: the crop cut from its source image, at its own size.
+        """
         an = self.analysis
         image, top, left, bottom, right = (int(v) for v in self.crops[crop])
         return an.images([image])[0, :, top:bottom, left:right]
@@ -119,8 +223,28 @@ class Circuit:
 
         The image is cut into crops at the circuit's granularities; each crop is scored
         against each group's mean vector with the log-barrier score
-        mean(log(max(a, 0) / |mean| + eps)). Returns, per group, the best score and the
-        crops (boxes) above the group's threshold (or ``threshold``), strongest first.
+        mean(log(max(a, 0) / |mean| + eps)).
+
+        Parameters
+        ----------
+        image : torch.Tensor or int
+            C x H x W pixels, or a probe image index.
+        layer : str
+            A level of the circuit with groups (a layer, or ``"logit"``).
+        threshold : float, optional
+            The score a crop needs to count; default each group's own threshold.
+
+        Returns
+        -------
+        list of dict
+            One per group of ``layer``, the best first: ``group`` (its id), ``label``,
+            ``best`` (the highest score of any crop) and ``crops`` (``{"box": [top, left,
+            bottom, right], "score"}`` of the crops above the threshold, strongest first).
+
+        Raises
+        ------
+        ValueError
+            If the circuit has no groups in ``layer``.
         """
         an = self.analysis
         groups = self.groups_of(layer)
@@ -141,7 +265,13 @@ class Circuit:
         return sorted(out, key=lambda r: -r["best"])
 
     def crop_tensor(self) -> torch.Tensor:
-        """All crops of the circuit's concept data, resized back to the input size."""
+        """All crops of the circuit's concept data, resized back to the input size.
+
+        Returns
+        -------
+        torch.Tensor
+            m x C x H x W: every row of :attr:`crops`, bilinearly resized to the image size.
+        """
         an = self.analysis
         h, w = an.data.image_shape[-2:]
         sources = np.unique(self.crops[:, 0])
@@ -156,7 +286,29 @@ class Circuit:
     def fidelity(self, layer: str, draws: int = 5, seed: int = 0) -> dict[str, Any]:
         """The paper's check: for each core neuron of ``layer``, how much its top-k crop set
         changes (1 - overlap) when its core inputs in the next lower layer are zeroed,
-        against zeroing as many random neurons of that layer (mean of ``draws``)."""
+        against zeroing as many random neurons of that layer (mean of ``draws``).
+
+        Parameters
+        ----------
+        layer : str
+            A layer of the circuit with a lower layer in it (not the last).
+        draws : int
+            Random neuron sets per core neuron.
+        seed : int
+            Seeds the random sets.
+
+        Returns
+        -------
+        dict
+            ``neurons`` (the layer's core neurons), ``core`` and ``random`` (one change
+            in [0, 1] per neuron: zeroing its core inputs, and the mean over random sets
+            of as many neurons), ``core_mean`` and ``random_mean``.
+
+        Raises
+        ------
+        ValueError
+            If ``layer`` has no lower layer in the circuit.
+        """
         if layer not in self.layers[:-1]:
             raise ValueError(f"fidelity needs a layer with a lower layer in the circuit: one of {self.layers[:-1]}")
         an = self.analysis
@@ -180,6 +332,14 @@ class Circuit:
                 "core_mean": float(np.mean(core)), "random_mean": float(np.mean(random_))}
 
     def to_dict(self) -> dict[str, Any]:
+        """The circuit as plain JSON-ready values.
+
+        Returns
+        -------
+        dict
+            One entry per field but the analysis; integer keys of ``scores`` and of
+            concept weights become strings, ``crops`` a list of m lists of 5.
+        """
         return {
             "target_class": self.target_class,
             "class_name": self.class_name,
@@ -194,6 +354,13 @@ class Circuit:
         }
 
     def to_json(self) -> str:
+        """The circuit as JSON.
+
+        Returns
+        -------
+        str
+            :meth:`to_dict` as a JSON document.
+        """
         return json.dumps(self.to_dict())
 
     def to_html(self, path: str | Path) -> Path:
@@ -213,7 +380,20 @@ class Circuit:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], analysis: Probe | None = None) -> Circuit:
-        """Rebuild a circuit from :meth:`to_dict` output (pass the analysis to debug images)."""
+        """Rebuild a circuit from :meth:`to_dict` output (pass the analysis to debug images).
+
+        Parameters
+        ----------
+        d : dict
+            What :meth:`to_dict` gave.
+        analysis : Analysis, optional
+            The analysis it was built with; needed for crops, debugging and fidelity.
+
+        Returns
+        -------
+        Circuit
+            The same circuit.
+        """
         return cls(
             int(d["target_class"]),
             d["class_name"],
@@ -230,6 +410,20 @@ class Circuit:
 
     @classmethod
     def from_json(cls, text: str, analysis: Probe | None = None) -> Circuit:
+        """Rebuild a circuit from :meth:`to_json` output.
+
+        Parameters
+        ----------
+        text : str
+            What :meth:`to_json` gave.
+        analysis : Analysis, optional
+            As for :meth:`from_dict`.
+
+        Returns
+        -------
+        Circuit
+            The same circuit.
+        """
         return cls.from_dict(json.loads(text), analysis)
 
     @property
@@ -241,11 +435,50 @@ class Circuit:
 
 
 def barrier_score(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """Log-barrier similarity of each row of ``vectors`` to a group's mean vector."""
+    """Log-barrier similarity of each row of ``vectors`` to a group's mean vector:
+    mean(log(max(a, 0) / |mean| + eps)).
+
+    Parameters
+    ----------
+    vectors : np.ndarray
+        ... x S: pooled activations over a group's concept space.
+    mean : np.ndarray
+        S: the group's mean vector.
+
+    Returns
+    -------
+    np.ndarray
+        ...: one score per row.
+    """
     ratio = np.maximum(vectors, 0) / (np.abs(mean) + 1e-8)
     return np.log(ratio + EPSILON).mean(axis=-1)
 
 
+class _OneOf(Options):
+    """Options said as "one of 'a', 'b'" whatever their number (a message names them all)."""
+
+    def describe(self) -> str:
+        """``one of 'a', 'b'``."""
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+
+def _one_of(options: dict[str, str]) -> Options:
+    """The options (name -> what it means) declared with every option's meaning in the message."""
+    return _OneOf(*options, meaning="; ".join(f"{option!r}: {meaning}" for option, meaning in options.items()))
+
+
+@validate_params(
+    {
+        "top_k": Interval(int, 3),
+        "ig_steps": Interval(int, 1, meaning="integrated-gradient steps"),
+        "n_groups": Interval(int, 1, none=True, meaning="groups per layer; None chooses the number by silhouette"),
+        "max_images": Interval(int, 1, meaning="images of the class used as concept data"),
+        "label_images": Interval(int, 1, meaning="probe images that name a group"),
+        "score": _one_of({name: meaning for name, (meaning, _) in SCORES.items()}),
+        "concept_space": _one_of(CONCEPT_SPACES),
+        "group_range": _one_of({name: meaning for name, (meaning, _) in GROUP_RANGES.items()}),
+    }
+)
 def build_circuit(
     an: Probe,
     target_class: int | str,
@@ -333,22 +566,12 @@ def build_circuit(
     layers = _check_layers(an, layers)
     infos = {layer: an.layer_info(layer) for layer in layers}
     for layer, info in infos.items():
-        if not isinstance(tau, (int, np.integer)) or not 1 <= tau <= info.num_neurons:
+        if not Interval(int, 1, info.num_neurons).accepts(tau):
             raise ValueError(f"tau must be in 1..{info.num_neurons} (the neurons of {layer!r}), got {tau!r}")
-    if not isinstance(top_k, (int, np.integer)) or top_k < 3:
-        raise ValueError(f"top_k must be an integer >= 3, got {top_k!r}")
-    ig_steps = positive_int("ig_steps", ig_steps, "integrated-gradient steps")
-    if error_range is not None and not 0 < error_range < 1:
+    if not ERROR_RANGE.accepts(error_range):
         raise ValueError(f"error_range must lie in (0, 1) or be None, got {error_range!r}")
-    if not granularities or any(not 0 < g <= 1 for g in granularities):
+    if not granularities or not all(GRANULARITY.accepts(g) for g in granularities):
         raise ValueError(f"granularities must be fractions in (0, 1], got {granularities!r}")
-    if n_groups is not None:
-        n_groups = positive_int("n_groups", n_groups, "groups per layer; None chooses the number by silhouette")
-    max_images = positive_int("max_images", max_images, "images of the class used as concept data")
-    label_images = positive_int("label_images", label_images, "probe images that name a group")
-    _option("score", score, {name: meaning for name, (meaning, _) in SCORES.items()})
-    _option("concept_space", concept_space, CONCEPT_SPACES)
-    _option("group_range", group_range, {name: meaning for name, (meaning, _) in GROUP_RANGES.items()})
 
     members = np.flatnonzero(an.labels == c)
     if members.size == 0:
@@ -414,13 +637,6 @@ def build_circuit(
         "score": score, "concept_space": concept_space, "group_range": group_range,
     }
     return Circuit(c, an.data.class_names[c], layers, settings, core, scores, concepts, groups, edges, boxes, an)
-
-
-def _option(name: str, value: object, options: dict[str, str]) -> None:
-    """An error naming ``name``, its options and what each means, unless ``value`` is one."""
-    if not isinstance(value, str) or value not in options:
-        listed = "; ".join(f"{option!r}: {meaning}" for option, meaning in options.items())
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))} ({listed}), got {value!r}")
 
 
 # ------------------------------------------------------------------ pieces
@@ -640,8 +856,32 @@ def _error_range_cut(an: Probe, crops: torch.Tensor, top: np.ndarray, u: int, ra
 
 def topk_change(an: Probe, crops: torch.Tensor, u: int, masked: np.ndarray, lower: Any, upper: Any,
                 top: set[int], k: int) -> float:
-    """1 - overlap of u's top-k crops after zeroing ``masked`` lower neurons (u: a neuron of
-    ``upper``, or the logit index when ``upper`` is None)."""
+    """How much zeroing some lower neurons changes a neuron's top-k crops.
+
+    Parameters
+    ----------
+    an : Analysis
+        The analysis of the model.
+    crops : torch.Tensor
+        m x C x H x W: the crops ranked.
+    u : int
+        A neuron of ``upper``, or the class index when ``upper`` is None.
+    masked : np.ndarray
+        Indices of the ``lower`` neurons zeroed.
+    lower : LayerInfo
+        The layer whose neurons are zeroed.
+    upper : LayerInfo or None
+        u's layer; None for the logits.
+    top : set of int
+        u's top-k crops before the zeroing.
+    k : int
+        How many top crops are compared.
+
+    Returns
+    -------
+    float
+        1 - the share of ``top`` still among u's top-k crops after the zeroing.
+    """
     mask = torch.zeros(lower.num_neurons, dtype=torch.bool, device=an.device)
     mask[torch.as_tensor(np.asarray(masked, dtype=np.int64), device=an.device)] = True
     hooks = {lower.name: channel_replacer(lower, mask)}

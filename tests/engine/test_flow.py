@@ -2,39 +2,9 @@
 
 import numpy as np
 import pytest
-import torch
+from _reference import reference_flow
 
 from innersight_widgets import Analysis
-
-
-def reference_flow(model, images, lower, upper, upper_axis=1):
-    """Loop over upper neurons and images: mean over images of sum |d pooled_u / dA * A|."""
-    modules = dict(model.named_modules())
-    store = {}
-
-    def grab_lower(_m, _i, out):
-        leaf = out.detach().requires_grad_(True)
-        store["lower"] = leaf
-        return leaf
-
-    def grab_upper(_m, _i, out):
-        store["upper"] = out
-
-    h1 = modules[lower].register_forward_hook(grab_lower)
-    h2 = modules[upper].register_forward_hook(grab_upper)
-    rows = []
-    for x in images:
-        model(x[None])
-        act, out = store["lower"], store["upper"]
-        out = out.movedim(upper_axis, 1).reshape(1, out.shape[upper_axis], -1).mean(2)[0]
-        row = []
-        for u in range(out.shape[0]):
-            (g,) = torch.autograd.grad(out[u], act, retain_graph=True)
-            row.append((g * act).abs().reshape(act.shape[1], -1).sum(1).detach().numpy())
-        rows.append(np.stack(row))
-    h1.remove()
-    h2.remove()
-    return np.mean(rows, axis=0)
 
 
 @pytest.mark.parametrize("lower, upper", [("conv", "block"), ("conv", "block.0"), ("block", "head")])

@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from test_flow import reference_flow
+from _reference import reference_flow
 
 from innersight_widgets import Analysis, load_pretrained, load_shapes
 
