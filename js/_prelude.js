@@ -1,6 +1,9 @@
 // Shared by every innersight view. anywidget reads a module as text, so a relative import
 // cannot resolve: Python prepends this file to each view's module when it loads it.
 // Text from data only ever goes through textContent, never parsed as HTML.
+// A variable or parameter holding a record of innersight_widgets/widgets/payloads/ is
+// annotated with the record's name, /** @type {Thumbnails} */; tests/widgets/test_payloads.py
+// checks every field read through it against the Python schema.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const PALETTE = [
@@ -61,7 +64,7 @@ function pictures(model, trait = "thumbnails") {
   };
   const refresh = () => {
     release();
-    const t = model.get(trait) || {};
+    /** @type {Thumbnails} */ const t = model.get(trait) || {};
     owner = t.owner === undefined ? null : t.owner;
     (t.ids || []).forEach((id, i) => urls.set(id, URL.createObjectURL(new Blob([t.pngs[i]], { type: "image/png" }))));
   };

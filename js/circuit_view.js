@@ -1,6 +1,7 @@
 // CircuitView: NeurFlow's circuit as a layered graph (class on top, lowest layer at the bottom),
 // a group's crops, inputs and outputs, and image debugging. Reads the records of
-// innersight_widgets/widgets/payloads.py: CircuitGraph, GroupDetails, DebugView, Thumbnails.
+// innersight_widgets/widgets/payloads/circuit_view.py: CircuitGraph, GroupDetails, DebugView and
+// Thumbnails, each through a variable annotated with its name.
 
 const STYLE = `
 .isw-circuit-graph { flex: 0 0 auto; }
@@ -9,20 +10,21 @@ const STYLE = `
 
 function drawGraph(box, model) {
   box.replaceChildren();
-  const g = model.get("graph") || {};
+  /** @type {CircuitGraph} */ const g = model.get("graph") || {};
   const nodes = g.nodes || [], edges = g.edges || [], levels = g.levels || [];
-  const debug = model.get("debug") || {};
-  const byGroup = new Map((debug.matches || []).map((m) => [m.group, m]));
+  /** @type {DebugView} */ const debug = model.get("debug") || {};
+  const byGroup = new Map((debug.matches || []).map((/** @type {GroupMatch} */ m) => [m.group, m]));
   const width = 540, height = Math.max(220, 120 * levels.length), padX = 110, padY = 36;
-  const px = (n) => padX + n.x * (width - padX - 20), py = (n) => padY + n.y * (height - 2 * padY);
+  const px = (/** @type {CircuitNode} */ n) => padX + n.x * (width - padX - 20);
+  const py = (/** @type {CircuitNode} */ n) => padY + n.y * (height - 2 * padY);
   const svg = el("svg:svg", { class: "isw-canvas", width, height, viewBox: `0 0 ${width} ${height}`, "data-testid": "circuit-graph" });
   levels.forEach((name, i) => {
     const y = padY + (levels.length > 1 ? i / (levels.length - 1) : 0) * (height - 2 * padY);
     svg.append(el("svg:text", { x: 6, y: y + 4, "font-size": 11, fill: "#555" }, name));
   });
-  const byId = new Map(nodes.map((n) => [n.id, n]));
-  const maxW = Math.max(1e-9, ...edges.map((e) => e.w));
-  for (const e of edges) {
+  const byId = new Map(nodes.map((/** @type {CircuitNode} */ n) => [n.id, n]));
+  const maxW = Math.max(1e-9, ...edges.map((/** @type {Edge} */ e) => e.w));
+  for (/** @type {Edge} */ const e of edges) {
     const a = byId.get(e.a), b = byId.get(e.b);
     if (!a || !b) continue;
     svg.append(el("svg:line", {
@@ -31,9 +33,9 @@ function drawGraph(box, model) {
     }));
   }
   const selected = model.get("selected");
-  const maxSize = Math.max(1, ...nodes.map((n) => n.size));
-  for (const n of nodes) {
-    const m = byGroup.get(n.id);
+  const maxSize = Math.max(1, ...nodes.map((/** @type {CircuitNode} */ n) => n.size));
+  for (/** @type {CircuitNode} */ const n of nodes) {
+    /** @type {GroupMatch} */ const m = byGroup.get(n.id);
     const debugged = debug.layer === n.layer;
     const lit = debugged && m !== undefined && m.lit;
     const fill = debugged ? (lit ? "#e15759" : "#ccc") : n.share >= 0.5 ? "#4e79a7" : "#9db3cc";
@@ -58,7 +60,7 @@ function drawGraph(box, model) {
 }
 
 function drawGroup(box, model, thumbs) {
-  const d = model.get("details") || {};
+  /** @type {GroupDetails} */ const d = model.get("details") || {};
   if (!d.id) {
     box.append(el("div", { class: "isw-muted" }, "Click a group to see its crops, inputs and outputs."));
     return;
@@ -66,7 +68,7 @@ function drawGroup(box, model, thumbs) {
   box.append(el("h3", { "data-testid": "group-title" }, d.label ? `${d.id} · ${d.label}` : d.id));
   box.append(el("div", { class: "isw-section" }, "Representative crops"));
   const grid = el("div", { class: "isw-grid", "data-testid": "group-crops" });
-  for (const c of d.crops) {
+  for (/** @type {CropRef} */ const c of d.crops) {
     const img = el("img", { alt: `crop ${c.crop} of image ${c.image}`, "data-testid": "group-crop", "data-thumb": c.thumb });
     const src = thumbs.url(d.owner, c.thumb);
     if (src) img.src = src;
@@ -75,7 +77,7 @@ function drawGroup(box, model, thumbs) {
   box.append(grid);
   const list = (title, items) => {
     box.append(el("div", { class: "isw-section" }, title));
-    box.append(el("div", {}, items.length ? items.map((x) => `${x.group} (${x.weight})`).join(" · ") : "–"));
+    box.append(el("div", {}, items.length ? items.map((/** @type {Link} */ x) => `${x.group} (${x.weight})`).join(" · ") : "–"));
   };
   list("Strongest inputs", d.inputs);
   list("Strongest outputs", d.outputs);
@@ -86,7 +88,7 @@ function drawGroup(box, model, thumbs) {
 }
 
 function drawDebug(box, model, picture) {
-  const dbg = model.get("debug") || {};
+  /** @type {DebugView} */ const dbg = model.get("debug") || {};
   if (!dbg.matches) return;
   box.append(el("div", { class: "isw-section", "data-testid": "debug-caption" }, `Debug: image ${dbg.caption} in ${dbg.layer}`));
   const side = 192;
@@ -95,7 +97,7 @@ function drawDebug(box, model, picture) {
   const src = picture.url(dbg.owner, "image");
   if (src) img.src = src;
   wrap.append(img);
-  const top = dbg.matches.find((m) => m.lit);
+  /** @type {GroupMatch} */ const top = dbg.matches.find((/** @type {GroupMatch} */ m) => m.lit);
   if (top) {
     const svg = el("svg:svg", { width: side, height: side, style: "position: absolute; left: 0; top: 0;" });
     for (const [t, l, b, r] of top.boxes) {
@@ -110,7 +112,7 @@ function drawDebug(box, model, picture) {
   const head = el("tr");
   ["group", "best score", "threshold", "lit"].forEach((h) => head.append(el("th", {}, h)));
   table.append(head);
-  for (const m of dbg.matches) {
+  for (/** @type {GroupMatch} */ const m of dbg.matches) {
     const row = el("tr", { "data-lit": m.lit ? "1" : "0" });
     row.append(el("td", {}, m.group), el("td", {}, m.best.toFixed(2)), el("td", {}, m.threshold.toFixed(2)), el("td", {}, m.lit ? "✓" : ""));
     table.append(row);

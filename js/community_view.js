@@ -1,7 +1,8 @@
 // CommunityView: the graph of communities (or neurons) and the selected community's details.
-// Reads the records of innersight_widgets/widgets/payloads.py: CommunityGraph (with NeuronPoints
-// in the neuron view), PathwayGraph (PathwayNode, PathwayClass, Edge), StabilitySummary, CommunityDetails,
-// ImportanceSummary and Thumbnails. Helpers (el, mount, pictures, ...) come from _prelude.js.
+// Reads the records of innersight_widgets/widgets/payloads/community_view.py: CommunityGraph (with
+// NeuronPoints in the neuron view), PathwayGraph (PathwayNode, PathwayClass, Edge), StabilitySummary,
+// CommunityDetails, ImportanceSummary and Thumbnails, each through a variable annotated with its name.
+// Helpers (el, mount, pictures, ...) come from _prelude.js.
 
 const STYLE = `
 .isw-graph { flex: 0 0 auto; max-width: 442px; }
@@ -23,24 +24,25 @@ const SIZE = 440, PAD = 40;
 const px = (v) => PAD + v * (SIZE - 2 * PAD);
 
 function drawCommunities(container, model) {
-  const graph = model.get("graph") || {};
+  /** @type {CommunityGraph} */ const graph = model.get("graph") || {};
   const nodes = graph.nodes || [];
   const selected = model.get("selected");
   const svg = el("svg:svg", {
     class: "isw-canvas", width: SIZE, height: SIZE, viewBox: `0 0 ${SIZE} ${SIZE}`, "data-testid": "community-graph",
   });
-  const byId = new Map(nodes.map((n) => [n.id, n]));
-  const maxWeight = Math.max(1e-6, ...(graph.edges || []).map((e) => e.w));
-  for (const e of graph.edges || []) {
-    const a = byId.get(e.a), b = byId.get(e.b);
+  const byId = new Map(nodes.map((/** @type {CommunityNode} */ n) => [n.id, n]));
+  const maxWeight = Math.max(1e-6, ...(graph.edges || []).map((/** @type {Edge} */ e) => e.w));
+  for (/** @type {Edge} */ const e of graph.edges || []) {
+    /** @type {CommunityNode} */ const a = byId.get(e.a);
+    /** @type {CommunityNode} */ const b = byId.get(e.b);
     if (!a || !b) continue;
     svg.append(el("svg:line", {
       x1: px(a.x), y1: px(a.y), x2: px(b.x), y2: px(b.y),
       stroke: "#888", "stroke-opacity": (0.15 + 0.6 * e.w / maxWeight).toFixed(3), "stroke-width": 1,
     }));
   }
-  const maxSize = Math.max(1, ...nodes.map((n) => n.size));
-  for (const n of nodes) {
+  const maxSize = Math.max(1, ...nodes.map((/** @type {CommunityNode} */ n) => n.size));
+  for (/** @type {CommunityNode} */ const n of nodes) {
     const r = 8 + 22 * Math.sqrt(n.size / maxSize);
     const circle = el("svg:circle", {
       cx: px(n.x), cy: px(n.y), r, fill: colour(n.community),
@@ -73,7 +75,7 @@ function bytesOf(buffer) {
 }
 
 // A NeuronPoints record unpacked: positions in canvas pixels, communities, links.
-function unpackNeurons(points) {
+function unpackNeurons(/** @type {NeuronPoints} */ points) {
   const xy = bytesOf(points.xy), community = bytesOf(points.community);
   const links = bytesOf(points.links), strength = bytesOf(points.strength);
   const n = points.count, m = strength.byteLength;
@@ -161,7 +163,7 @@ function neuronCanvas(model) {
     ctx.lineWidth = 3;
     ctx.strokeStyle = "rgba(255, 255, 255, 0.85)";
     ctx.fillStyle = "#111";
-    nodes.forEach((n) => {
+    nodes.forEach((/** @type {CommunityNode} */ n) => {
       const text = n.caption ? `${n.community} · ${n.caption}` : String(n.community);
       const x = px(n.x) * view.k + view.x, y = px(n.y) * view.k + view.y;
       ctx.strokeText(text, x, y);
@@ -188,7 +190,7 @@ function neuronCanvas(model) {
   function hover(event) {
     const [x, y] = at(event), i = nearest([x, y]);
     if (i < 0) { tooltip.style.display = "none"; return; }
-    const community = nodes.get(points.c[i]);
+    /** @type {CommunityNode} */ const community = nodes.get(points.c[i]);
     tooltip.textContent = `${neuronName(points, i)} · ${community ? community.title : `community ${points.c[i]}`}`;
     tooltip.style.left = `${Math.min(sx(i) + 10, SIZE - 120)}px`;
     tooltip.style.top = `${sy(i) + 10}px`;
@@ -228,9 +230,9 @@ function neuronCanvas(model) {
 
   return {
     element: stage,
-    show(graph) {  // a new partition or layout: unpack it and show all of it
+    show(/** @type {CommunityGraph} */ graph) {  // a new partition or layout: unpack it and show all of it
       points = unpackNeurons(graph.neurons);
-      nodes = new Map(graph.nodes.map((n) => [n.community, n]));
+      nodes = new Map(graph.nodes.map((/** @type {CommunityNode} */ n) => [n.community, n]));
       view = { k: 1, x: 0, y: 0 };
       tooltip.style.display = "none";
       draw();
@@ -256,7 +258,7 @@ function drawNeurons(container, graph, canvas) {
 
 function drawGraph(container, heading, model, canvas) {
   container.replaceChildren();
-  const graph = model.get("graph") || {};
+  /** @type {CommunityGraph} */ const graph = model.get("graph") || {};
   const count = graph.neurons ? ` · ${graph.neurons.count.toLocaleString("en")} neurons` : "";
   heading.textContent = `${graph.communities || 0} communities${count}`;
   if (graph.mode === "neurons") drawNeurons(container, graph, canvas);
@@ -266,7 +268,7 @@ function drawGraph(container, heading, model, canvas) {
 
 function drawStability(container, model) {
   container.replaceChildren();
-  const s = model.get("stability") || {};
+  /** @type {StabilitySummary} */ const s = model.get("stability") || {};
   if (s.text === undefined) return;
   const line = el("div", { "data-testid": "stability", "data-runs": s.runs, "data-value": s.value === null ? "" : s.value }, s.text);
   line.append(el("span", { class: "isw-muted" }, `: ${s.meaning}`));
@@ -303,7 +305,7 @@ function barChart({ labels, values, nulls = null, spreads = null, testid, title,
 
 function imageGrid(items, url, testid, itemid, caption) {
   const grid = el("div", { class: "isw-grid", "data-testid": testid });
-  for (const item of items) {
+  for (/** @type {TopImage|PatchImage} */ const item of items) {
     const [first, second, wrong] = caption(item);
     const figure = el("figure");
     const img = el("img", { "data-testid": itemid, "data-thumb": item.thumb, alt: `${first} ${second}` });
@@ -316,8 +318,8 @@ function imageGrid(items, url, testid, itemid, caption) {
   return grid;
 }
 
-function drawImportance(container, d) {
-  const imp = d.importance;
+function drawImportance(container, /** @type {CommunityDetails} */ d) {
+  /** @type {ImportanceSummary} */ const imp = d.importance;
   container.append(el("div", { class: "isw-section" }, "Ablation: accuracy drop per class when the community is zeroed"));
   if (!imp) {
     container.append(el("div", { class: "isw-muted", "data-testid": "ablation-pending" }, "ablating the community …"));
@@ -339,7 +341,7 @@ function drawImportance(container, d) {
 
 function drawDetails(container, model, url) {
   container.replaceChildren();
-  const d = model.get("details") || {};
+  /** @type {CommunityDetails} */ const d = model.get("details") || {};
   if (d.community === undefined) {
     container.append(el("div", { class: "isw-muted", "data-testid": "details-empty" }, "Click a community in the graph to see what it does."));
     return;
@@ -350,10 +352,10 @@ function drawDetails(container, model, url) {
 
   container.append(el("div", { class: "isw-section" }, "Top-activating images (label → predicted; image # · community score)"));
   container.append(imageGrid(d.images, mine, "image-grid", "community-image",
-    (m) => [m.label === m.predicted ? m.label : `${m.label} → ${m.predicted}`, `#${m.index} · ${m.score.toFixed(1)}`, m.label !== m.predicted]));
+    (/** @type {TopImage} */ m) => [m.label === m.predicted ? m.label : `${m.label} → ${m.predicted}`, `#${m.index} · ${m.score.toFixed(1)}`, m.label !== m.predicted]));
   if (d.patches.length) {
     container.append(el("div", { class: "isw-section" }, "Receptive fields where the strongest member peaks"));
-    container.append(imageGrid(d.patches, mine, "patch-grid", "community-patch", (p) => [p.neuron, `#${p.index}`, false]));
+    container.append(imageGrid(d.patches, mine, "patch-grid", "community-patch", (/** @type {PatchImage} */ p) => [p.neuron, `#${p.index}`, false]));
   }
 
   container.append(el("div", { class: "isw-section" }, `Class selectivity (index ${fixed(d.selectivity)})`));
@@ -365,7 +367,7 @@ function drawDetails(container, model, url) {
   container.append(el("div", {}, `mean correlation within ${fixed(d.within)}, to the rest of the layer ${fixed(d.outside)}`));
   if (d.concepts.length) {
     container.append(el("div", { class: "isw-section" }, "Concepts (AUROC of the community score)"));
-    container.append(el("div", { "data-testid": "concepts" }, d.concepts.map((s) => `${s.concept}=${s.value} ${s.auroc.toFixed(2)}`).join(" · ")));
+    container.append(el("div", { "data-testid": "concepts" }, d.concepts.map((/** @type {ConceptBadge} */ s) => `${s.concept}=${s.value} ${s.auroc.toFixed(2)}`).join(" · ")));
   }
   const members = el("details", { "data-testid": "members" });
   members.append(el("summary", {}, `${d.members.length} members`));
@@ -391,28 +393,28 @@ function pathwaysView(model) {
   slider.addEventListener("input", () => { threshold = Number(slider.value); draw(); });
 
   function draw() {
-    const p = model.get("pathways") || {};
+    /** @type {PathwayGraph} */ const p = model.get("pathways") || {};
     if (p.layers === undefined) {
       box.replaceChildren();
       shown = null;
       return;
     }
     if (shown !== p) {  // a new payload: the default threshold, and the class only if it is still there
-      const shares = p.links.map((e) => e.w).sort((a, b) => b - a);
+      const shares = p.links.map((/** @type {Edge} */ e) => e.w).sort((a, b) => b - a);
       threshold = shares.length > TOP_LINKS ? shares[TOP_LINKS - 1] : 0;
       slider.value = threshold;
-      if (!p.classes.some((c) => c.id === chosen)) chosen = null;
+      if (!p.classes.some((/** @type {PathwayClass} */ c) => c.id === chosen)) chosen = null;
       heading.textContent = `Pathways (flow on ${p.images} images)`;
       hint.textContent = `width = share of the flow into the node on the right; click a class for its ${p.k} strongest pathways, a community to open it`;
       box.replaceChildren(heading, control, drawing, hint);
       shown = p;
     }
-    const columns = [...p.layers.map((layer, i) => p.nodes.filter((n) => n.column === i)), p.classes];
+    const columns = [...p.layers.map((layer, i) => p.nodes.filter((/** @type {PathwayNode} */ n) => n.column === i)), p.classes];
     const tallest = Math.max(1, ...columns.map((c) => c.length));
     const width = COLUMN * columns.length + 40, height = TOP + ROW * tallest + 10;
     const place = new Map();
-    columns.forEach((column, i) => column.forEach((n, j) => place.set(n.id, [COLUMN * i + 50, TOP + ROW * (j + 0.5) + (ROW * (tallest - column.length)) / 2])));
-    const cls = p.classes.find((c) => c.id === chosen);
+    columns.forEach((column, i) => column.forEach((/** @type {PathwayNode|PathwayClass} */ n, j) => place.set(n.id, [COLUMN * i + 50, TOP + ROW * (j + 0.5) + (ROW * (tallest - column.length)) / 2])));
+    /** @type {PathwayClass} */ const cls = p.classes.find((/** @type {PathwayClass} */ c) => c.id === chosen);
     const onPath = new Set(), onNode = new Set();
     for (const path of cls ? cls.paths : []) {
       path.forEach((id, i) => { onNode.add(id); if (i) onPath.add(`${path[i - 1]}>${id}`); });
@@ -425,8 +427,8 @@ function pathwaysView(model) {
       x: COLUMN * i + 50, y: 16, "text-anchor": "middle", "font-size": 11, "font-weight": 600, "data-testid": "pathway-column",
     }, name)));
     let drawn = 0;
-    const ordered = [...p.links].sort((a, b) => onPath.has(`${a.a}>${a.b}`) - onPath.has(`${b.a}>${b.b}`));  // paths on top
-    for (const e of ordered) {
+    const ordered = [...p.links].sort((/** @type {Edge} */ a, /** @type {Edge} */ b) => onPath.has(`${a.a}>${a.b}`) - onPath.has(`${b.a}>${b.b}`));  // paths on top
+    for (/** @type {Edge} */ const e of ordered) {
       const path = onPath.has(`${e.a}>${e.b}`), a = place.get(e.a), b = place.get(e.b);
       if (!a || !b || (!path && (e.w <= 0 || e.w < threshold))) continue;
       drawn++;
@@ -440,8 +442,8 @@ function pathwaysView(model) {
       svg.append(link);
     }
     svg.setAttribute("data-links-drawn", drawn);
-    const maxSize = Math.max(1, ...p.nodes.map((n) => n.size)), selected = model.get("selected");
-    for (const n of p.nodes) {
+    const maxSize = Math.max(1, ...p.nodes.map((/** @type {PathwayNode} */ n) => n.size)), selected = model.get("selected");
+    for (/** @type {PathwayNode} */ const n of p.nodes) {
       const [x, y] = place.get(n.id);
       const circle = el("svg:circle", {
         cx: x, cy: y, r: 4 + 11 * Math.sqrt(n.size / maxSize), fill: colour(n.community),
@@ -453,7 +455,7 @@ function pathwaysView(model) {
       svg.append(circle, el("svg:text", { x: x + 16, y: y + 4, "font-size": 10, "pointer-events": "none" },
         n.label ? `${n.community} · ${n.label}` : String(n.community)));
     }
-    for (const c of p.classes) {
+    for (/** @type {PathwayClass} */ const c of p.classes) {
       const [x, y] = place.get(c.id);
       const square = el("svg:rect", {
         x: x - 8, y: y - 8, width: 16, height: 16, class: "isw-class" + (c.id === chosen ? " isw-chosen" : ""),
@@ -486,7 +488,8 @@ function render({ model, el: root }) {
   // a click in the neuron view keeps its zoom: only the highlight changes
   const redrawSelection = () => {
     pathways.draw();
-    return (model.get("graph") || {}).mode === "neurons" ? canvas.draw() : redrawGraph();
+    /** @type {CommunityGraph} */ const graph = model.get("graph") || {};
+    return graph.mode === "neurons" ? canvas.draw() : redrawGraph();
   };
   const redrawStability = () => drawStability(stabilityBox, model);
   const redrawDetails = () => drawDetails(detailsBox, model, thumbs.url);

@@ -1,7 +1,7 @@
 // CriticalNeuronsView: the selected neurons (W, selection frequency), the mechanisms as grids of
 // their most typical images, and the comparison with random and saliency-ranked neuron sets.
-// Reads the records of innersight_widgets/widgets/payloads.py: CriticalSelection,
-// MechanismsView, Thumbnails.
+// Reads the records of innersight_widgets/widgets/payloads/critical_view.py: CriticalSelection,
+// MechanismsView and Thumbnails, each through a variable annotated with its name.
 
 const STYLE = `
 .isw-bar { display: inline-block; height: 8px; background: #4e79a7; vertical-align: middle; }
@@ -10,7 +10,7 @@ const STYLE = `
 
 function drawSelection(box, model) {
   box.replaceChildren();
-  const s = model.get("selection") || {};
+  /** @type {CriticalSelection} */ const s = model.get("selection") || {};
   if (!s.layer) return;
   box.append(el("div", { class: "isw-section", "data-testid": "critical-count" },
     `${s.neurons.length} critical neurons of ${s.layer} for "${s.class_name}" at FDR ${s.fdr.toFixed(2)}`));
@@ -18,7 +18,7 @@ function drawSelection(box, model) {
   const head = el("tr");
   ["neuron", "W", "selected in runs"].forEach((h) => head.append(el("th", {}, h)));
   table.append(head);
-  for (const n of s.neurons) {
+  for (/** @type {CriticalNeuron} */ const n of s.neurons) {
     const row = el("tr");
     row.append(el("td", {}, String(n.neuron)), el("td", {}, n.w.toFixed(3)));
     const cell = el("td");
@@ -36,14 +36,14 @@ function drawSelection(box, model) {
 
 function drawMechanisms(box, model, thumbs) {
   box.replaceChildren();
-  const m = model.get("mechanisms") || {};
+  /** @type {MechanismsView} */ const m = model.get("mechanisms") || {};
   if (!m.mechanisms) return;
   box.append(el("div", { class: "isw-muted" }, `${m.k} mechanisms; each shows the images closest to its centre`));
-  m.mechanisms.forEach((mech, i) => {
+  m.mechanisms.forEach((/** @type {Mechanism} */ mech, i) => {
     box.append(el("div", { class: "isw-section", "data-testid": "mechanism-title" },
       `Mechanism ${i}: ${mech.size} images` + (mech.dominant ? ` · ${mech.dominant}` : "")));
     const grid = el("div", { class: "isw-grid isw-mechanism-grid", "data-testid": "mechanism-grid" });
-    for (const image of mech.images) {
+    for (/** @type {MechanismImage} */ const image of mech.images) {
       const img = el("img", { alt: `image ${image.index}`, title: `#${image.index}`, "data-testid": "mechanism-image", "data-thumb": image.thumb });
       const src = thumbs.url(m.owner, image.thumb);
       if (src) img.src = src;

@@ -1,9 +1,10 @@
 // MisclassificationDebugger: the confusion table and the chosen confusion's images (left); the
 // units ranked by their contrastive contribution, each with its bars, its receptive field on an
 // error image, its top images and an "ablate" toggle, and what switching the toggled units off
-// fixes and costs (right). Reads the records of innersight_widgets/widgets/payloads.py:
+// fixes and costs (right). Reads the records of innersight_widgets/widgets/payloads/debugger_view.py:
 // ConfusionTable, ErrorGrid, Picture, DiagnosisView, UnitRow, InterventionView, CandidateFix,
-// ClassCost and Thumbnails. Helpers (el, mount, pictures, ...) come from _prelude.js.
+// ClassCost and Thumbnails, each through a variable annotated with its name. Helpers (el, mount,
+// pictures, ...) come from _prelude.js.
 
 const STYLE = `
 .isw-confusion td.isw-cell { cursor: pointer; min-width: 28px; }
@@ -23,7 +24,7 @@ const STYLE = `
 
 function drawTable(box, model) {
   box.replaceChildren();
-  const t = model.get("table") || {};
+  /** @type {ConfusionTable} */ const t = model.get("table") || {};
   if (!t.class_names) return;
   const cell = model.get("cell") || [];
   box.append(el("div", { class: "isw-section" }, `Confusions (accuracy ${(100 * t.accuracy).toFixed(1)}%): click a cell`));
@@ -57,7 +58,7 @@ function drawTable(box, model) {
 
 function drawGrid(box, model, thumbs) {
   box.replaceChildren();
-  const g = model.get("errors") || {};
+  /** @type {ErrorGrid} */ const g = model.get("errors") || {};
   if (!g.images) return;
   const chosen = model.get("image");
   box.append(el("div", { class: "isw-section", "data-testid": "error-caption" }, g.caption));
@@ -65,7 +66,7 @@ function drawGrid(box, model, thumbs) {
   whole.addEventListener("click", () => { model.set("image", -1); model.save_changes(); });
   box.append(whole);
   const grid = el("div", { class: "isw-grid", "data-true": g.true, "data-predicted": g.predicted });
-  for (const p of g.images) {
+  for (/** @type {Picture} */ const p of g.images) {
     const figure = el("figure", { class: "isw-pick" + (p.index === chosen ? " isw-selected" : "") });
     const img = el("img", { alt: `image ${p.index}`, "data-testid": "error-image", "data-thumb": p.thumb });
     const src = thumbs.url(g.owner, p.thumb);
@@ -79,7 +80,7 @@ function drawGrid(box, model, thumbs) {
 }
 
 // Three bars on one scale: attribution on this image, mean on the errors, mean on the reference.
-function bars(u, scale) {
+function bars(/** @type {UnitRow} */ u, scale) {
   const width = 300, left = 110, rowH = 14;
   const rows = [["this image", u.this_image], ["errors (mean)", u.on_errors], ["correct reference", u.on_reference]];
   const svg = el("svg:svg", { width, height: rowH * rows.length + 2, "data-testid": "unit-bars" });
@@ -102,15 +103,15 @@ function bars(u, scale) {
 
 function drawUnits(box, model, thumbs) {
   box.replaceChildren();
-  const d = model.get("diagnosis") || {};
+  /** @type {DiagnosisView} */ const d = model.get("diagnosis") || {};
   if (!d.units) return;
   const off = new Set(model.get("ablate") || []);
   box.append(el("div", { class: "isw-section", "data-testid": "diagnosis-title" }, d.title));
   box.append(el("div", { class: "isw-muted" },
     `${d.units.length} of ${d.total_units} units, by the contrastive contribution to the margin (wrong − true logit) that they make on the errors` +
     (d.image === -1 ? "; each shown on the error it pushes most" : `; on image #${d.image}`)));
-  const scale = Math.max(1e-6, ...d.units.flatMap((u) => [u.this_image, u.on_errors, u.on_reference].filter(Number.isFinite).map(Math.abs)));
-  for (const u of d.units) {
+  const scale = Math.max(1e-6, ...d.units.flatMap((/** @type {UnitRow} */ u) => [u.this_image, u.on_errors, u.on_reference].filter(Number.isFinite).map(Math.abs)));
+  for (/** @type {UnitRow} */ const u of d.units) {
     const card = el("div", { class: "isw-unit" + (off.has(u.name) ? " isw-off" : ""), "data-testid": "unit", "data-unit": u.name });
     const title = el("div", { class: "isw-unit-title" });
     const toggle = el("input", { type: "checkbox", "data-testid": "ablate-toggle" });
@@ -118,7 +119,7 @@ function drawUnits(box, model, thumbs) {
     toggle.addEventListener("change", () => {
       const now = new Set(model.get("ablate") || []);
       if (toggle.checked) now.add(u.name); else now.delete(u.name);
-      model.set("ablate", d.units.map((x) => x.name).filter((name) => now.has(name)));
+      model.set("ablate", d.units.map((/** @type {UnitRow} */ x) => x.name).filter((name) => now.has(name)));
       model.save_changes();
     });
     const label = el("label");
@@ -147,7 +148,7 @@ function drawUnits(box, model, thumbs) {
     row.append(boxed, bars(u, scale));
     card.append(row);
     const grid = el("div", { class: "isw-grid" });
-    for (const p of u.top_images) {
+    for (/** @type {Picture} */ const p of u.top_images) {
       const top = el("img", { alt: `image ${p.index}`, title: `#${p.index}`, "data-testid": "unit-top-image", "data-thumb": p.thumb });
       const url = thumbs.url(d.owner, p.thumb);
       if (url) top.src = url;
@@ -160,7 +161,7 @@ function drawUnits(box, model, thumbs) {
 
 function drawIntervention(box, model) {
   box.replaceChildren();
-  const v = model.get("intervention") || {};
+  /** @type {InterventionView} */ const v = model.get("intervention") || {};
   if (!v.units) {
     box.append(el("div", { class: "isw-muted" }, "toggle ablate on units to switch them off together"));
     return;
@@ -171,7 +172,7 @@ function drawIntervention(box, model) {
   box.append(el("div", { class: "isw-muted" }, v.mode === "mean"
     ? "their outputs replaced by their mean over the probe images" : "their outputs replaced by zero"));
   if (v.image_now) box.append(el("div", {}, `the chosen image is now predicted ${v.image_now}`));
-  for (const a of v.alone) box.append(el("div", { class: "isw-muted" }, `${a.name} alone: ${pct(a.fix_rate)}`));
+  for (/** @type {CandidateFix} */ const a of v.alone) box.append(el("div", { class: "isw-muted" }, `${a.name} alone: ${pct(a.fix_rate)}`));
   box.append(el("div", { "data-testid": "cost" },
     `cost: accuracy on the other images ${fixed(100 * v.other_accuracy_change, 1)} points; ` +
     `on the images right before ${fixed(100 * v.right_before_change, 1)} points`));
@@ -179,7 +180,7 @@ function drawIntervention(box, model) {
   const head = el("tr");
   head.append(el("th", {}, "class"), el("th", {}, "accuracy change"));
   table.append(head);
-  for (const c of v.classes) {
+  for (/** @type {ClassCost} */ const c of v.classes) {
     const tr = el("tr");
     tr.append(el("td", {}, c.name), el("td", {}, c.change === null ? "–" : `${fixed(100 * c.change, 1)} pts`));
     table.append(tr);

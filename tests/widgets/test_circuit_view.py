@@ -5,7 +5,7 @@ import pytest
 
 from innersight_widgets import Analysis, build_circuit, load_pretrained, load_shapes
 from innersight_widgets.widgets import CircuitView
-from innersight_widgets.widgets.payloads import LIT_ABOVE
+from innersight_widgets.widgets.payloads.circuit_view import LIT_ABOVE
 
 
 @pytest.fixture(scope="module")

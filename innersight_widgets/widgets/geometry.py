@@ -1,0 +1,116 @@
+"""Where the community graph draws its communities and the neuron view its neurons: pure
+functions of a graph or a partition, deterministic, every position in the unit square."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import networkx as nx
+import numpy as np
+
+#: A force layout costs O(n^2) per iteration: above this many nodes, a sunflower by size.
+MAX_SPRING_NODES = 150
+#: The share of the square the neuron view's points cover (every neuron the same area).
+NEURON_COVER = 0.4
+#: The turn between consecutive points of a sunflower spiral, which fills a disc evenly.
+GOLDEN_ANGLE = np.pi * (3 - np.sqrt(5))
+
+
+def sunflower(rank: np.ndarray, spacing: float) -> np.ndarray:
+    """Offsets from a disc's centre of the points ranked ``rank`` in a sunflower spiral.
+
+    Point ``r`` sits at radius ``spacing * sqrt(r + 1/2)`` and angle ``(r + 1/2)`` times
+    the golden angle: the first points at the centre, each point the same area (``pi *
+    spacing**2``), the disc filled evenly.
+
+    Parameters
+    ----------
+    rank : np.ndarray
+        Each point's place in the spiral, 0 first.
+    spacing : float
+        The radius of one point's share of the disc, over the square root of pi.
+
+    Returns
+    -------
+    np.ndarray
+        ``len(rank)`` x 2 offsets (x, y).
+    """
+    radius, angle = spacing * np.sqrt(rank + 0.5), (rank + 0.5) * GOLDEN_ANGLE
+    return radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+
+
+def graph_layout(graph: nx.Graph, weight: str) -> dict[Hashable, tuple[float, float]]:
+    """Positions of the nodes in [0, 1]^2, deterministic, each axis stretched to fill it.
+
+    Parameters
+    ----------
+    graph : nx.Graph
+        The nodes and, up to :data:`MAX_SPRING_NODES` nodes, the edges that pull them
+        together (a spring layout). Larger graphs are a sunflower in node order, the first
+        node in the middle (communities are numbered by falling size).
+    weight : str
+        The edge attribute of the springs' strength.
+
+    Returns
+    -------
+    dict
+        Each node's (x, y), rounded to 4 decimals.
+    """
+    n = graph.number_of_nodes()
+    if n == 0:
+        return {}
+    if n > MAX_SPRING_NODES:
+        xy = sunflower(np.arange(n), 1 / (2 * np.sqrt(n)))
+    else:
+        xy = np.array(list(nx.spring_layout(graph, weight=weight, seed=0).values()))
+    low, high = xy.min(0), xy.max(0)
+    span = np.where(high - low > 1e-9, high - low, 1)
+    scaled = (xy - low) / span
+    return {node: (round(float(x), 4), round(float(y), 4)) for node, (x, y) in zip(graph.nodes, scaled)}
+
+
+def neuron_layout(
+    labels: np.ndarray, centres: dict[str, tuple[float, float]], rows: np.ndarray, cols: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
+    """Neuron positions around the communities' ``centres``, deterministic and O(M log M).
+
+    Each community's members fill a disc around its centre, as a sunflower with the
+    members most strongly linked within the community in the middle; every neuron gets the
+    same area, together :data:`NEURON_COVER` of the square. The whole is scaled into
+    [0, 1]^2 (centred, discs kept round).
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        Each of the M neurons' community; -1 for a dead neuron, which stays at (0, 0) (not
+        drawn).
+    centres : dict
+        Each community's place, keyed ``"c<k>"``.
+    rows, cols, weights : np.ndarray
+        The similarity graph's edges (kNN links between neurons) and their weights.
+
+    Returns
+    -------
+    xy : np.ndarray
+        M x 2 positions.
+    centres : dict
+        The communities' centres, moved as the neurons were.
+    """
+    m = labels.size
+    xy = np.zeros((m, 2))
+    alive = np.flatnonzero(labels >= 0)
+    if alive.size == 0:
+        return xy, centres
+    same = labels[rows] == labels[cols]
+    strength = np.bincount(rows[same], weights[same], m) + np.bincount(cols[same], weights[same], m)
+    order = alive[np.lexsort((-strength[alive], labels[alive]))]  # by community, strongest first
+    community = labels[order]
+    rank = np.arange(order.size) - np.searchsorted(community, community)  # place within the community
+    middle = np.array([centres[f"c{c}"] for c in range(int(community.max()) + 1)])
+    placed = middle[community] + sunflower(rank, np.sqrt(NEURON_COVER / (np.pi * alive.size)))
+    low, high = placed.min(0), placed.max(0)
+    scale = 1 / max((high - low).max(), 1e-9)
+    shift = (1 - (high - low) * scale) / 2 - low * scale  # centred, the shorter side too
+    xy[order] = placed * scale + shift
+    moved = middle * scale + shift
+    return xy, {f"c{c}": (round(float(x), 4), round(float(y), 4)) for c, (x, y) in enumerate(moved)}

@@ -1,0 +1,417 @@
+"""The records ``js/community_view.js`` reads: the community or neuron graph, the pathways,
+the stability figure and a community's details (CommunityExplorer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import networkx as nx
+import numpy as np
+
+from ...innersightnet import Communities, CommunityReport, ConceptScore, Importance, part_id
+from ._codec import Packed
+from ._records import Edge, Payload, Thumbnails, rounded, thumbnails
+
+#: The most classes the details panel's bar chart shows: those with the highest means.
+SHOWN_CLASSES = 20
+
+#: The most neurons :func:`neuron_points` packs: rows and communities travel as 16-bit integers.
+MAX_PACKED_NEURONS = 2**15 - 1
+
+#: The weakest similarity between two communities that the community graph draws as a link.
+MIN_LINK_SIMILARITY = 0.05
+
+# How the neuron view's arrays travel (NeuronPoints): 4 bytes a neuron and 5 a link.
+XY = Packed("<u2", columns=2, rows="count")  # x, y of each neuron in the unit square, in 1/65535
+COMMUNITY = Packed("<i2", rows="count")  # each neuron's community, -1 for a dead one (not drawn)
+LINKS = Packed("<u2", columns=2, rows="links drawn")  # the rows a link joins, strongest link first
+STRENGTH = Packed("u1", rows="links drawn")  # each link's correlation, 255 = the strongest drawn
+
+
+# ------------------------------------------------------------------ communities
+@dataclass(frozen=True)
+class CommunityNode(Payload):
+    id: int  # the community: what edges name
+    community: int
+    size: int
+    caption: str  # the concept label shown on the disc ("" when none)
+    title: str  # the hover text (in the neuron view, after the neuron's name)
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class NeuronPoints(Payload):
+    """Every neuron of the neuron view, its arrays packed by the codec (``XY``,
+    ``COMMUNITY``, ``LINKS``, ``STRENGTH``).
+
+    Neurons are the rows of ``Communities.neurons``: each layer's channels in order, so row
+    ``i`` of the layer starting at row ``starts[j]`` is ``layers[j]:(i - starts[j])``.
+    """
+
+    count: int
+    layers: list[str]
+    starts: list[int]  # the first row of each layer
+    xy: Annotated[bytes, XY]
+    community: Annotated[bytes, COMMUNITY]
+    links: Annotated[bytes, LINKS]  # the L strongest similarity links
+    strength: Annotated[bytes, STRENGTH]
+    links_of: int  # similarity links in the graph, of which L are drawn
+
+
+@dataclass(frozen=True)
+class CommunityGraph(Payload):
+    mode: str  # "communities" or "neurons"
+    nodes: list[CommunityNode]  # the communities (centres of their neurons in the neuron view)
+    edges: list[Edge]  # links between communities (none in the neuron view, which has its own)
+    communities: int
+    neurons: NeuronPoints | None  # the neuron view's points; None for the community graph
+    note: str  # what is not drawn and why ("" when everything asked for is)
+
+
+@dataclass(frozen=True)
+class StabilitySummary(Payload):
+    """How alike re-runs' partitions are, for the partition on screen."""
+
+    value: float | None  # mean adjusted Rand index; None while measured or when not measured
+    runs: int  # re-runs compared with the partition (0: not measured)
+    text: str  # e.g. "stability 0.52 (ARI over 5 other seeds)"
+    meaning: str  # the figure in one line
+
+
+@dataclass(frozen=True)
+class ConceptBadge(Payload):
+    """A concept value a community detects, with the AUROC of its score (a concept label)."""
+
+    concept: str
+    value: str
+    auroc: float
+
+
+@dataclass(frozen=True)
+class TopImage(Payload):
+    index: int
+    label: str
+    predicted: str
+    score: float
+    thumb: str
+
+
+@dataclass(frozen=True)
+class PatchImage(Payload):
+    """The receptive field of a member of the community on a probe image, where it peaks."""
+
+    index: int  # the probe image
+    neuron: str
+    box: list[int]  # (top, left, bottom, right) on the image
+    thumb: str
+
+
+@dataclass(frozen=True)
+class ImportanceSummary(Payload):
+    """The importance test so far: the community's own drop, then the random sets filling in."""
+
+    accuracy_drop: float
+    class_drop: list[float | None]
+    draws: int  # random sets done
+    total_draws: int
+    images: int  # probe images the test ran on
+    probe_images: int
+    null_mean: float | None
+    null_std: float | None
+    null_class_mean: list[float | None]
+    null_class_std: list[float | None]
+    z_score: float | None
+    p_value: float | None
+
+
+@dataclass(frozen=True)
+class CommunityDetails(Payload):
+    owner: str
+    community: int
+    size: int
+    label: ConceptBadge | None
+    concepts: list[ConceptBadge]
+    members: list[str]
+    within: float | None
+    outside: float | None
+    classes: list[str]  # the classes the bar chart shows (with probe images; at most SHOWN_CLASSES)
+    class_means: list[float]
+    classes_of: int  # the model's number of classes
+    selectivity: float | None
+    images: list[TopImage]
+    patches: list[PatchImage]
+    importance: ImportanceSummary | None
+
+
+def _badge(score: ConceptScore) -> ConceptBadge:
+    """A concept score as the front end shows it: its AUROC to 3 decimals."""
+    return ConceptBadge(score.concept, score.value, round(score.auroc, 3))
+
+
+def community_labels(report: CommunityReport, shown: int) -> list[ConceptBadge | None]:
+    """The concept label of each community (None beyond the ``shown`` largest or when none fits)."""
+    k = report.num_communities
+    labels = report.labels(list(range(min(k, shown)))) + [None] * max(0, k - shown)
+    return [None if s is None else _badge(s) for s in labels]
+
+
+def community_edges(graph: nx.Graph) -> list[Edge]:
+    """The links of a community graph (nodes ``"c<k>"``, edges with their ``similarity``)
+    above :data:`MIN_LINK_SIMILARITY`, once per pair of communities."""
+    pairs = {}
+    for u, v, d in graph.edges(data=True):
+        if d["similarity"] > MIN_LINK_SIMILARITY:
+            pairs[tuple(sorted((int(u[1:]), int(v[1:]))))] = d["similarity"]
+    return [Edge(a, b, round(float(sim), 3)) for (a, b), sim in pairs.items()]
+
+
+def community_graph(
+    report: CommunityReport,
+    positions: dict[str, tuple[float, float]],
+    edges: list[Edge],
+    labels: list[ConceptBadge | None],
+    neurons: NeuronPoints | None = None,
+    note: str = "",
+) -> CommunityGraph:
+    """The graph of communities (``positions`` keyed ``"c<k>"``); with ``neurons``, the neuron
+    view drawn around those positions. ``note`` says what is not drawn and why."""
+    communities = report.communities
+
+    def named(label: ConceptBadge | None) -> str:
+        return "" if label is None else f"{label.concept} = {label.value} (AUROC {label.auroc:.2f})"
+
+    nodes = [
+        CommunityNode(
+            c, c, int(size), "" if label is None else label.value,
+            f"community {c}: {int(size)} neurons" + ("" if label is None else f", {named(label)}"),
+            *positions[f"c{c}"],
+        )
+        for c, (size, label) in enumerate(zip(communities.sizes, labels))
+    ]
+    mode = "communities" if neurons is None else "neurons"
+    return CommunityGraph(mode, nodes, edges, communities.num_communities, neurons, note)
+
+
+def neuron_points(
+    communities: Communities,
+    xy: np.ndarray,
+    links: tuple[np.ndarray, np.ndarray, np.ndarray],
+    max_links: int,
+) -> NeuronPoints:
+    """The neuron view's points, packed, with the ``max_links`` strongest similarity links.
+
+    Parameters
+    ----------
+    communities : Communities
+        The partition drawn; its M neurons are the points.
+    xy : np.ndarray
+        M x 2 positions in the unit square (a dead neuron's is not drawn).
+    links : tuple of np.ndarray
+        The similarity graph's edges: rows, columns and weights (correlations), L each.
+    max_links : int
+        The most links kept, strongest first.
+
+    Returns
+    -------
+    NeuronPoints
+        Positions in 1/65535 of the square, communities, and the kept links.
+    """
+    m = len(communities.neurons)
+    if m > MAX_PACKED_NEURONS:
+        raise ValueError(
+            f"the neuron view packs neurons as 16-bit integers: at most {MAX_PACKED_NEURONS:,} neurons, got {m:,}"
+        )
+    if xy.shape != (m, 2) or not np.isfinite(xy).all() or xy.min(initial=0) < 0 or xy.max(initial=0) > 1:
+        raise ValueError(f"xy must be {m} x 2 finite positions in [0, 1], got shape {xy.shape}")
+    rows, cols, weights = links
+    strongest = np.argsort(-weights, kind="stable")[:max_links]
+    top = float(weights[strongest[0]]) if strongest.size else 1.0
+    layers = communities.layers
+    names = [layer for layer, _ in communities.neurons]
+    return NeuronPoints(
+        count=m,
+        layers=layers,
+        starts=[names.index(layer) for layer in layers],
+        xy=XY.fraction(xy),
+        community=COMMUNITY.pack(communities.labels),
+        links=LINKS.pack(np.stack([rows[strongest], cols[strongest]], axis=1)),
+        strength=STRENGTH.fraction(weights[strongest] / top),
+        links_of=int(weights.size),
+    )
+
+
+def stability_summary(
+    method: str, runs: int, measured: Communities | None = None, waiting: bool = False
+) -> StabilitySummary:
+    """The stability figure of a partition in words.
+
+    Parameters
+    ----------
+    method : str
+        The partition's method: the agglomerative one is compared over bootstrap resamples
+        of the images, the others over other seeds.
+    runs : int
+        Re-runs asked for; 0: not measured.
+    measured : Communities, optional
+        The partition computed with ``stability_runs=runs``; None while it is computing.
+    waiting : bool
+        Not measured until asked for (re-runs that would take seconds each).
+
+    Returns
+    -------
+    StabilitySummary
+        The value (None until measured, or with fewer than 2 living neurons) and its words.
+    """
+    plural = "" if runs == 1 else "s"
+    against = f"{runs} bootstrap resample{plural} of the images" if method == "agglomerative" else f"{runs} other seed{plural}"
+    meaning = "how often two runs agree; 1 = always the same partition, 0 = no more alike than chance"
+    if runs == 0:
+        return StabilitySummary(None, 0, "stability not measured (stability runs: 0)", meaning)
+    if waiting:
+        return StabilitySummary(None, runs, "stability not measured yet: each bootstrap re-run rebuilds the dendrogram "
+                                "of these neurons (seconds); press measure stability", meaning)
+    if measured is None:
+        return StabilitySummary(None, runs, f"stability: re-running over {against} …", meaning)
+    if measured.stability is None:
+        return StabilitySummary(None, runs, "stability: nothing to compare (fewer than 2 living neurons)", meaning)
+    return StabilitySummary(rounded(measured.stability), runs, f"stability {measured.stability:.2f} (ARI over {against})", meaning)
+
+
+def community_details(report: CommunityReport, c: int, top_k: int, owner: str) -> tuple[CommunityDetails, Thumbnails]:
+    """Everything the details panel shows for community ``c`` but the importance test."""
+    an = report.analysis
+    names = an.data.class_names
+    predicted = an.predictions.classes
+    images = report.top_images(c, top_k)
+    patches = report.patches(c, top_k)
+    means, selectivity = report.class_selectivity()
+    within, outside = report.coherence()
+    label = report.label(c)
+    # the classes with probe images, in the model's order; of many, the highest means
+    present = np.flatnonzero(~np.isnan(means[:, c]))
+    if len(present) > SHOWN_CLASSES:
+        present = np.sort(present[np.argsort(-means[present, c], kind="stable")[:SHOWN_CLASSES]])
+    shown = present.tolist()
+    pictures = dict(zip(images.tolist(), an.images(images)))
+    extra = sorted({p.image for p in patches} - set(pictures))
+    pictures.update(zip(extra, an.images(extra)) if extra else ())
+    tops = [
+        TopImage(int(i), names[int(an.labels[i])], names[int(predicted[i])], round(float(report.scores[i, c]), 3), f"image{int(i)}")
+        for i in images
+    ]
+    crops = [PatchImage(p.image, f"{p.layer}:{p.neuron}", list(p.box), f"patch{n}") for n, p in enumerate(patches)]
+    details = CommunityDetails(
+        owner=owner,
+        community=c,
+        size=int(report.communities.sizes[c]),
+        label=None if label is None else _badge(label),
+        concepts=[_badge(s) for s in report.concepts(c)[:5]],
+        members=[f"{layer}:{index}" for layer, index in report.communities.members(c)],
+        within=rounded(within[c]),
+        outside=rounded(outside[c]),
+        classes=[names[i] for i in shown],
+        class_means=[round(float(means[i, c]), 4) for i in shown],
+        classes_of=len(names),
+        selectivity=rounded(selectivity[c]),
+        images=tops,
+        patches=crops,
+        importance=None,
+    )
+    shown_pictures = {t.thumb: pictures[t.index] for t in tops} | {q.thumb: pictures[q.index] for q in crops}
+    return details, thumbnails(owner, shown_pictures, boxes={q.thumb: q.box for q in crops})
+
+
+def importance_summary(imp: Importance, total_draws: int, probe_images: int) -> ImportanceSummary:
+    """An importance test, finished or partial (fewer than ``total_draws`` random sets so far)."""
+    draws = len(imp.null_drops)
+    return ImportanceSummary(
+        accuracy_drop=round(float(imp.accuracy_drop), 4),
+        class_drop=[rounded(v) for v in imp.class_accuracy_drop],
+        draws=draws,
+        total_draws=total_draws,
+        images=int(imp.images),
+        probe_images=probe_images,
+        null_mean=rounded(imp.null_mean) if draws else None,
+        null_std=rounded(imp.null_std) if draws > 1 else None,
+        null_class_mean=[rounded(v) for v in imp.null_class_mean],
+        null_class_std=[rounded(v) for v in imp.null_class_std],
+        z_score=rounded(imp.z_score) if draws > 1 else None,
+        p_value=rounded(imp.p_value) if draws else None,
+    )
+
+
+# --------------------------------------------------------------------- pathways
+@dataclass(frozen=True)
+class PathwayNode(Payload):
+    """A community's part in one layer (a node of :meth:`CommunityReport.flow_graph`)."""
+
+    id: str  # the flow graph's node: "layer2:c3"
+    column: int  # the layer's place, 0 lowest
+    community: int
+    size: int  # the community's members in this layer
+    label: str  # the community's concept label ("concept=value"; "" when none)
+
+
+@dataclass(frozen=True)
+class PathwayClass(Payload):
+    """A class, the last column, with its strongest pathways."""
+
+    id: str  # the flow graph's node: "class:star"
+    name: str
+    paths: list[list[str]]  # the k strongest pathways, strongest first: part ids lowest first, then this id
+    scores: list[float]  # each path's score (the share of the class's attribution it carries)
+
+
+@dataclass(frozen=True)
+class PathwayGraph(Payload):
+    """The pathways view: layers as columns (lowest first), then the classes."""
+
+    layers: list[str]
+    nodes: list[PathwayNode]
+    classes: list[PathwayClass]
+    links: list[Edge]  # a = lower node id, b = upper node id (or class id), w = the edge's share
+    k: int  # pathways asked for per class
+    images: int  # probe images the flow is averaged over
+
+
+def pathway_graph(report: CommunityReport, k: int, images: int) -> PathwayGraph:
+    """The flow graph of the report's partition and each class's ``k`` strongest pathways
+    (docs/methods.md, section 3.6).
+
+    Parameters
+    ----------
+    report : CommunityReport
+        The partition's report; its layers are the columns.
+    k : int
+        Pathways per class.
+    images : int
+        Probe images the flow between layers is averaged over (and at most as many of each
+        class for the edges into the classes).
+
+    Returns
+    -------
+    PathwayGraph
+        Every node and edge of ``report.flow_graph(images=images)`` (links with their
+        ``share``), and ``report.pathways(c, k, images=images)`` of every class with probe
+        images as lists of node ids (none for a class without edges in: no probe images).
+    """
+    graph = report.flow_graph(images=images)
+    nodes = [
+        PathwayNode(node, int(d["depth"]), int(d["community"]), int(d["size"]), d["label"])
+        for node, d in graph.nodes(data=True) if d["kind"] == "community"
+    ]
+    classes = []
+    for node, d in graph.nodes(data=True):
+        if d["kind"] != "class":
+            continue
+        name = d["target_class"]  # no edge in: no probe images of the class, or none adds to its logit
+        paths = report.pathways(name, k, images=images) if graph.in_degree(node) else []
+        classes.append(PathwayClass(
+            node, name,
+            [[part_id(layer, c) for layer, c in zip(p.layers, p.communities)] + [node] for p in paths],
+            [round(p.score, 4) for p in paths],
+        ))
+    links = [Edge(a, b, round(float(d["share"]), 4)) for a, b, d in graph.edges(data=True)]
+    return PathwayGraph(list(report.communities.layers), nodes, classes, links, k, images)
