@@ -21,13 +21,31 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, Literal, TypeVar
 
+import numpy as np
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["Interval", "Options", "check", "validate_params"]
+__all__ = ["Constraint", "Interval", "Options", "check", "validate_params"]
+
+
+class _Accepting:
+    """What every constraint answers besides :meth:`convert`."""
+
+    def convert(self, value: object) -> Any:  # pragma: no cover - each constraint defines it
+        raise NotImplementedError
+
+    def accepts(self, value: object) -> bool:
+        """Whether ``value`` is accepted: for a check whose bound is known only at the call
+        (a neuron index, a class index) and whose message says more than :func:`check`'s."""
+        try:
+            self.convert(value)
+        except _Refused:
+            return False
+        return True
 
 
 @dataclass(frozen=True)
-class Interval:
+class Interval(_Accepting):
     """A number between bounds: integers (``bool`` never counts as one) or real numbers.
 
     Parameters
@@ -93,7 +111,7 @@ class Interval:
 
 
 @dataclass(frozen=True, init=False)
-class Options:
+class Options(_Accepting):
     """One of a few values (strings, usually).
 
     Parameters
@@ -121,8 +139,9 @@ class Options:
         return " or ".join(shown) if len(shown) == 2 else "one of " + ", ".join(shown)
 
     def convert(self, value: object) -> Any:
-        """``value`` itself when it is one of the options; raises :class:`_Refused` otherwise."""
-        if isinstance(value, bool) or value not in self.values:
+        """``value`` itself when it is one of the options; raises :class:`_Refused` otherwise
+        (a boolean is never taken for 0 or 1)."""
+        if isinstance(value, (bool, np.bool_)) or value not in self.values:
             raise _Refused(self.wrong_type)
         return value
 
@@ -191,7 +210,10 @@ def validate_params(constraints: Mapping[str, Constraint]) -> Callable[[F], F]:
 
         @functools.wraps(function)
         def checked(*args: Any, **kwargs: Any) -> Any:
-            bound = signature.bind(*args, **kwargs)
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError:
+                return function(*args, **kwargs)  # a call that does not fit: Python's own message
             for name, constraint in constraints.items():
                 if name in bound.arguments:
                     bound.arguments[name] = check(name, bound.arguments[name], constraint)

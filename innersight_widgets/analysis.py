@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 import networkx as nx
 
+from ._validation import Interval, Options, validate_params
 from .debugging import Confusions, confusions
-from .engine import Probe
+from .engine import FLOW_METHOD, Probe
 from .innersightnet import (
     Aggregator,
     Communities,
@@ -24,6 +25,7 @@ from .innersightnet import (
     check_params,
     neuron_graph,
 )
+from .innersightnet.aggregation import SEED, STABILITY_RUNS
 
 __all__ = ["Analysis"]
 
@@ -51,6 +53,7 @@ class Analysis(Probe):
         errors grouped by confusion; see :mod:`~innersight_widgets.debugging`."""
         return confusions(self)
 
+    @validate_params({"seed": SEED, "stability_runs": STABILITY_RUNS})
     def communities(
         self,
         layers: Sequence[str] | str | None = None,
@@ -91,6 +94,10 @@ class Analysis(Probe):
         as one (docs/methods.md, section 3.6)."""
         return CommunityReport(self, communities)
 
+    @validate_params({
+        "flow": Options(*FLOW_METHOD.values, None, meaning="how flow edges are measured; None: no flow edges"),
+        "flow_top": Interval(int, 1, meaning="the strongest inputs kept per upper neuron"),
+    })
     def neuron_graph(
         self,
         layers: Sequence[str] | str | None = None,

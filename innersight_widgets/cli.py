@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from ._checks import positive_int
+from ._validation import Constraint, Interval, check
 from .analysis import Analysis
-from .data import colour_agrees_with_shape, load_digits, load_image_folder, load_shapes
-from .engine import RankFailed
+from .data import ImageFolder, colour_agrees_with_shape, load_digits, load_image_folder, load_shapes
+from .engine import ModelRunner, Probe, RankFailed
 from .models import DEMO_MODELS, load_pretrained
 
 _DEMO_DATA = {
@@ -485,13 +485,15 @@ def _has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def _count(option: str, what: str) -> Callable[[str], int]:
-    """A parser of ``option``'s value as a positive integer (``what`` it counts), raising
+def _count(option: str, what: str | Constraint) -> Callable[[str], int]:
+    """A parser of ``option``'s value as an integer: a positive one (``what`` it counts), or
+    one that ``what``, the declared constraint of the argument it becomes, accepts; raising
     argparse's one-line error otherwise."""
+    constraint = Interval(int, 1, meaning=what) if isinstance(what, str) else what
 
     def parse(text: str) -> int:
         try:
-            return positive_int(option, int(text), what)
+            return check(option, int(text), constraint)
         except ValueError as error:
             raise argparse.ArgumentTypeError(str(error) if option in str(error) else f"not a whole number: {text!r}") from None
 
@@ -551,20 +553,21 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--data", required=True, metavar="FOLDER", help="a folder with one sub-folder of images per class")
     pre.add_argument("--layers", nargs="+", default=None, help="layers to analyse (default: every conv and linear layer)")
     pre.add_argument("--cache-dir", required=True, metavar="DIR", help="the folder rank 0 writes the cache entry to")
-    pre.add_argument("--size", type=_count("--size", "pixels per image side"), default=None,
+    pre.add_argument("--size", type=_count("--size", ImageFolder.constraints["size"]), default=None,
                      help="square side the images are cropped to (default 224; a shipped model's own)")
-    pre.add_argument("--resize", type=_count("--resize", "pixels of the shorter side"), default=None,
+    pre.add_argument("--resize", type=_count("--resize", ImageFolder.constraints["resize"]), default=None,
                      help="shorter side before the centre crop (default size*256/224; a shipped model's: size)")
     pre.add_argument("--normalise", action=argparse.BooleanOptionalAction, default=None,
                      help="normalise with ImageNet's mean and std (default: yes; no for a shipped model)")
     pre.add_argument("--classes", metavar="FILE", default=None,
                      help="class names in the model's output order, one per line (default: sorted folder names)")
-    pre.add_argument("--batch-size", type=_count("--batch-size", "images per forward"), default=256)
-    pre.add_argument("--pooling", choices=["mean", "max"], default="mean")
-    pre.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
-    pre.add_argument("--profiles-dtype", choices=["float32", "float16"], default="float32")
+    pre.add_argument("--batch-size", type=_count("--batch-size", ModelRunner.constraints["batch_size"]), default=256)
+    pre.add_argument("--pooling", choices=Probe.constraints["pooling"].values, default="mean")
+    pre.add_argument("--precision", choices=ModelRunner.constraints["precision"].values, default="fp32")
+    pre.add_argument("--profiles-dtype", choices=Probe.constraints["profiles_dtype"].values, default="float32")
     pre.add_argument("--device", default=None, help="default: this process's GPU (LOCAL_RANK) if any, else cpu")
-    pre.add_argument("--workers", type=int, default=0, help="image-decoding processes per rank")
+    pre.add_argument("--workers", type=_count("--workers", ImageFolder.constraints["num_workers"]), default=0,
+                     help="image-decoding processes per rank")
     pre.add_argument("--timeout", type=_count("--timeout", "seconds"), default=_JOB_TIMEOUT_S,
                      help=f"seconds a rank waits for the others before it stops with an error (default {_JOB_TIMEOUT_S})")
     args, extra = parser.parse_known_args(argv)

@@ -12,12 +12,13 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
 
+from .._validation import Constraint, Interval, check
 from ._dataset import Concept, ImageDataset, as_image_tensor, as_label_tensor
 
 # Items whose bytes the fingerprint of a lazy dataset reads (evenly spaced, first and last included).
@@ -49,6 +50,11 @@ class ProbeSet:
     is None and the analysis learns them in its pass.
     """
 
+    #: The constructor's declared constraints.
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "num_workers": Interval(int, 0, meaning="DataLoader workers that read a lazy source"),
+    }
+
     def __init__(
         self,
         source: Dataset,
@@ -75,8 +81,7 @@ class ProbeSet:
                     f"got {type(concept).__name__}"
                 )
         workers = num_workers if num_workers is not None else getattr(source, "num_workers", 0)
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-            raise ValueError(f"num_workers must be a non-negative integer, got {workers!r}")
+        workers = check("num_workers", workers, self.constraints["num_workers"])
         self.num_workers = 0 if self.in_memory else workers
         self.labels = self._known_labels()
         self._cache: OrderedDict[int, torch.Tensor] = OrderedDict()

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._validation import Options, validate_params
 from ._dataset import Concept, ImageDataset
 
 _SPLIT_SEED = 0
@@ -30,6 +31,7 @@ def _digits_arrays() -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
     return images, digits, np.sort(train_idx), np.sort(test_idx)
 
 
+@validate_params({"task": Options("digits", "parity"), "split": Options("train", "test")})
 def load_digits(
     task: Literal["digits", "parity"] = "digits",
     split: Literal["train", "test"] = "train",
@@ -40,10 +42,6 @@ def load_digits(
     even/odd. Both carry the concepts ``digit`` and ``parity``, so in the parity task
     the digit is the planted mechanism behind each prediction.
     """
-    if task not in ("digits", "parity"):
-        raise ValueError(f"task must be 'digits' or 'parity', got {task!r}")
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     images, digits, train_idx, test_idx = _digits_arrays()
     idx = train_idx if split == "train" else test_idx
     digit = digits[idx]

@@ -16,13 +16,14 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .._checks import positive_int
+from .._validation import Constraint, Interval, check, validate_params
 from ._dataset import ImageDataset
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -63,6 +64,15 @@ class ImageFolder(Dataset):
         The lower-case file extensions that were listed as images.
     """
 
+    #: The constructor's (and :func:`load_image_folder`'s) declared constraints.
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "size": Interval(int, 1, meaning="the side in pixels of the square images the model takes", wrong_type=TypeError),
+        "resize": Interval(
+            int, 1, meaning="the length in pixels the shorter side is resized to", none=True, wrong_type=TypeError
+        ),
+        "num_workers": Interval(int, 0, meaning="0 reads images in the main process"),
+    }
+
     def __init__(
         self,
         root: str | os.PathLike[str],
@@ -75,11 +85,10 @@ class ImageFolder(Dataset):
         extensions: Sequence[str] = IMAGE_EXTENSIONS,
         classes: Sequence[str] | None = None,
     ) -> None:
-        self.size = positive_int("size", size, "the side in pixels of the square images the model takes", wrong_type=TypeError)
+        self.size = check("size", size, self.constraints["size"])
         imagenet_resize = round(self.size * 256 / 224)
-        if resize is None:
-            resize = imagenet_resize
-        self.resize = positive_int("resize", resize, "the length in pixels the shorter side is resized to", wrong_type=TypeError)
+        resize = check("resize", resize, self.constraints["resize"])
+        self.resize = imagenet_resize if resize is None else resize
         if self.resize < self.size:
             raise ValueError(
                 f"resize={self.resize} is smaller than size={self.size}: the shorter side is resized to "
@@ -93,12 +102,7 @@ class ImageFolder(Dataset):
         else:
             self.mean = _channel_values("mean", mean, positive=False)
             self.std = _channel_values("std", std, positive=True)
-        if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
-            raise ValueError(
-                f"num_workers must be a non-negative integer (0 reads images in the main process), "
-                f"got {num_workers!r}"
-            )
-        self.num_workers = int(num_workers)
+        self.num_workers = check("num_workers", num_workers, self.constraints["num_workers"])
         self.extensions = _normalised_extensions(extensions)
         self.root = Path(root).expanduser()
         self.class_names, self.files, self.labels = _list_folder(self.root, self.extensions, classes)
@@ -181,6 +185,7 @@ class ImageFolder(Dataset):
         return f"ImageFolder({images} in {classes} from {self.root}, {self.size}x{self.size})"
 
 
+@validate_params(ImageFolder.constraints)
 def load_image_folder(
     root: str | os.PathLike[str],
     size: int = 224,

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from .._validation import Interval, Options, validate_params
 from ._dataset import Concept, ImageDataset
 
 SHAPES = ("circle", "square", "triangle", "star")
@@ -27,6 +28,13 @@ _RGB = np.array(
 _DEFAULT_N = {"train": 8000, "test": 2000}
 
 
+@validate_params({
+    "split": Options("train", "test"),
+    "n": Interval(
+        int, 1, none=True, meaning=f"images drawn; None: {_DEFAULT_N['train']} for train, {_DEFAULT_N['test']} for test"
+    ),
+    "seed": Interval(int, 0, meaning="the seed of the drawing"),
+})
 def load_shapes(
     split: Literal["train", "test"] = "train",
     spurious: bool = False,
@@ -41,11 +49,7 @@ def load_shapes(
     of images, a shortcut a model can learn; the test split is always independent, so
     such a model fails where colour and shape disagree.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    n = _DEFAULT_N[split] if n is None else int(n)
-    if n <= 0:
-        raise ValueError(f"n must be a positive number of images, got {n}")
+    n = _DEFAULT_N[split] if n is None else n
     images, shape, colour, texture = _generate(split, bool(spurious) and split == "train", n, seed)
     concepts = {
         "shape": Concept(shape, SHAPES),

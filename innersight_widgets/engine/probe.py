@@ -14,13 +14,13 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from .._checks import positive_int
+from .._validation import Constraint, Interval, Options, check, validate_params
 from ..data import ImageFolder, as_probe_set
 from . import _cache, _distributed, _flow, _receptive
 from ._ablation import Ablator
@@ -31,7 +31,13 @@ from .runner import ModelRunner, Precision
 
 AblationSpec = Mapping[str, Iterable[int]]
 
-__all__ = ["Probe", "cached_analyses"]
+#: What replaces an ablated neuron's output: :meth:`Probe.ablate_many` takes these, and
+#: MisclassificationDebugger's "switch off to" buttons offer them.
+ABLATION_MODE = Options("zero", "mean", meaning="what replaces the ablated neurons' outputs: zero, or their probe-set mean")
+#: How :meth:`Probe.flow` measures flow edges.
+FLOW_METHOD = Options("gradient", "weights", meaning="mean |gradient x activation|, or |W| of a directly connected layer")
+
+__all__ = ["ABLATION_MODE", "FLOW_METHOD", "Probe", "cached_analyses"]
 
 
 class Probe:
@@ -108,6 +114,13 @@ class Probe:
     (450, 32)
     """
 
+    #: The constructor's declared constraints (batch_size and precision: :class:`ModelRunner`'s).
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "pooling": Options("mean", "max"),
+        "profiles_dtype": Options("float32", "float16"),
+        "memmap_threshold": Interval(int, 0, meaning="bytes from which a cached statistic is memory-mapped"),
+    }
+
     def __init__(
         self,
         model: nn.Module,
@@ -124,12 +137,9 @@ class Probe:
         memmap_threshold: int = 256 << 20,
         refresh: bool = False,
     ) -> None:
-        if pooling not in ("mean", "max"):
-            raise ValueError(f"pooling must be 'mean' or 'max', got {pooling!r}")
-        if profiles_dtype not in ("float32", "float16"):
-            raise ValueError(f"profiles_dtype must be 'float32' or 'float16', got {profiles_dtype!r}")
-        if isinstance(memmap_threshold, bool) or not isinstance(memmap_threshold, int) or memmap_threshold < 0:
-            raise ValueError(f"memmap_threshold must be a number of bytes >= 0, got {memmap_threshold!r}")
+        pooling = check("pooling", pooling, self.constraints["pooling"])
+        profiles_dtype = check("profiles_dtype", profiles_dtype, self.constraints["profiles_dtype"])
+        memmap_threshold = check("memmap_threshold", memmap_threshold, self.constraints["memmap_threshold"])
         self.runner = ModelRunner(model, device, precision, batch_size)
         data = as_probe_set(data, class_names)
         self.pooling = pooling
@@ -209,7 +219,7 @@ class Probe:
             if target not in names:
                 raise ValueError(f"unknown class {target!r}; the classes are {', '.join(names)}")
             return names.index(target)
-        if not isinstance(target, (int, np.integer)) or not 0 <= target < len(names):
+        if not Interval(int, 0, len(names) - 1).accepts(target):
             raise ValueError(
                 f"target_class must be a class index in 0..{len(names) - 1} or a name in {names}, got {target!r}"
             )
@@ -241,11 +251,11 @@ class Probe:
         self.selected(layer)
         return self._pass()[f"means:{layer}"]
 
+    @validate_params({"k": Interval(int, 1, meaning="top images wanted")})
     def top_images(self, layer: str, neuron: int, k: int = 16) -> TopImages:
         """The k probe images on which the neuron's profile is highest, best first."""
         info = self.selected(layer)
         neuron = self.check_neuron(info, neuron)
-        k = positive_int("k", k, "top images wanted")
         scores = np.asarray(self.profiles(layer)[:, neuron], dtype=np.float32)
         order = np.argsort(-scores, kind="stable")[:k]
         positions = None
@@ -260,6 +270,7 @@ class Probe:
         return Predictions(self._pass()["logits"], self.labels, self.data.class_names)
 
     # ---------------------------------------------------------------- ablation
+    @validate_params({"mode": ABLATION_MODE})
     def ablate(self, spec: AblationSpec, mode: Literal["zero", "mean"] = "zero") -> AblationResult:
         """Replace the given neurons' outputs (zero, or their probe-set mean) and re-evaluate.
 
@@ -267,6 +278,7 @@ class Probe:
         """
         return self.ablate_many([spec], mode)[0]
 
+    @validate_params({"mode": ABLATION_MODE})
     def ablate_many(
         self,
         specs: Sequence[AblationSpec],
@@ -286,8 +298,6 @@ class Probe:
         those images only: their ``labels``, ``logits_before`` and ``logits_after`` have
         one row per index, in the order given, and every accuracy is over them.
         """
-        if mode not in ("zero", "mean"):
-            raise ValueError(f"mode must be 'zero' or 'mean', got {mode!r}")
         checked = [self.ablation_spec(spec, mode) for spec in specs]
         chosen = self.image_indices(images)
         if not checked:
@@ -316,15 +326,14 @@ class Probe:
         # the model's order, so that "consecutive layers" means lower -> upper
         return [layer for layer in self.layers if layer in set(layers)]
 
+    @validate_params({"images": Interval(int, 1, meaning="probe images the gradient flow is averaged over")})
     def flow(self, lower: str, upper: str, method: Literal["gradient", "weights"] = "gradient", images: int = 256) -> np.ndarray:
         """C_upper x C_lower flow edges: mean |gradient x activation| of each upper neuron's
         pooled activation with respect to each lower neuron's map, over ``images`` probe
         images (a fixed seeded sample); or ``method="weights"``: |W| of a directly
         connected upper conv/linear layer."""
         low, up = self.layer_info(lower), self.layer_info(upper)
-        if method not in ("gradient", "weights"):
-            raise ValueError(f"flow method must be 'gradient' or 'weights', got {method!r}")
-        images = positive_int("images", images, "probe images the gradient flow is averaged over")
+        method = check("flow method", method, FLOW_METHOD)
         def compute() -> np.ndarray:
             if method == "weights":
                 return _flow.weight_flow(self.runner.module(upper), low, up)
@@ -360,7 +369,7 @@ class Probe:
     @staticmethod
     def check_neuron(info: LayerInfo, neuron: Any) -> int:
         """``neuron`` as an index of a neuron of ``info``'s layer, or an error giving the range."""
-        if isinstance(neuron, bool) or not isinstance(neuron, (int, np.integer)) or not 0 <= neuron < info.num_neurons:
+        if not Interval(int, 0, info.num_neurons - 1).accepts(neuron):
             raise ValueError(
                 f"neuron must be an index in 0..{info.num_neurons - 1} for layer {info.name!r}, got {neuron!r}"
             )

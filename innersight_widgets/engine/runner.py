@@ -13,12 +13,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import fx, nn
 
-from .._checks import positive_int
+from .._validation import Constraint, Interval, Options, check
 from ._device import resolve_device
 from ._layers import LayerInfo, channel_axis
 from ._widen import WideInterpreter, trace_layers
@@ -55,6 +55,12 @@ class ModelRunner:
         halved and the same work retried (see :meth:`in_batches`).
     """
 
+    #: The constructor's declared constraints.
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "precision": Options("fp32", "bf16", "fp16", meaning="the autocast precision of the forward"),
+        "batch_size": Interval(int, 1, meaning="images per forward"),
+    }
+
     def __init__(
         self,
         model: nn.Module,
@@ -64,9 +70,8 @@ class ModelRunner:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be 'fp32', 'bf16' or 'fp16', got {precision!r}")
-        batch_size = positive_int("batch_size", batch_size, "images per forward")
+        precision = check("precision", precision, self.constraints["precision"])
+        batch_size = check("batch_size", batch_size, self.constraints["batch_size"])
         self.device = resolve_device(device)
         if precision == "fp16" and self.device.type != "cuda":
             raise ValueError("precision='fp16' needs a CUDA device; on the CPU use precision='bf16' or 'fp32'")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._validation import Interval, Options, check, validate_params
 from ..engine import Cancelled
 from .neurons import MAX_NEIGHBOURS, NeuronSet, build_neuron_set
 
@@ -34,6 +35,23 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 METHODS = tuple(DEFAULTS)
 LINKAGES = ("average", "complete", "single")
 _MAX_SPECTRAL = 64
+#: The aggregation methods, declared once: :func:`check_params` refuses any other, and the
+#: widgets' method drop-down offers these, in this order.
+METHOD = Options(*METHODS, meaning="the aggregation method")
+#: The methods' parameters (the names in :data:`DEFAULTS`), declared once: :func:`check_params`
+#: checks them and a widget's sliders stay inside them (the k slider ends at ``k``'s high).
+PARAMETERS = {
+    "k": Interval(int, 1, MAX_NEIGHBOURS),
+    "min_corr": Interval(float, -1.0, 0.999),
+    "resolution": Interval(float, 1e-3, 100.0),
+    "threshold": Interval(float, 1e-6, 2.0),
+    "linkage": Options(*LINKAGES),
+    "n_communities": Interval(int, 2, _MAX_SPECTRAL),
+}
+#: The seed of a partition's random choices.
+SEED = Interval(int, 0, meaning="the seed of the method's random choices")
+#: Re-runs a partition's stability is measured over; CommunityExplorer's control ends at its high.
+STABILITY_RUNS = Interval(int, 0, 50, meaning="re-runs the stability figure compares the partition with; 0: not measured")
 #: The most living neurons a method takes. Agglomerative clustering holds every pair's
 #: distance (16 bytes a pair with SciPy's copies: 1.1 GB and 5 s at 8,192 neurons of a
 #: ResNet-50); the spectral embedding's 64 eigenvectors took 6.6 s at 8,192 neurons and
@@ -130,7 +148,7 @@ class Communities:
         ValueError
             If it is not an integer in 0..K-1.
         """
-        if not isinstance(community, (int, np.integer)) or not 0 <= community < self.num_communities:
+        if not Interval(int, 0, self.num_communities - 1).accepts(community):
             raise ValueError(
                 f"community must be in 0..{self.num_communities - 1}, got {community!r}"
             )
@@ -232,10 +250,17 @@ class Communities:
         )
 
 
+def check_method(method: str) -> str:
+    """``method`` if it is one of :data:`METHOD`'s, or an error that names them."""
+    if not METHOD.accepts(method):
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHOD.values)}")
+    return method
+
+
 def check_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The method's full parameter set, or an error that says what is wrong and what is allowed."""
-    if method not in DEFAULTS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    """The method's full parameter set, or an error that says what is wrong and what is allowed
+    (the bounds are :data:`PARAMETERS`')."""
+    check_method(method)
     unknown = set(params) - set(DEFAULTS[method])
     if unknown:
         raise ValueError(
@@ -243,28 +268,22 @@ def check_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
             f"its parameters are {', '.join(DEFAULTS[method])}"
         )
     full = {**DEFAULTS[method], **params}
-    _in_range(full, "k", int, 1, MAX_NEIGHBOURS)
-    _in_range(full, "min_corr", float, -1.0, 0.999)
-    if "resolution" in full:
-        _in_range(full, "resolution", float, 1e-3, 100.0)
-    if "threshold" in full:
-        _in_range(full, "threshold", float, 1e-6, 2.0)
-        if full["linkage"] not in LINKAGES:
-            raise ValueError(f"linkage must be one of {', '.join(LINKAGES)}, got {full['linkage']!r}")
-    if "n_communities" in full:
-        _in_range(full, "n_communities", int, 2, _MAX_SPECTRAL)
+    for name, value in full.items():
+        if name == "linkage":
+            if not PARAMETERS[name].accepts(value):
+                raise ValueError(f"linkage must be one of {', '.join(LINKAGES)}, got {value!r}")
+        else:
+            full[name] = _in_range(name, value)
     return full
 
 
-def _in_range(params: dict[str, Any], name: str, kind: type, low: float, high: float) -> None:
-    value = params[name]
-    if kind is int and not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer in {low}..{high}, got {value!r}")
-    if kind is float and not isinstance(value, (int, float, np.number)):
-        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must lie in [{low}, {high}], got {value!r}")
-    params[name] = kind(value)
+def _in_range(name: str, value: object) -> int | float:
+    """``value`` checked against ``PARAMETERS[name]``: a number of the wrong kind is refused by
+    :func:`check` ("k must be an integer in 1..64"), one out of bounds with "must lie in"."""
+    constraint = PARAMETERS[name]
+    if Interval(constraint.kind).accepts(value) and not constraint.accepts(value):
+        raise ValueError(f"{name} must lie in [{constraint.low}, {constraint.high}], got {value!r}")
+    return check(name, value, constraint)
 
 
 class Aggregator:
@@ -280,15 +299,12 @@ class Aggregator:
         self._embeddings: dict[tuple[int, float, int], np.ndarray] = {}
         self._lock = threading.RLock()
 
+    @validate_params({"seed": SEED, "stability_runs": STABILITY_RUNS})
     def communities(
         self, method: str, params: dict[str, Any], seed: int, stability_runs: int,
         should_stop: Callable[[], bool] | None = None,
     ) -> Communities:
         full = check_params(method, params)
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        if not isinstance(stability_runs, (int, np.integer)) or not 0 <= stability_runs <= 50:
-            raise ValueError(f"stability_runs must be an integer in 0..50, got {stability_runs!r}")
         if self.alive.size > LARGEST.get(method, self.alive.size):
             largest, why = LARGEST[method], _WHY_LARGEST[method].format(gib=self.alive.size**2 * 16 / 2**30)
             raise ValueError(

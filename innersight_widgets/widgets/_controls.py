@@ -8,9 +8,10 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..innersightnet.aggregation import DEFAULTS, MAX_NEIGHBOURS
+from ..innersightnet.aggregation import DEFAULTS, METHOD, PARAMETERS, check_method
 
-# Slider set-up per method: (parameter, label, min, max, step).
+# Slider set-up per method, for each of METHOD's methods: (parameter, label, min, max, step).
+# The ranges are the useful part of the parameter's declared range (PARAMETERS), inside it.
 SLIDERS = {
     "louvain": ("resolution", "resolution γ", 0.1, 5.0, 0.05),
     "leiden": ("resolution", "resolution γ", 0.1, 5.0, 0.05),
@@ -25,7 +26,7 @@ class CommunityControls:
     Parameters
     ----------
     method : str
-        The method shown first, one of :data:`SLIDERS`.
+        The method shown first, one of the aggregation's ``METHOD``.
     on_change : callable
         Called with no argument after any setting changes (a method switch sets the
         slider to that method's range and default first).
@@ -34,12 +35,12 @@ class CommunityControls:
     """
 
     def __init__(self, method: str, on_change: Callable[[], None], width: str = "420px") -> None:
-        if method not in SLIDERS:
-            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(SLIDERS)}")
+        check_method(method)
         wide = {"description_width": "initial"}
-        self.method = w.Dropdown(options=list(SLIDERS), value=method, description="method")
+        self.method = w.Dropdown(options=list(METHOD.values), value=method, description="method")
         self.parameter = w.FloatSlider(continuous_update=True, style=wide, layout=w.Layout(width=width))
-        self.k = w.IntSlider(value=DEFAULTS[method]["k"], min=1, max=MAX_NEIGHBOURS, description="k neighbours", style=wide)
+        k = PARAMETERS["k"]
+        self.k = w.IntSlider(value=DEFAULTS[method]["k"], min=k.low, max=k.high, description="k neighbours", style=wide)
         self.min_corr = w.FloatSlider(value=0.0, min=0.0, max=0.95, step=0.05, description="min corr", style=wide)
         self._configure(method)
         for control in (self.parameter, self.k, self.min_corr):

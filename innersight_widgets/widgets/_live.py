@@ -27,9 +27,12 @@ from concurrent.futures import wait as wait_for
 from functools import partial
 from typing import Any
 
-from .._checks import seconds
+from .._validation import Interval, check
 from ..engine import Cancelled
 from ._status import StatusLine
+
+#: Seconds of quiet a debounced request waits for: every widget's ``debounce`` argument.
+DEBOUNCE = Interval(float, 0, unit="seconds", meaning="0: no waiting")
 
 
 class Job:
@@ -66,7 +69,7 @@ class LiveRunner:
     """
 
     def __init__(self, status: StatusLine, debounce: float = 0.15) -> None:
-        self.debounce = seconds("debounce", debounce)
+        self.debounce = check("debounce", debounce, DEBOUNCE)
         self.status = status
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="innersight")
         self._lock = threading.RLock()

@@ -6,22 +6,23 @@ image (a misclassified one, say) to see which groups it lights, and where.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import anywidget
 import ipywidgets as w
 import numpy as np
 import traitlets
 
-from .._checks import positive_int
+from .._validation import Constraint, Interval, check
 from ..neurflow import Circuit
 from ._assets import esm
 from ._live import LiveRunner
 from ._status import StatusLine
-from .payloads import (
+from .payloads import Record, Thumbnails
+from .payloads.circuit_view import (
     CircuitGraph,
     DebugView,
     GroupDetails,
-    Record,
-    Thumbnails,
     circuit_graph,
     debug_view,
     group_details,
@@ -47,10 +48,15 @@ class CircuitView(w.VBox):
     image: picking one in either control (or calling :meth:`debug`) moves the other.
     """
 
+    #: The constructor's declared constraints; ``debounce`` is the live runner's ``DEBOUNCE``.
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "crops_per_group": Interval(int, 1, meaning="crops shown for a clicked group"),
+    }
+
     def __init__(self, circuit: Circuit, crops_per_group: int = 8, debounce: float = 0.0) -> None:
         if not isinstance(circuit, Circuit):
             raise TypeError(f"CircuitView needs a Circuit from build_circuit, got {type(circuit).__name__}")
-        self.crops_per_group = positive_int("crops_per_group", crops_per_group, "crops shown for a clicked group")
+        self.crops_per_group = check("crops_per_group", crops_per_group, self.constraints["crops_per_group"])
         self.circuit = circuit
         self.analysis = an = circuit.analysis
         predicted, labels, names = an.predictions.classes, an.labels, an.data.class_names

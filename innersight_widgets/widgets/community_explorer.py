@@ -8,31 +8,29 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from numbers import Integral
-from typing import Any
+from typing import Any, ClassVar
 
 import anywidget
 import ipywidgets as w
 import networkx as nx
-import numpy as np
 import traitlets
 
-from .._checks import positive_int
+from .._validation import Constraint, Interval, check
 from ..analysis import Analysis
 from ..innersightnet import Communities, CommunityReport, Importance
 from ._assets import esm
 from ._controls import CommunityControls
 from ._live import Job, LiveRunner
 from ._status import StatusLine
-from .payloads import (
+from .geometry import MAX_SPRING_NODES, graph_layout, neuron_layout
+from .payloads import Record, Thumbnails
+from .payloads.community_view import (
     CommunityDetails,
     CommunityGraph,
-    Edge,
     PathwayGraph,
-    Record,
     StabilitySummary,
-    Thumbnails,
     community_details,
+    community_edges,
     community_graph,
     community_labels,
     importance_summary,
@@ -42,23 +40,15 @@ from .payloads import (
 )
 
 # Above this many neurons the neuron view is not drawn (the community graph is, with a note);
-# at most payloads.MAX_PACKED_NEURONS.
+# at most payloads.community_view.MAX_PACKED_NEURONS.
 MAX_DRAWN_NEURONS = 30_000
 # The neuron view draws the strongest similarity links only: more are a grey fog.
 MAX_DRAWN_LINKS = 2_000
-# A force layout costs O(n^2) per iteration: above this many nodes, a sunflower by size.
-MAX_SPRING_NODES = 150
-# The share of the square the neuron view's points cover (every neuron the same area).
-NEURON_COVER = 0.4
 # Above this many living neurons an agglomerative partition's stability is measured on
 # request only: a bootstrap re-run rebuilds the dendrogram (about 6 s at 8,192 neurons).
 AUTOMATIC_BOOTSTRAP_MAX = 4_096
-# What Analysis.communities accepts as stability_runs.
-MAX_STABILITY_RUNS = 50
 # Pathways highlighted per class in the pathways view.
 PATHWAYS_PER_CLASS = 3
-# The turn between consecutive points of a sunflower spiral, which fills a disc evenly.
-GOLDEN_ANGLE = np.pi * (3 - np.sqrt(5))
 
 
 class CommunityView(anywidget.AnyWidget):
@@ -122,6 +112,17 @@ class CommunityExplorer(w.VBox):
         class for the edges into the classes).
     """
 
+    #: The constructor's declared constraints: ``stability_runs`` and ``draws`` are those of
+    #: ``Analysis.communities`` and ``CommunityReport.importance``, which they go to (the
+    #: stability control ends at its high); ``debounce`` is the live runner's ``DEBOUNCE``.
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "top_k": Interval(int, 1, meaning="top images shown per community"),
+        "draws": CommunityReport.importance.constraints["draws"],
+        "images": Interval(int, 1, none=True, meaning="probe images the importance test runs on; None: all"),
+        "stability_runs": Analysis.communities.constraints["stability_runs"],
+        "flow_images": Interval(int, 1, meaning="probe images the pathways' flow is averaged over"),
+    }
+
     def __init__(
         self,
         analysis: Analysis,
@@ -136,16 +137,13 @@ class CommunityExplorer(w.VBox):
     ) -> None:
         if not isinstance(analysis, Analysis):
             raise TypeError(f"CommunityExplorer needs an Analysis, got {type(analysis).__name__}")
-        if isinstance(stability_runs, bool) or not isinstance(stability_runs, Integral) or not 0 <= stability_runs <= MAX_STABILITY_RUNS:
-            raise ValueError(
-                f"stability_runs must be an integer in 0..{MAX_STABILITY_RUNS} (re-runs the stability figure compares "
-                f"the partition with; 0: not measured), got {stability_runs!r}"
-            )
+        declared = self.constraints
+        stability_runs = check("stability_runs", stability_runs, declared["stability_runs"])
         self.analysis = analysis
-        self.top_k = positive_int("top_k", top_k, "top images shown per community")
-        self.draws = positive_int("draws", draws, "random neuron sets in the importance test; 20 or more for p < 0.05")
-        self.images = None if images is None else positive_int("images", images, "probe images the importance test runs on; None: all")
-        self.flow_images = positive_int("flow_images", flow_images, "probe images the pathways' flow is averaged over")
+        self.top_k = check("top_k", top_k, declared["top_k"])
+        self.draws = check("draws", draws, declared["draws"])
+        self.images = check("images", images, declared["images"])
+        self.flow_images = check("flow_images", flow_images, declared["flow_images"])
         self.communities: Communities | None = None
         self.report: CommunityReport | None = None
         # Partitions asked for are numbered (a new number when layers, method or parameters
@@ -168,8 +166,9 @@ class CommunityExplorer(w.VBox):
             value=False, description="pathways", layout=w.Layout(width="110px"),
             tooltip="beside the graph: the communities layer by layer up to the classes, linked by flow",
         )
+        runs = declared["stability_runs"]
         self.stability_runs = w.BoundedIntText(
-            value=int(stability_runs), min=0, max=MAX_STABILITY_RUNS, description="stability runs",
+            value=stability_runs, min=runs.low, max=runs.high, description="stability runs",
             style={"description_width": "initial"}, layout=w.Layout(width="170px"),
         )
         self.measure = w.Button(description="measure stability", layout=w.Layout(width="170px"),
@@ -271,22 +270,18 @@ class CommunityExplorer(w.VBox):
         communities = report.communities
         k, m = communities.num_communities, len(communities.neurons)
         labels = community_labels(report, MAX_SPRING_NODES)  # beyond that a drawing is a hairball
-        graph = report.community_graph(top=3) if k <= MAX_SPRING_NODES else _nodes_only(k)
-        centres = _layout(graph, weight="similarity")
+        # each community's 3 strongest links; beyond MAX_SPRING_NODES the communities alone
+        graph = report.community_graph(top=3) if k <= MAX_SPRING_NODES else nx.empty_graph([f"c{c}" for c in range(k)])
+        centres = graph_layout(graph, weight="similarity")
         if mode == "neurons" and m <= MAX_DRAWN_NEURONS:
             links = self.analysis.aggregator(communities.layers).edges(params["k"], params["min_corr"])
-            xy, centres = _scatter(communities.labels, centres, *links)
+            xy, centres = neuron_layout(communities.labels, centres, *links)
             return community_graph(report, centres, [], labels, neuron_points(communities, xy, links, MAX_DRAWN_LINKS))
-        pairs = {}  # each community's 3 strongest links, drawn once per pair
-        for u, v, d in graph.edges(data=True):
-            if d["similarity"] > 0.05:
-                pairs[tuple(sorted((int(u[1:]), int(v[1:]))))] = d["similarity"]
-        edges = [Edge(a, b, round(float(sim), 3)) for (a, b), sim in pairs.items()]
         note = "" if mode == "communities" else (
             f"the neuron view draws at most {MAX_DRAWN_NEURONS:,} neurons and these layers have {m:,}: "
             "their communities are shown instead; select fewer layers to see the neurons"
         )
-        return community_graph(report, centres, edges, labels, note=note)
+        return community_graph(report, centres, community_edges(graph), labels, note=note)
 
     # ------------------------------------------------------------ stability
     def _on_stability_runs(self, _change: dict) -> None:
@@ -426,66 +421,3 @@ class CommunityExplorer(w.VBox):
     def wait(self, timeout: float = 120.0) -> None:
         """Block until pending computations are done and shown (for scripts and tests)."""
         self._live.wait(timeout)
-
-
-def _nodes_only(k: int) -> nx.Graph:
-    graph = nx.Graph()
-    graph.add_nodes_from(f"c{c}" for c in range(k))
-    return graph
-
-
-def _layout(graph: nx.Graph, weight: str) -> dict[Any, tuple[float, float]]:
-    """Positions in [0, 1]^2, deterministic: a spring layout, or for large graphs a
-    sunflower spiral in node order (communities are numbered by falling size)."""
-    n = graph.number_of_nodes()
-    if n == 0:
-        return {}
-    if n > MAX_SPRING_NODES:
-        k = np.arange(n) + 0.5
-        radius, angle = np.sqrt(k / n) / 2, k * GOLDEN_ANGLE
-        xy = np.stack([0.5 + radius * np.cos(angle), 0.5 + radius * np.sin(angle)], axis=1)
-    else:
-        xy = np.array(list(nx.spring_layout(graph, weight=weight, seed=0).values()))
-    low, high = xy.min(0), xy.max(0)
-    span = np.where(high - low > 1e-9, high - low, 1)
-    scaled = (xy - low) / span
-    return {node: (round(float(x), 4), round(float(y), 4)) for node, (x, y) in zip(graph.nodes, scaled)}
-
-
-def _scatter(
-    labels: np.ndarray, centres: dict[str, tuple[float, float]], rows: np.ndarray, cols: np.ndarray, weights: np.ndarray
-) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
-    """Neuron positions around the communities' ``centres``, deterministic and O(M log M).
-
-    Each community's members fill a disc around its centre, as a sunflower with the
-    members most strongly linked within the community (kNN edges ``rows``-``cols`` with
-    ``weights``) in the middle; every neuron gets the same area. The whole is scaled into
-    [0, 1]^2 (centred, discs kept round). Dead neurons (label -1) stay at 0: not drawn.
-
-    Returns
-    -------
-    xy : np.ndarray
-        M x 2 positions.
-    centres : dict
-        The communities' centres, moved as the neurons were.
-    """
-    m = labels.size
-    xy = np.zeros((m, 2))
-    alive = np.flatnonzero(labels >= 0)
-    if alive.size == 0:
-        return xy, centres
-    same = labels[rows] == labels[cols]
-    strength = np.bincount(rows[same], weights[same], m) + np.bincount(cols[same], weights[same], m)
-    order = alive[np.lexsort((-strength[alive], labels[alive]))]  # by community, strongest first
-    community = labels[order]
-    rank = np.arange(order.size) - np.searchsorted(community, community)  # place within the community
-    spacing = np.sqrt(NEURON_COVER / (np.pi * alive.size))
-    radius, angle = spacing * np.sqrt(rank + 0.5), (rank + 0.5) * GOLDEN_ANGLE
-    middle = np.array([centres[f"c{c}"] for c in range(int(community.max()) + 1)])
-    placed = middle[community] + radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
-    low, high = placed.min(0), placed.max(0)
-    scale = 1 / max((high - low).max(), 1e-9)
-    shift = (1 - (high - low) * scale) / 2 - low * scale  # centred, the shorter side too
-    xy[order] = placed * scale + shift
-    moved = middle * scale + shift
-    return xy, {f"c{c}": (round(float(x), 4), round(float(y), 4)) for c, (x, y) in enumerate(moved)}

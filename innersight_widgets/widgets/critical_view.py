@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import anywidget
 import ipywidgets as w
 
-from .._checks import positive_int
+from .._validation import Constraint, Interval, check
 from ..analysis import Analysis
 from ..neucept import (
     CriticalNeurons,
@@ -17,14 +19,8 @@ from ..neucept import (
 from ._assets import esm
 from ._live import Job, LiveRunner
 from ._status import StatusLine
-from .payloads import (
-    CriticalSelection,
-    MechanismsView,
-    Record,
-    Thumbnails,
-    critical_selection,
-    mechanism_views,
-)
+from .payloads import Record, Thumbnails
+from .payloads.critical_view import CriticalSelection, MechanismsView, critical_selection, mechanism_views
 
 
 class CriticalDrawing(anywidget.AnyWidget):
@@ -41,13 +37,20 @@ class CriticalNeuronsView(w.VBox):
     they compare with random and saliency-ranked neuron sets of the same size on a sub-label
     concept."""
 
+    #: The constructor's declared constraints: ``runs`` is ``critical_neurons``', which it goes
+    #: to; ``debounce`` is the live runner's ``DEBOUNCE``.
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "runs": critical_neurons.constraints["runs"],
+        "images_per_mechanism": Interval(int, 1, meaning="images shown per mechanism"),
+    }
+
     def __init__(self, analysis: Analysis, layer: str | None = None, target_class: int | str = 0,
                  concept: str | None = None, runs: int = 10, images_per_mechanism: int = 8, debounce: float = 0.1) -> None:
         if not isinstance(analysis, Analysis):
             raise TypeError(f"CriticalNeuronsView needs an Analysis, got {type(analysis).__name__}")
         self.analysis = analysis
-        self.runs = positive_int("runs", runs, "knockoff runs, each with fresh knockoffs")
-        self.images_per_mechanism = positive_int("images_per_mechanism", images_per_mechanism, "images shown per mechanism")
+        self.runs = check("runs", runs, self.constraints["runs"])
+        self.images_per_mechanism = check("images_per_mechanism", images_per_mechanism, self.constraints["images_per_mechanism"])
         concepts = list(analysis.data.concepts)
         if concept is not None and concept not in concepts:
             raise ValueError(f"the data has no concept {concept!r}; it has {', '.join(concepts) or 'none'}")

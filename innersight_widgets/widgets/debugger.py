@@ -7,11 +7,13 @@ The widget is a view over the core's ``Analysis.confusions``, ``diagnose`` and
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import anywidget
 import ipywidgets as w
 import traitlets
 
-from .._checks import positive_int
+from .._validation import Constraint, Interval, check
 from ..analysis import Analysis
 from ..debugging import Diagnosis, Intervention, diagnose, intervene
 from ..neurflow import Circuit
@@ -19,13 +21,12 @@ from ._assets import esm
 from ._controls import CommunityControls
 from ._live import Job, LiveRunner
 from ._status import StatusLine
-from .payloads import (
+from .payloads import Record, Thumbnails
+from .payloads.debugger_view import (
     ConfusionTable,
     DiagnosisView,
     ErrorGrid,
     InterventionView,
-    Record,
-    Thumbnails,
     confusion_table,
     diagnosis_view,
     error_grid,
@@ -86,6 +87,16 @@ class MisclassificationDebugger(w.VBox):
         Seconds of quiet a slider move or a toggle waits for.
     """
 
+    #: The constructor's declared constraints: ``mode`` is the probe's ablation mode (the
+    #: "switch off to" buttons offer its values) and ``top_k`` is ``diagnose``'s, which it
+    #: goes to; ``debounce`` is the live runner's ``DEBOUNCE``.
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "units_shown": Interval(int, 1, meaning="units shown"),
+        "top_k": diagnose.constraints["top_k"],
+        "images_shown": Interval(int, 1, meaning="images of the confusion shown"),
+        "mode": Analysis.ablate_many.constraints["mode"],
+    }
+
     def __init__(
         self,
         analysis: Analysis,
@@ -104,12 +115,12 @@ class MisclassificationDebugger(w.VBox):
             raise TypeError(f"circuit must be a Circuit from build_circuit, got {type(circuit).__name__}")
         if circuit is not None and circuit.analysis is not analysis:
             raise ValueError("the circuit was built on another Analysis; pass the one it was built on")
-        if mode not in ("zero", "mean"):
-            raise ValueError(f"mode must be 'zero' or 'mean', got {mode!r}")
+        declared = self.constraints
+        mode = check("mode", mode, declared["mode"])
         self.analysis, self.circuit = analysis, circuit
-        self.units_shown = positive_int("units_shown", units_shown, "units shown")
-        self.top_k = positive_int("top_k", top_k, "top images shown per unit")
-        self.images_shown = positive_int("images_shown", images_shown, "images of the confusion shown")
+        self.units_shown = check("units_shown", units_shown, declared["units_shown"])
+        self.top_k = check("top_k", top_k, declared["top_k"])
+        self.images_shown = check("images_shown", images_shown, declared["images_shown"])
         layers = analysis.layers if circuit is None else [l for l in circuit.layers if l in analysis.layers]
         if not layers:
             raise ValueError(
@@ -125,7 +136,7 @@ class MisclassificationDebugger(w.VBox):
         self.settings = CommunityControls(method, self._request_diagnosis, width="360px")
         self.settings.set_disabled(circuit is not None)
         self.method, self.parameter, self.k, self.min_corr = self.settings.widgets
-        self.mode = w.ToggleButtons(options=["zero", "mean"], value=mode, description="switch off to",
+        self.mode = w.ToggleButtons(options=list(declared["mode"].values), value=mode, description="switch off to",
                                     style={"description_width": "initial", "button_width": "56px"})
         self.status = StatusLine("debugger-status")
         self.drawing = DebuggerDrawing()
