@@ -43,13 +43,13 @@ def demo(
     mid = _MID_LAYER[model_name]
     # every conv and linear layer (the default) and the mid block
     units = Analysis(model, data, device=device, progress=False).layers
-    an = Analysis(model, data, layers=[*units, mid], device=device, cache_dir=cache_dir)
-    predictions = an.predictions
-    print(f"model {model_name} on {data} ({an.device})")
+    analysis = Analysis(model, data, layers=[*units, mid], device=device, cache_dir=cache_dir)
+    predictions = analysis.predictions
+    print(f"model {model_name} on {data} ({analysis.device})")
     print("\nlayers analysed:")
-    width = max(len(n) for n in an.layers)
-    for name in an.layers:
-        info = an.layer_info(name)
+    width = max(len(n) for n in analysis.layers)
+    for name in analysis.layers:
+        info = analysis.layer_info(name)
         shape = "x".join(map(str, info.shape))
         print(f"  {name:<{width}}  {info.module_type:<10} {info.num_neurons:>4} neurons  ({shape})")
     print(f"\naccuracy: {predictions.accuracy:.3f}")
@@ -62,13 +62,13 @@ def demo(
             f"\nwhere colour agrees with shape ({agree.sum()} images): {correct[agree].mean():.3f}; "
             f"where it disagrees ({(~agree).sum()} images): {correct[~agree].mean():.3f}"
         )
-    _print_communities(an, mid, draws)
-    return an
+    _print_communities(analysis, mid, draws)
+    return analysis
 
 
-def _print_communities(an: Analysis, layer: str, draws: int) -> None:
-    communities = an.communities(layer, "louvain")
-    report = an.evaluate(communities)
+def _print_communities(analysis: Analysis, layer: str, draws: int) -> None:
+    communities = analysis.communities(layer, "louvain")
+    report = analysis.evaluate(communities)
     print(f"\ncommunities of {layer}: {communities}")
     print(f"importance: accuracy drop when the community is zeroed, against {draws} random sets of its size")
     print(f"  {'#':>2} {'size':>4}  {'label (AUROC)':<24} {'top classes':<26} {'drop':>6} {'null':>6} {'p':>6}")
@@ -131,17 +131,17 @@ def report(
 
     out = output_path(out)  # a wrong folder is said before the pass
     if analysis_cache is not None:
-        an = _open_cache(analysis_cache, device)
-        model_name = an.model.demo_name
-        layers = layers or ([_MID_LAYER[model_name]] if _MID_LAYER[model_name] in an.layers else an.layers[-1:])
-        unknown = [layer for layer in layers if layer not in an.layers]
+        analysis = _open_cache(analysis_cache, device)
+        model_name = analysis.model.demo_name
+        layers = layers or ([_MID_LAYER[model_name]] if _MID_LAYER[model_name] in analysis.layers else analysis.layers[-1:])
+        unknown = [layer for layer in layers if layer not in analysis.layers]
         if unknown:
-            raise ValueError(f"the cached analysis has no layer {', '.join(unknown)}; its layers are {', '.join(an.layers)}")
+            raise ValueError(f"the cached analysis has no layer {', '.join(unknown)}; its layers are {', '.join(analysis.layers)}")
     else:
         layers = layers or [_MID_LAYER[model_name]]
-        an = Analysis(load_pretrained(model_name), _DEMO_DATA[model_name](), layers=layers, device=device,
+        analysis = Analysis(load_pretrained(model_name), _DEMO_DATA[model_name](), layers=layers, device=device,
                       cache_dir=cache_dir, progress=False)
-    reports = [an.evaluate(an.communities(layer, "louvain")) for layer in layers]
+    reports = [analysis.evaluate(analysis.communities(layer, "louvain")) for layer in layers]
     return communities_html(reports, out, top_images=top_images, draws=draws, images=images)
 
 
@@ -157,11 +157,11 @@ def _open_cache(folder: str, device: str | None) -> Analysis:
         name, settings = meta.get("model"), meta.get("settings", {})
         if name not in _DEMO_DATA:
             continue
-        an = Analysis(load_pretrained(name), _DEMO_DATA[name](), layers=settings["layers"], device=device,
+        analysis = Analysis(load_pretrained(name), _DEMO_DATA[name](), layers=settings["layers"], device=device,
                       pooling=settings["pooling"], profiles_dtype=settings["profiles_dtype"],
                       precision=settings["precision"], cache_dir=path, progress=False)
-        if an.cached:
-            return an
+        if analysis.cached:
+            return analysis
     raise ValueError(
         f"{folder} holds no analysis of a shipped model on its test split (what `innersight demo --cache-dir` "
         "or `innersight report --cache-dir` write); write the report of another analysis from Python with "
@@ -230,19 +230,19 @@ def precompute(
         if device is None and torch.cuda.is_available():
             device = f"cuda:{local}"
         started = time.perf_counter()
-        an = Analysis(net, folder, layers=layers, device=device, batch_size=batch_size, pooling=pooling,
+        analysis = Analysis(net, folder, layers=layers, device=device, batch_size=batch_size, pooling=pooling,
                       cache_dir=cache_dir, progress=rank == 0, precision=precision, profiles_dtype=profiles_dtype)
-        found = an.cached
-        accuracy = an.predictions.accuracy
+        found = analysis.cached
+        accuracy = analysis.predictions.accuracy
         seconds = time.perf_counter() - started
         if rank == 0:
-            print(f"{len(folder)} images x {len(an.layers)} layers on {world} process(es) ({an.device}): "
+            print(f"{len(folder)} images x {len(analysis.layers)} layers on {world} process(es) ({analysis.device}): "
                   f"{seconds:.1f} s ({len(folder) / seconds:,.0f} images/s"
                   f"{', the entry was in the cache already' if found else ''}); accuracy {accuracy:.3f}")
             print(f"cache: {Path(cache_dir).resolve()}")
             print("open it anywhere (no GPU needed) with the same model, folder and settings:")
-            print(_opening_code(model, data, recipe, names, an, cache_dir))
-        return an
+            print(_opening_code(model, data, recipe, names, analysis, cache_dir))
+        return analysis
     finally:
         if world > 1:
             torch.distributed.destroy_process_group()
@@ -307,7 +307,7 @@ def _class_names(path: str) -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
-def _opening_code(model: str, data: str, recipe: dict, names: list[str] | None, an: Analysis, cache_dir: str) -> str:
+def _opening_code(model: str, data: str, recipe: dict, names: list[str] | None, analysis: Analysis, cache_dir: str) -> str:
     """The Python lines that open the cached pass again, with no forward pass."""
     if model in DEMO_MODELS:
         load = f"from innersight_widgets import Analysis, load_image_folder, load_pretrained\nmodel = load_pretrained({model!r})"
@@ -316,14 +316,14 @@ def _opening_code(model: str, data: str, recipe: dict, names: list[str] | None, 
         load = f"from innersight_widgets import Analysis, load_image_folder\nfrom {module_name} import {factory}\nmodel = {factory}()"
     options = "".join(f", {k}={v!r}" for k, v in recipe.items() if v is not None or k in ("mean", "std"))
     if names is not None:
-        options += ", classes=model.class_names" if model in DEMO_MODELS and getattr(an.model, "class_names", None) == names \
+        options += ", classes=model.class_names" if model in DEMO_MODELS and getattr(analysis.model, "class_names", None) == names \
             else f", classes={names!r}"
     settings = "".join(
-        f", {k}={v!r}" for k, v in (("pooling", an.pooling), ("precision", an.runner.precision),
-                                     ("profiles_dtype", an.profiles_dtype)) if v not in ("mean", "fp32", "float32")
+        f", {k}={v!r}" for k, v in (("pooling", analysis.pooling), ("precision", analysis.runner.precision),
+                                     ("profiles_dtype", analysis.profiles_dtype)) if v not in ("mean", "fp32", "float32")
     )
     return (f"{load}\nan = Analysis(model, load_image_folder({str(Path(data).resolve())!r}{options}), "
-            f"layers={an.layers!r}, cache_dir={str(Path(cache_dir).resolve())!r}{settings})")
+            f"layers={analysis.layers!r}, cache_dir={str(Path(cache_dir).resolve())!r}{settings})")
 
 
 NOTEBOOKS_DIR = Path("innersight-notebooks")

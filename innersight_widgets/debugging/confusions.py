@@ -121,12 +121,12 @@ class Confusions:
 
 
 
-def confusions(an: Probe) -> Confusions:
-    """The confusion table of ``an``'s model on its probe images.
+def confusions(analysis: Probe) -> Confusions:
+    """The confusion table of ``analysis``'s model on its probe images.
 
     Parameters
     ----------
-    an : Analysis
+    analysis : Analysis
         The analysis of the model and its N probe images.
 
     Returns
@@ -134,15 +134,15 @@ def confusions(an: Probe) -> Confusions:
     Confusions
         The true class and the predicted class of each probe image (N each).
     """
-    return Confusions(list(an.data.class_names), np.asarray(an.labels), an.predictions.classes)
+    return Confusions(list(analysis.data.class_names), np.asarray(analysis.labels), analysis.predictions.classes)
 
 
-def error_images(an: Probe, errors: Errors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def error_images(analysis: Probe, errors: Errors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The misclassified images that ``errors`` names, checked.
 
     Parameters
     ----------
-    an : Analysis
+    analysis : Analysis
         The analysis of the model and its probe images.
     errors : (true, predicted), list of int, or int
         A confusion (a tuple of two classes, by index or name), probe image indices (a
@@ -159,28 +159,28 @@ def error_images(an: Probe, errors: Errors) -> tuple[np.ndarray, np.ndarray, np.
         If an image is classified correctly, a confusion is on the diagonal or has no
         images, or an index is out of range.
     """
-    predictions = an.predictions
+    predictions = analysis.predictions
     labels, classes = predictions.labels, predictions.classes
-    names = an.data.class_names
+    names = analysis.data.class_names
     if isinstance(errors, tuple):
         if len(errors) != 2:
             raise ValueError(
                 f"a confusion is a tuple (true class, predicted class), got {len(errors)} values; "
                 "give image indices as a list"
             )
-        t, p = (an.class_index(c) for c in errors)
+        t, p = (analysis.class_index(c) for c in errors)
         if t == p:
             raise ValueError(f"({names[t]!r}, {names[p]!r}) is the diagonal of the confusion table: no errors")
         images = np.flatnonzero((labels == t) & (classes == p))
         if not images.size:
-            found = ", ".join(f"{names[a]} -> {names[b]} ({len(i)})" for a, b, i in confusions(an).errors[:5])
+            found = ", ".join(f"{names[a]} -> {names[b]} ({len(i)})" for a, b, i in confusions(analysis).errors[:5])
             raise ValueError(
                 f"no image of class {names[t]!r} is predicted as {names[p]!r}; the most frequent confusions are "
                 f"{found or 'none: the model makes no errors on the probe images'} (see Analysis.confusions())"
             )
     else:
         single = isinstance(errors, (int, np.integer)) and not isinstance(errors, bool)
-        images = an.image_indices([errors] if single else errors)
+        images = analysis.image_indices([errors] if single else errors)
         right = images[labels[images] == classes[images]]
         if right.size:
             shown = ", ".join(map(str, right[:10].tolist())) + (" ..." if right.size > 10 else "")

@@ -85,12 +85,12 @@ class Unit:
         }
 
 
-def as_unit(an: Probe, unit: UnitLike, index: int) -> Unit:
+def as_unit(analysis: Probe, unit: UnitLike, index: int) -> Unit:
     """A candidate unit as a :class:`Unit`, checked.
 
     Parameters
     ----------
-    an : Analysis
+    analysis : Analysis
         The analysis whose layers and neurons a spec names.
     unit : Unit or mapping of str to iterable of int
         A unit, or an ablation spec ``{layer: [neuron, ...]}`` (selected layers only).
@@ -113,7 +113,7 @@ def as_unit(an: Probe, unit: UnitLike, index: int) -> Unit:
         return unit
     if not isinstance(unit, Mapping):
         raise TypeError(f"a unit is a Unit or a spec {{layer: [neuron, ...]}}, got {type(unit).__name__}")
-    spec = {layer: neurons for layer, neurons in an.ablation_spec(unit, "mean").items() if neurons}
+    spec = {layer: neurons for layer, neurons in analysis.ablation_spec(unit, "mean").items() if neurons}
     if not spec:
         raise ValueError(f"unit {index} has no neurons; give at least one neuron per unit")
     return Unit(f"unit {index}", "spec", spec)
@@ -274,7 +274,7 @@ class Diagnosis:
     }
 )
 def diagnose(
-    an: Probe,
+    analysis: Probe,
     errors: Errors,
     layers: Sequence[str] | str | None = None,
     units: Literal["communities", "neurons"] | Circuit | Sequence[UnitLike] = "communities",
@@ -306,7 +306,7 @@ def diagnose(
 
     Parameters
     ----------
-    an : Analysis
+    analysis : Analysis
         The analysis of the model and its probe images.
     errors : (true, predicted), list of int, or int
         A confusion (a tuple of two classes, by index or name), probe image indices (a
@@ -351,17 +351,17 @@ def diagnose(
         selected, there is no correct image of a true class to compare with, or an
         argument is out of range.
     """
-    images, true, predicted = error_images(an, errors)
-    chosen, found = _units(an, units, layers, communities, top_k)
+    images, true, predicted = error_images(analysis, errors)
+    chosen, found = _units(analysis, units, layers, communities, top_k)
     ref_images, ref_true, ref_predicted, pair_of_error, pair_of_reference = (
-        _reference(an, true, predicted, max_reference, seed) if reference == "correct" else _no_reference(len(images))
+        _reference(analysis, true, predicted, max_reference, seed) if reference == "correct" else _no_reference(len(images))
     )
     rows = np.concatenate([images, ref_images])
     per_channel = _margin_attributions(
-        an, rows, np.concatenate([true, ref_true]), np.concatenate([predicted, ref_predicted]), chosen, steps,
+        analysis, rows, np.concatenate([true, ref_true]), np.concatenate([predicted, ref_predicted]), chosen, steps,
         should_stop, on_progress,
     )
-    membership = {layer: _membership(found, layer, an.layer_info(layer).num_neurons) for layer in chosen}
+    membership = {layer: _membership(found, layer, analysis.layer_info(layer).num_neurons) for layer in chosen}
     per_unit = sum(per_channel[layer] @ membership[layer] for layer in chosen).T  # U x rows
     attribution = per_unit[:, : len(images)]
     reference_attribution = np.zeros_like(attribution)
@@ -370,12 +370,12 @@ def diagnose(
         reference_attribution[:, pair_of_error == pair] = per_unit[:, members].mean(1, keepdims=True)
 
     order = np.argsort(-_evidence(attribution, reference_attribution), kind="stable")
-    logits = an.predictions.logits[images]
+    logits = analysis.predictions.logits[images]
     return Diagnosis(
-        list(an.data.class_names), images, true, predicted,
+        list(analysis.data.class_names), images, true, predicted,
         logits[np.arange(len(images)), predicted] - logits[np.arange(len(images)), true],
         ref_images, chosen, steps, [found[u] for u in order], attribution[order], reference_attribution[order],
-        [_where(an, found[u], images, per_channel, chosen) for u in order],
+        [_where(analysis, found[u], images, per_channel, chosen) for u in order],
     )
 
 
@@ -388,7 +388,7 @@ def _evidence(attribution: np.ndarray, reference_attribution: np.ndarray) -> np.
 
 
 def _units(
-    an: Probe,
+    analysis: Probe,
     units: str | Circuit | Sequence[UnitLike],
     layers: Sequence[str] | str | None,
     communities: Communities | Sequence[Communities] | None,
@@ -399,14 +399,14 @@ def _units(
         if units not in ("communities", "neurons"):
             raise ValueError(f"units must be 'communities', 'neurons', a Circuit or a list of units, got {units!r}")
         if units == "communities":
-            return _community_units(an, layers, communities, top_k)
-        chosen = an.ordered_layers(layers)
+            return _community_units(analysis, layers, communities, top_k)
+        chosen = analysis.ordered_layers(layers)
         return chosen, [
-            Unit(f"{layer}:{n}", "neuron", {layer: (n,)}, None, an.top_images(layer, n, top_k).indices)
-            for layer in chosen for n in range(an.layer_info(layer).num_neurons)
+            Unit(f"{layer}:{n}", "neuron", {layer: (n,)}, None, analysis.top_images(layer, n, top_k).indices)
+            for layer in chosen for n in range(analysis.layer_info(layer).num_neurons)
         ]
     if isinstance(units, Circuit):
-        chosen = an.ordered_layers([l for l in units.layers if l in an.layers] if layers is None else layers)
+        chosen = analysis.ordered_layers([l for l in units.layers if l in analysis.layers] if layers is None else layers)
         found = []
         for group in units.groups:
             if group.layer in chosen:
@@ -418,14 +418,14 @@ def _units(
         if not found:
             raise ValueError(f"the circuit has no groups in the layers {chosen}; its layers are {units.layers}")
         return chosen, found
-    found = [as_unit(an, u, i) for i, u in enumerate(units)]
+    found = [as_unit(analysis, u, i) for i, u in enumerate(units)]
     if not found:
         raise ValueError("units is an empty list; give 'communities', 'neurons', a Circuit or some units")
-    return an.ordered_layers(sorted({layer for u in found for layer in u.spec})), found
+    return analysis.ordered_layers(sorted({layer for u in found for layer in u.spec})), found
 
 
 def _community_units(
-    an: Probe,
+    analysis: Probe,
     layers: Sequence[str] | str | None,
     communities: Communities | Sequence[Communities] | None,
     top_k: int,
@@ -435,15 +435,15 @@ def _community_units(
     a community that spans layers are ranked one by one (their sum would count the same
     path through the network once per layer)."""
     if communities is None:
-        partitions = [aggregator(an, layer).communities("louvain", {}, 0, 0, None) for layer in an.ordered_layers(layers)]
+        partitions = [aggregator(analysis, layer).communities("louvain", {}, 0, 0, None) for layer in analysis.ordered_layers(layers)]
     else:
         partitions = [communities] if isinstance(communities, Communities) else list(communities)
-    chosen = an.ordered_layers(
+    chosen = analysis.ordered_layers(
         layers if layers is not None else sorted({layer for p in partitions for layer in p.layers})
     )
     found = []
     for partition in partitions:
-        report = CommunityReport(an, partition)
+        report = CommunityReport(analysis, partition)
         labels = report.labels()
         for c in range(partition.num_communities):
             for layer, neurons in partition.spec(c).items():
@@ -461,13 +461,13 @@ def _community_units(
 
 
 def _reference(
-    an: Probe, true: np.ndarray, predicted: np.ndarray, most: int, seed: int
+    analysis: Probe, true: np.ndarray, predicted: np.ndarray, most: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Reference rows for each (true, predicted) pair of the errors: up to ``most``
     correctly classified images of the true class, with the margin of the same two
     classes. Returns (images, true, predicted) of the rows, the pair of each error and the
     pair of each row."""
-    predictions = an.predictions
+    predictions = analysis.predictions
     pairs, pair_of_error = np.unique(np.stack([true, predicted], 1), axis=0, return_inverse=True)
     rng = np.random.default_rng(seed)
     images = []
@@ -475,7 +475,7 @@ def _reference(
         right = np.flatnonzero((predictions.labels == t) & predictions.correct)
         if not right.size:
             raise ValueError(
-                f"no probe image of class {an.data.class_names[t]!r} is classified correctly, so there is no "
+                f"no probe image of class {analysis.data.class_names[t]!r} is classified correctly, so there is no "
                 "reference to compare with; pass reference=None for the plain attribution on the errors"
             )
         images.append(np.sort(rng.choice(right, size=min(most, right.size), replace=False)))
@@ -500,7 +500,7 @@ def _membership(units: list[Unit], layer: str, channels: int) -> np.ndarray:
 
 
 def _margin_attributions(
-    an: Probe,
+    analysis: Probe,
     images: np.ndarray,
     true: np.ndarray,
     predicted: np.ndarray,
@@ -512,32 +512,32 @@ def _margin_attributions(
     """Layer -> rows x C: the IG attribution of each row's margin to each channel of the
     layer, summed over positions. A batch holds batch_size // steps images, widened to
     batch_size rows at the layer."""
-    infos = [an.layer_info(layer) for layer in layers]
+    infos = [analysis.layer_info(layer) for layer in layers]
     out = {info.name: np.empty((len(images), info.num_neurons), np.float32) for info in infos}
-    alphas = (torch.arange(steps, device=an.device, dtype=torch.float32) + 0.5) / steps
+    alphas = (torch.arange(steps, device=analysis.device, dtype=torch.float32) + 0.5) / steps
     total, done = len(images) * len(infos), 0
-    with tqdm(total=total, desc="diagnosis", unit="row", disable=not an.progress, leave=False) as bar:
+    with tqdm(total=total, desc="diagnosis", unit="row", disable=not analysis.progress, leave=False) as bar:
 
         def work(rows: slice) -> None:
             nonlocal done
-            x = an.runner.to_device(an.images(images[rows]))
-            t = torch.as_tensor(true[rows], device=an.device)
-            p = torch.as_tensor(predicted[rows], device=an.device)
+            x = analysis.runner.to_device(analysis.images(images[rows]))
+            t = torch.as_tensor(true[rows], device=analysis.device)
+            p = torch.as_tensor(predicted[rows], device=analysis.device)
             for info in infos:
                 if should_stop is not None and should_stop():
                     raise Cancelled("diagnosis stopped: a newer request replaced it")
-                out[info.name][rows] = _margin_ig(an, x, t, p, info, alphas).cpu().numpy()
+                out[info.name][rows] = _margin_ig(analysis, x, t, p, info, alphas).cpu().numpy()
                 done += rows.stop - rows.start
                 bar.update(rows.stop - rows.start)
                 if on_progress is not None:
                     on_progress(done, total)
 
-        an.runner.in_batches(len(images), work, size=max(1, an.batch_size // steps))
+        analysis.runner.in_batches(len(images), work, size=max(1, analysis.batch_size // steps))
     return out
 
 
 def _margin_ig(
-    an: Probe, x: torch.Tensor, true: torch.Tensor, predicted: torch.Tensor, info: LayerInfo, alphas: torch.Tensor
+    analysis: Probe, x: torch.Tensor, true: torch.Tensor, predicted: torch.Tensor, info: LayerInfo, alphas: torch.Tensor
 ) -> torch.Tensor:
     """B x C: sum over positions of A * mean_s d(logit[p] - logit[t])(alpha_s A) / dA at
     ``info``'s layer, by one forward and one backward of B x steps rows."""
@@ -548,18 +548,18 @@ def _margin_ig(
         per_step = values.view(steps, rows, -1)
         return (per_step[:, each, predicted] - per_step[:, each, true]).sum()
 
-    act, mean_grad = step_mean_gradient(an.runner, x, info, None, alphas, margin)
+    act, mean_grad = step_mean_gradient(analysis.runner, x, info, None, alphas, margin)
     return neurons_first(act * mean_grad, info).sum(2)
 
 
 def _where(
-    an: Probe, unit: Unit, images: np.ndarray, per_channel: dict[str, np.ndarray], layers: list[str]
+    analysis: Probe, unit: Unit, images: np.ndarray, per_channel: dict[str, np.ndarray], layers: list[str]
 ) -> list[Patch | None]:
     """On each error image, the receptive box of the unit's member with a 2-D map whose
     attribution there is largest, at that member's maximum."""
     members = [
         (layer, n) for layer in layers for n in unit.spec.get(layer, ())
-        if len(an.layer_info(layer).spatial_shape) == 2
+        if len(analysis.layer_info(layer).spatial_shape) == 2
     ]
     if not members:
         return [None] * len(images)
@@ -567,5 +567,5 @@ def _where(
     out = []
     for row, image in enumerate(images.tolist()):
         layer, n = members[int(np.argmax(values[row]))]
-        out.append(Patch(image, layer, n, an.receptive_box(layer, image, n)))
+        out.append(Patch(image, layer, n, analysis.receptive_box(layer, image, n)))
     return out

@@ -123,7 +123,7 @@ class Intervention:
 
 
 def intervene(
-    an: Probe,
+    analysis: Probe,
     units: UnitLike | Sequence[UnitLike],
     errors: Errors,
     mode: Literal["zero", "mean"] = "zero",
@@ -137,7 +137,7 @@ def intervene(
 
     Parameters
     ----------
-    an : Analysis
+    analysis : Analysis
         The analysis of the model and its probe images.
     units : Unit, spec, or list of them
         Candidates: :class:`Unit` (e.g. from :attr:`Diagnosis.units`) or ablation specs
@@ -162,11 +162,11 @@ def intervene(
         If no unit is given, an image is classified correctly, a confusion has no
         images, or a spec names an unknown layer or neuron.
     """
-    images, true, _ = error_images(an, errors)
+    images, true, _ = error_images(analysis, errors)
     candidates = [units] if isinstance(units, (Unit, Mapping)) else list(units)
     if not candidates:
         raise ValueError("give at least one unit to switch off (a Unit or a spec {layer: [neuron, ...]})")
-    found = [as_unit(an, c, i) for i, c in enumerate(candidates)]
+    found = [as_unit(analysis, c, i) for i, c in enumerate(candidates)]
     names, specs = [u.name for u in found], [u.spec for u in found]
     if len(found) > 1:
         together: dict[str, set[int]] = {}
@@ -175,17 +175,17 @@ def intervene(
                 together.setdefault(layer, set()).update(neurons)
         names.append("all together")
         specs.append({layer: sorted(neurons) for layer, neurons in together.items()})
-    results = an.ablate_many(specs, mode, should_stop, on_progress)
+    results = analysis.ablate_many(specs, mode, should_stop, on_progress)
 
     labels = results[0].labels
     right_before = results[0].logits_before.argmax(1) == labels
     right_after = np.stack([r.logits_after.argmax(1) for r in results]) == labels
     others = np.ones(len(labels), bool)
     others[images] = False
-    k = len(an.data.class_names)
+    k = len(analysis.data.class_names)
     before_by_class = class_means(right_before[others], labels[others], k)
     return Intervention(
-        names, mode, list(an.data.class_names), images, true, results,
+        names, mode, list(analysis.data.class_names), images, true, results,
         fix_rate=right_after[:, images].mean(1),
         now_predicted=np.stack([r.logits_after[images].argmax(1) for r in results]),
         other_accuracy_change=right_after[:, others].mean(1) - right_before[others].mean(),

@@ -20,7 +20,7 @@ def neuron_id(layer: str, index: int) -> str:
 
 
 def neuron_graph(
-    an: Probe,
+    analysis: Probe,
     layers: list[str],
     k: int,
     min_corr: float,
@@ -34,7 +34,7 @@ def neuron_graph(
 
     Parameters
     ----------
-    an : Analysis
+    analysis : Analysis
         Supplies the profiles, correlations and flow edges.
     layers : list of str
         Selected layers, lower to upper.
@@ -54,7 +54,7 @@ def neuron_graph(
     networkx.DiGraph
         Nodes named ``"layer:index"``.
     """
-    found = aggregator(an, layers)
+    found = aggregator(analysis, layers)
     neurons = found.neurons
     rows, cols, weights = found.edges(k, min_corr)
     graph = nx.DiGraph()
@@ -63,10 +63,10 @@ def neuron_graph(
         if communities.neurons != neurons.neurons:
             raise ValueError("the communities were made for other layers than this graph")
         labels = communities.labels
-    class_names = an.data.class_names
+    class_names = analysis.data.class_names
     for layer in neurons.layers:
-        profiles = an.profiles(layer)
-        top_class = np.nanargmax(an.class_means(layer), axis=0)
+        profiles = analysis.profiles(layer)
+        top_class = np.nanargmax(analysis.class_means(layer), axis=0)
         start, _ = neurons.offsets[layer]
         for i in range(profiles.shape[1]):
             attrs = {
@@ -86,7 +86,7 @@ def neuron_graph(
         graph.add_edge(ids[b], ids[a], similarity=w)
     if flow is not None:
         for lower, upper in zip(layers, layers[1:]):
-            f = an.flow(lower, upper, method=flow)
+            f = analysis.flow(lower, upper, method=flow)
             strongest = np.argsort(-f, axis=1)[:, :flow_top]
             for u, inputs in enumerate(strongest):
                 for v in inputs:

@@ -165,24 +165,24 @@ def class_attribution(probe: Probe, layer: str, images: int) -> np.ndarray:
     )
 
 
-def _class_attribution(an: Probe, layer: str, images: int) -> np.ndarray:
+def _class_attribution(analysis: Probe, layer: str, images: int) -> np.ndarray:
     """:func:`class_attribution`, computed."""
-    info = an.layer_info(layer)
-    labels = an.labels
-    num_classes = an.data.num_classes
+    info = analysis.layer_info(layer)
+    labels = analysis.labels
+    num_classes = analysis.data.num_classes
     order = np.random.default_rng(0).permutation(len(labels))
     grouped = order[np.argsort(labels[order], kind="stable")]  # by class, the seeded order within each
     rank = np.arange(len(grouped)) - np.searchsorted(labels[grouped], labels[grouped])  # place within its class
     chosen = np.sort(grouped[rank < images])
-    total = torch.zeros(num_classes, info.num_neurons, dtype=torch.float64, device=an.device)
+    total = torch.zeros(num_classes, info.num_neurons, dtype=torch.float64, device=analysis.device)
     captured: dict[str, torch.Tensor] = {}
 
     def grab(out: torch.Tensor) -> torch.Tensor:
         captured["map"] = out.detach().requires_grad_(True)
         return captured["map"]
 
-    for rows, x, _ in an.data.batches(min(an.batch_size, 64), indices=chosen):
-        logits = an.runner.forward(x, {layer: grab}, grad=True)
+    for rows, x, _ in analysis.data.batches(min(analysis.batch_size, 64), indices=chosen):
+        logits = analysis.runner.forward(x, {layer: grab}, grad=True)
         own = torch.as_tensor(labels[rows], device=logits.device)
         with torch.enable_grad():
             (grad,) = torch.autograd.grad(logits.gather(1, own[:, None]).sum(), captured["map"])

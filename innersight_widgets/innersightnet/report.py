@@ -150,16 +150,16 @@ class CommunityReport:
             One per top image, in the order of :meth:`top_images`; empty when no member
             has a 2-D map.
         """
-        an = self.analysis
+        analysis = self.analysis
         positions = self.communities.member_positions(community)
-        spatial = [p for p in positions if len(an.layer_info(self._neurons.neurons[p][0]).spatial_shape) == 2]
+        spatial = [p for p in positions if len(analysis.layer_info(self._neurons.neurons[p][0]).spatial_shape) == 2]
         if not spatial:
             return []
         out = []
         for image in self.top_images(community, k):
             best = spatial[int(np.argmax(self._neurons.z[image, spatial]))]
             layer, neuron = self._neurons.neurons[best]
-            out.append(Patch(int(image), layer, neuron, an.receptive_box(layer, image, neuron)))
+            out.append(Patch(int(image), layer, neuron, analysis.receptive_box(layer, image, neuron)))
         return out
 
     # ---------------------------------------------------- 2. class selectivity
@@ -652,11 +652,11 @@ class CommunityReport:
             For an unknown class (the message lists the classes), a class without probe
             images, or ``k`` below 1.
         """
-        an = self.analysis
-        cls = an.class_index(target_class)
+        analysis = self.analysis
+        cls = analysis.class_index(target_class)
         return strongest_pathways(
             self._layer_memberships(), self._layer_flows(method, images), self.class_flow(images), self.labels(),
-            an.data.class_names, cls, k,
+            analysis.data.class_names, cls, k,
         )
 
 

@@ -191,7 +191,7 @@ class CriticalNeurons:
 
 @validate_params({"runs": Interval(int, 1, meaning="knockoff runs, each with fresh knockoffs")})
 def critical_neurons(
-    an: Probe, layer: str, target_class: int | str, fdr: float = 0.1, runs: int = 10, seed: int = 0, plus: bool = True
+    analysis: Probe, layer: str, target_class: int | str, fdr: float = 0.1, runs: int = 10, seed: int = 0, plus: bool = True
 ) -> CriticalNeurons:
     """Neurons of ``layer`` whose profiles carry the class logit, selected with FDR <= ``fdr``.
 
@@ -200,11 +200,11 @@ def critical_neurons(
 
     Parameters
     ----------
-    an : Analysis
+    analysis : Analysis
         The analysis whose profiles (N x C) and logits (N x K) are used, over all its
         probe images whatever their class.
     layer : str
-        A selected layer of ``an``; it needs N >= 2 x C probe images.
+        A selected layer of ``analysis``; it needs N >= 2 x C probe images.
     target_class : int or str
         The class, by index or name; the model must predict it on at least one image.
     fdr : float
@@ -228,27 +228,27 @@ def critical_neurons(
         For an FDR outside (0, 1), too few images for the layer, or a class the model
         never predicts.
     """
-    c = an.class_index(target_class)
+    c = analysis.class_index(target_class)
     knockoff_threshold(np.ones(1), fdr, plus)  # validates q before any work
-    x = an.profiles(layer).astype(np.float64)
+    x = analysis.profiles(layer).astype(np.float64)
     n, p = x.shape
     if n < 2 * p:
         raise ValueError(
             f"layer {layer!r} has {p} neurons but there are only {n} probe images; knockoffs need at least "
             f"2 x neurons = {2 * p} images (use more data or a smaller layer)"
         )
-    if not np.any(an.predictions.classes == c):
-        raise ValueError(f"the model never predicts {an.data.class_names[c]!r} on these images; pick another class")
-    y = an.predictions.logits[:, c].astype(np.float64)
+    if not np.any(analysis.predictions.classes == c):
+        raise ValueError(f"the model never predicts {analysis.data.class_names[c]!r} on these images; pick another class")
+    y = analysis.predictions.logits[:, c].astype(np.float64)
     results = [knockoff_run(x, y, np.random.default_rng([seed, r])) for r in range(runs)]
     set_aside = x.std(axis=0) <= 1e-8 * (1 + np.abs(x.mean(axis=0)))
     return CriticalNeurons(
-        layer, c, an.data.class_names[c], float(fdr), np.stack([r.w for r in results]), set_aside,
+        layer, c, analysis.data.class_names[c], float(fdr), np.stack([r.w for r in results]), set_aside,
         sum(r.no_power for r in results), plus,
     )
 
 
-def ablation_comparison(an: Probe, critical: CriticalNeurons, draws: int = 10, seed: int = 0,
+def ablation_comparison(analysis: Probe, critical: CriticalNeurons, draws: int = 10, seed: int = 0,
                         should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
     """Drop in the class's accuracy when its critical neurons are zeroed, against as many
     random neurons (mean of ``draws``) and as many saliency-ranked ones, in one batched pass
@@ -256,7 +256,7 @@ def ablation_comparison(an: Probe, critical: CriticalNeurons, draws: int = 10, s
 
     Parameters
     ----------
-    an : Analysis
+    analysis : Analysis
         The analysis the selection was made on.
     critical : CriticalNeurons
         The selection; at least one neuron must be selected.
@@ -282,13 +282,13 @@ def ablation_comparison(an: Probe, critical: CriticalNeurons, draws: int = 10, s
     size = critical.selected.size
     if size == 0:
         raise ValueError(f"no neuron is selected at FDR {critical.fdr}")
-    n_neurons = an.layer_info(critical.layer).num_neurons
+    n_neurons = analysis.layer_info(critical.layer).num_neurons
     rng = np.random.default_rng(seed)
-    salient = np.argsort(-saliency(an, critical.layer, critical.target_class, should_stop=should_stop))[:size]
+    salient = np.argsort(-saliency(analysis, critical.layer, critical.target_class, should_stop=should_stop))[:size]
     specs = [{critical.layer: critical.selected.tolist()}, {critical.layer: salient.tolist()}] + [
         {critical.layer: rng.choice(n_neurons, size, replace=False).tolist()} for _ in range(draws)
     ]
-    results = an.ablate_many(specs, should_stop=should_stop)
+    results = analysis.ablate_many(specs, should_stop=should_stop)
     c = critical.target_class
     drops = [r.class_accuracy_before[c] - r.class_accuracy_after[c] for r in results]
     return {"critical": float(drops[0]), "saliency": float(drops[1]), "random": float(np.mean(drops[2:])),

@@ -148,14 +148,14 @@ class MechanismReport:
         return self.__dict__.copy()
 
 
-def mechanisms(an: Probe, critical: Selection, k: int | None = None, seed: int = 0,
+def mechanisms(analysis: Probe, critical: Selection, k: int | None = None, seed: int = 0,
                neurons: np.ndarray | None = None) -> Mechanisms:
     """KMeans on the standardised activations of ``neurons`` (default: the critical ones) over
     the images the model assigns to the class; k by silhouette in 2..8 unless given.
 
     Parameters
     ----------
-    an : Analysis
+    analysis : Analysis
         The analysis the selection was made on.
     critical : CriticalNeurons
         Gives the layer, the class and (by default) the neurons.
@@ -184,8 +184,8 @@ def mechanisms(an: Probe, critical: Selection, k: int | None = None, seed: int =
     chosen = critical.selected if neurons is None else np.asarray(neurons)
     if chosen.size == 0:
         raise ValueError(f"no neuron is selected at FDR {critical.fdr}; raise the FDR or use another layer")
-    images = np.flatnonzero(an.predictions.classes == critical.target_class)
-    x = an.profiles(critical.layer)[images][:, chosen].astype(np.float64)
+    images = np.flatnonzero(analysis.predictions.classes == critical.target_class)
+    x = analysis.profiles(critical.layer)[images][:, chosen].astype(np.float64)
     x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-12)
     if k is not None:
         return Mechanisms(images, KMeans(k, n_init=10, random_state=seed).fit_predict(x), chosen, x)
@@ -198,7 +198,7 @@ def mechanisms(an: Probe, critical: Selection, k: int | None = None, seed: int =
     return Mechanisms(images, best_labels, chosen, x)
 
 
-def evaluate_mechanisms(an: Probe, critical: Selection, found: Mechanisms, concept: str,
+def evaluate_mechanisms(analysis: Probe, critical: Selection, found: Mechanisms, concept: str,
                         draws: int = 10, seed: int = 0, should_stop: Callable[[], bool] | None = None) -> MechanismReport:
     """NMI, MI and conditional entropy of the mechanisms against a sub-label concept, beside
     the same clustering (same k) on random and on saliency-ranked neuron sets of equal size.
@@ -206,7 +206,7 @@ def evaluate_mechanisms(an: Probe, critical: Selection, found: Mechanisms, conce
 
     Parameters
     ----------
-    an : Analysis
+    analysis : Analysis
         The analysis the selection was made on; its data must carry ``concept``.
     critical : CriticalNeurons
         The selection the mechanisms were found from.
@@ -233,20 +233,20 @@ def evaluate_mechanisms(an: Probe, critical: Selection, found: Mechanisms, conce
     """
     from sklearn.metrics import mutual_info_score, normalized_mutual_info_score
 
-    if concept not in an.data.concepts:
-        raise ValueError(f"the data has no concept {concept!r}; it has {', '.join(an.data.concepts) or 'none'}")
-    truth = an.data.concepts[concept].values[found.images]
+    if concept not in analysis.data.concepts:
+        raise ValueError(f"the data has no concept {concept!r}; it has {', '.join(analysis.data.concepts) or 'none'}")
+    truth = analysis.data.concepts[concept].values[found.images]
     size, k = len(found.neurons), found.k
-    n_neurons = an.layer_info(critical.layer).num_neurons
+    n_neurons = analysis.layer_info(critical.layer).num_neurons
     rng = np.random.default_rng(seed)
     random_nmis = []
     for _ in range(draws):
         stop_if(should_stop)
-        labels = mechanisms(an, critical, k, seed, rng.choice(n_neurons, size, replace=False)).labels
+        labels = mechanisms(analysis, critical, k, seed, rng.choice(n_neurons, size, replace=False)).labels
         random_nmis.append(normalized_mutual_info_score(truth, labels))
     random_nmi = np.mean(random_nmis)
-    salient = np.argsort(-saliency(an, critical.layer, critical.target_class, should_stop=should_stop))[:size]
-    saliency_nmi = normalized_mutual_info_score(truth, mechanisms(an, critical, k, seed, salient).labels)
+    salient = np.argsort(-saliency(analysis, critical.layer, critical.target_class, should_stop=should_stop))[:size]
+    saliency_nmi = normalized_mutual_info_score(truth, mechanisms(analysis, critical, k, seed, salient).labels)
     mi = mutual_info_score(truth, found.labels)
     entropy = mutual_info_score(truth, truth)
     return MechanismReport(

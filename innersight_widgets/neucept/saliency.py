@@ -17,14 +17,14 @@ if TYPE_CHECKING:
 __all__ = ["saliency"]
 
 
-def saliency(an: Probe, layer: str, target_class: int, steps: int = 16,
+def saliency(analysis: Probe, layer: str, target_class: int, steps: int = 16,
              should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """Mean integrated-gradient attribution of the class logit to each neuron of ``layer``,
     over the images of that class (``should_stop`` asked between batches).
 
     Parameters
     ----------
-    an : Analysis
+    analysis : Analysis
         The analysis whose probe images are used.
     layer : str
         A layer of the model.
@@ -41,12 +41,12 @@ def saliency(an: Probe, layer: str, target_class: int, steps: int = 16,
         C float32: each neuron's score (its IG map reduced over positions), averaged over
         the class's images; zeros when the class has no image.
     """
-    images = np.flatnonzero(an.labels == target_class)
-    info = an.layer_info(layer)
+    images = np.flatnonzero(analysis.labels == target_class)
+    info = analysis.layer_info(layer)
     total = np.zeros(info.num_neurons, dtype=np.float64)
-    for _, x, _ in an.data.batches(an.batch_size, indices=images):
+    for _, x, _ in analysis.data.batches(analysis.batch_size, indices=images):
         stop_if(should_stop)
-        total += integrated_gradients(an.runner, x, np.full(len(x), target_class), info, None, steps).sum(0)
+        total += integrated_gradients(analysis.runner, x, np.full(len(x), target_class), info, None, steps).sum(0)
     return (total / max(len(images), 1)).astype(np.float32)
 
 

@@ -214,9 +214,9 @@ class Circuit:
         torch.Tensor
             C x h x w: the crop cut from its source image, at its own size.
         """
-        an = self.analysis
+        analysis = self.analysis
         image, top, left, bottom, right = (int(v) for v in self.crops[crop])
-        return an.images([image])[0, :, top:bottom, left:right]
+        return analysis.images([image])[0, :, top:bottom, left:right]
 
     def debug_image(self, image: torch.Tensor | int, layer: str, threshold: float | None = None) -> list[dict[str, Any]]:
         """Which groups of ``layer`` one image triggers, and where.
@@ -246,15 +246,15 @@ class Circuit:
         ValueError
             If the circuit has no groups in ``layer``.
         """
-        an = self.analysis
+        analysis = self.analysis
         groups = self.groups_of(layer)
         if not groups:
             raise ValueError(f"the circuit has no groups in {layer!r}; its layers are {', '.join(['logit', *self.layers])}")
         if isinstance(image, (int, np.integer)):
-            image = an.images([int(image)])[0]
+            image = analysis.images([int(image)])[0]
         crops, boxes = _crops(image[None], self.settings["granularities"])
         space_layer = groups[0].space_layer
-        vectors = _pooled(an, crops, [space_layer])[space_layer]
+        vectors = _pooled(analysis, crops, [space_layer])[space_layer]
         out = []
         for group in groups:
             score = barrier_score(vectors[:, group.space], np.asarray(group.vector))
@@ -272,10 +272,10 @@ class Circuit:
         torch.Tensor
             m x C x H x W: every row of :attr:`crops`, bilinearly resized to the image size.
         """
-        an = self.analysis
-        h, w = an.data.image_shape[-2:]
+        analysis = self.analysis
+        h, w = analysis.data.image_shape[-2:]
         sources = np.unique(self.crops[:, 0])
-        images = dict(zip(sources.tolist(), an.images(sources)))
+        images = dict(zip(sources.tolist(), analysis.images(sources)))
         pieces = [
             F.interpolate(images[i][None, :, t:b, l:r], size=(h, w), mode="bilinear", align_corners=False)
             if (b - t, r - l) != (h, w) else images[i][None]
@@ -311,11 +311,11 @@ class Circuit:
         """
         if layer not in self.layers[:-1]:
             raise ValueError(f"fidelity needs a layer with a lower layer in the circuit: one of {self.layers[:-1]}")
-        an = self.analysis
-        lower = an.layer_info(self.layers[self.layers.index(layer) + 1])
-        upper = an.layer_info(layer)
+        analysis = self.analysis
+        lower = analysis.layer_info(self.layers[self.layers.index(layer) + 1])
+        upper = analysis.layer_info(layer)
         crops = self.crop_tensor()
-        vectors = _pooled(an, crops, [layer])[layer]
+        vectors = _pooled(analysis, crops, [layer])[layer]
         k = min(self.settings["top_k"], len(crops))
         rng = np.random.default_rng(seed)
         neurons, core, random_ = [], [], []
@@ -323,9 +323,9 @@ class Circuit:
             top = set(np.argsort(-vectors[:, u], kind="stable")[:k].tolist())
             masked = np.fromiter(inputs, dtype=np.int64)
             neurons.append(u)
-            core.append(topk_change(an, crops, u, masked, lower, upper, top, k))
+            core.append(topk_change(analysis, crops, u, masked, lower, upper, top, k))
             random_.append(float(np.mean([
-                topk_change(an, crops, u, rng.choice(lower.num_neurons, len(masked), replace=False), lower, upper, top, k)
+                topk_change(analysis, crops, u, rng.choice(lower.num_neurons, len(masked), replace=False), lower, upper, top, k)
                 for _ in range(draws)
             ])))
         return {"neurons": neurons, "core": core, "random": random_,
@@ -480,7 +480,7 @@ def _one_of(options: dict[str, str]) -> Options:
     }
 )
 def build_circuit(
-    an: Probe,
+    analysis: Probe,
     target_class: int | str,
     layers: list[str],
     tau: int = 16,
@@ -515,7 +515,7 @@ def build_circuit(
 
     Parameters
     ----------
-    an : Analysis
+    analysis : Analysis
         The analysis of the model and its probe images.
     target_class : int or str
         The class, by index or name.
@@ -562,9 +562,9 @@ def build_circuit(
         crops, a debugging threshold and a label), ``edges`` (lower group, upper group,
         weight) and ``crops`` (m x 5: source image, top, left, bottom, right).
     """
-    c = an.class_index(target_class)
-    layers = _check_layers(an, layers)
-    infos = {layer: an.layer_info(layer) for layer in layers}
+    c = analysis.class_index(target_class)
+    layers = _check_layers(analysis, layers)
+    infos = {layer: analysis.layer_info(layer) for layer in layers}
     for layer, info in infos.items():
         if not Interval(int, 1, info.num_neurons).accepts(tau):
             raise ValueError(f"tau must be in 1..{info.num_neurons} (the neurons of {layer!r}), got {tau!r}")
@@ -573,13 +573,13 @@ def build_circuit(
     if not granularities or not all(GRANULARITY.accepts(g) for g in granularities):
         raise ValueError(f"granularities must be fractions in (0, 1], got {granularities!r}")
 
-    members = np.flatnonzero(an.labels == c)
+    members = np.flatnonzero(analysis.labels == c)
     if members.size == 0:
-        raise ValueError(f"no probe image has class {an.data.class_names[c]!r}; add some to the data")
+        raise ValueError(f"no probe image has class {analysis.data.class_names[c]!r}; add some to the data")
     chosen = members[np.linspace(0, members.size - 1, min(max_images, members.size)).round().astype(int)]
-    crops, boxes = _crops(an.images(chosen), granularities)
+    crops, boxes = _crops(analysis.images(chosen), granularities)
     boxes[:, 0] = chosen[boxes[:, 0]]
-    crop_vectors = _pooled(an, crops, layers, logits=True)
+    crop_vectors = _pooled(analysis, crops, layers, logits=True)
     logits = crop_vectors.pop("logit")[:, c]
     k = min(top_k, len(crops))
 
@@ -594,13 +594,13 @@ def build_circuit(
         top = {u: np.argsort(-(activity[:, 0] if upper is None else activity[:, u]), kind="stable")[:k] for u in targets}
         rows = np.concatenate([top[u] for u in targets])
         row_targets = np.repeat(targets, k)
-        ig = integrated_gradients(an.runner, crops[rows], row_targets, lower, upper, ig_steps, score).reshape(len(targets), k, -1)
+        ig = integrated_gradients(analysis.runner, crops[rows], row_targets, lower, upper, ig_steps, score).reshape(len(targets), k, -1)
         layer_scores, chosen_inputs = {}, {}
         for t, u in enumerate(targets):
             mean = ig[t].mean(0)
             ranked = np.argsort(-mean, kind="stable")[:tau]
             if error_range is not None:
-                ranked = _error_range_cut(an, crops, top[u], u, ranked, lower, upper, error_range)
+                ranked = _error_range_cut(analysis, crops, top[u], u, ranked, lower, upper, error_range)
             chosen_inputs[u] = ranked
             layer_scores[u] = {int(v): float(mean[v]) for v in ranked}
         scores[upper_name] = layer_scores
@@ -622,39 +622,39 @@ def build_circuit(
 
     levels = ["logit", *layers]
     space_of = {level: layers[i] if i < len(layers) else layers[-1] for i, level in enumerate(levels)}
-    probe = _probe_vectors(an, layers)
+    probe = _probe_vectors(analysis, layers)
     most_groups = GROUP_RANGES[group_range][1]
     groups = []
     for level in levels:
         level_concepts = [cc for cc in concepts if cc.layer == level]
         space_layer = space_of[level]
         groups += _group(level, level_concepts, crop_vectors[space_layer], space_neurons[space_layer], space_layer,
-                         n_groups, most_groups, an, probe, label_images)
+                         n_groups, most_groups, analysis, probe, label_images)
     edges = _edges(levels, concepts, groups)
     settings = {
         "tau": int(tau), "top_k": int(top_k), "granularities": tuple(granularities), "ig_steps": int(ig_steps),
         "error_range": error_range, "n_groups": n_groups, "max_images": int(max_images),
         "score": score, "concept_space": concept_space, "group_range": group_range,
     }
-    return Circuit(c, an.data.class_names[c], layers, settings, core, scores, concepts, groups, edges, boxes, an)
+    return Circuit(c, analysis.data.class_names[c], layers, settings, core, scores, concepts, groups, edges, boxes, analysis)
 
 
 # ------------------------------------------------------------------ pieces
-def _check_layers(an: Probe, layers: list[str]) -> list[str]:
+def _check_layers(analysis: Probe, layers: list[str]) -> list[str]:
     if isinstance(layers, str) or not layers:
         raise ValueError("layers must be a non-empty list of layer names, high to low")
-    order = {name: i for i, name in enumerate(info.name for info in an.available_layers())}
+    order = {name: i for i, name in enumerate(info.name for info in analysis.available_layers())}
     for layer in layers:
-        an.layer_info(layer)  # a wrong name lists the close matches
-        if len(an.layer_info(layer).spatial_shape) != 2:
+        analysis.layer_info(layer)  # a wrong name lists the close matches
+        if len(analysis.layer_info(layer).spatial_shape) != 2:
             raise ValueError(f"layer {layer!r} has no 2-D map; NeurFlow crops need conv layers")
     positions = [order[layer] for layer in layers]
     if any(a <= b for a, b in zip(positions, positions[1:])):
         ordered = sorted(layers, key=lambda l: -order[l])
         raise ValueError(f"layers must go from high to low (the last one closest to the input), e.g. {ordered}")
-    example = an.images([0])
+    example = analysis.images([0])
     for upper, lower in zip([None, *layers], layers):
-        if not an.runner.feeds(example, lower, upper):
+        if not analysis.runner.feeds(example, lower, upper):
             above = "the class logit" if upper is None else f"{upper!r}"
             raise ValueError(
                 f"layer {lower!r} does not feed {above}: no path through the network leads from its output "
@@ -686,14 +686,14 @@ def _crops(images: torch.Tensor, granularities: tuple[float, ...]) -> tuple[torc
     return crops, box
 
 
-def _pooled(an: Probe, images: torch.Tensor | Iterable[torch.Tensor], layers: list[str], logits: bool = False) -> dict[str, np.ndarray]:
+def _pooled(analysis: Probe, images: torch.Tensor | Iterable[torch.Tensor], layers: list[str], logits: bool = False) -> dict[str, np.ndarray]:
     """Spatially averaged activations of several layers for a stack of images (or an
     iterable of batches), in one pass that stops once the last of them has run (with
     ``logits``, it runs to the end and the model's outputs come under the key "logit")."""
-    infos = [an.layer_info(layer) for layer in layers]
-    highest = max(layers, key=[info.name for info in an.available_layers()].index)
+    infos = [analysis.layer_info(layer) for layer in layers]
+    highest = max(layers, key=[info.name for info in analysis.available_layers()].index)
     out: dict[str, list[torch.Tensor]] = {layer: [] for layer in [*layers, *(["logit"] if logits else [])]}
-    batches = images.split(an.batch_size) if isinstance(images, torch.Tensor) else images
+    batches = images.split(analysis.batch_size) if isinstance(images, torch.Tensor) else images
 
     def grab(info: Any) -> Any:
         def hook(o: torch.Tensor) -> None:
@@ -703,18 +703,18 @@ def _pooled(an: Probe, images: torch.Tensor | Iterable[torch.Tensor], layers: li
 
     hooks = {info.name: grab(info) for info in infos}
     for x in batches:
-        result = an.runner.forward(x, hooks, stop_after=None if logits else highest)
+        result = analysis.runner.forward(x, hooks, stop_after=None if logits else highest)
         if logits:
             out["logit"].append(result.float().cpu())
     return {layer: torch.cat(parts).numpy() for layer, parts in out.items()}
 
 
-def _probe_vectors(an: Probe, layers: list[str]) -> dict[str, np.ndarray]:
+def _probe_vectors(analysis: Probe, layers: list[str]) -> dict[str, np.ndarray]:
     """Mean-pooled activations of the probe images: the analysis's own profiles where it has
     them all, else one pass that stops after the highest layer."""
-    if an.pooling == "mean" and set(layers) <= set(an.layers):
-        return {layer: an.profiles(layer) for layer in layers}
-    return _pooled(an, (x for _, x, _ in an.data.batches(an.batch_size)), layers)
+    if analysis.pooling == "mean" and set(layers) <= set(analysis.layers):
+        return {layer: analysis.profiles(layer) for layer in layers}
+    return _pooled(analysis, (x for _, x, _ in analysis.data.batches(analysis.batch_size)), layers)
 
 
 def _silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
@@ -779,7 +779,7 @@ def _concepts_of(layer: str, neuron: int, crops: np.ndarray, vectors: np.ndarray
 
 
 def _group(level: str, concepts: list[ConceptOfNeuron], crop_vectors: np.ndarray, space: np.ndarray, space_layer: str,
-           n_groups: int | None, most_groups: Callable[[int], int], an: Probe, probe: dict[str, np.ndarray],
+           n_groups: int | None, most_groups: Callable[[int], int], analysis: Probe, probe: dict[str, np.ndarray],
            label_images: int) -> list[Group]:
     """Ward clusters of one level's concepts by their mean vectors over ``space`` (neurons of
     ``space_layer``): ``n_groups`` of them, or 2..most_groups(len(concepts)) by silhouette."""
@@ -799,16 +799,16 @@ def _group(level: str, concepts: list[ConceptOfNeuron], crop_vectors: np.ndarray
             f"{level}/g{g}", level, [(m.neuron, m.index) for m in members], mean.tolist(), space.tolist(), space_layer,
             representative, float(np.quantile(own_scores, 0.1)),
         )
-        group.label = _label(an, probe[space_layer][:, space], mean, label_images)
+        group.label = _label(analysis, probe[space_layer][:, space], mean, label_images)
         groups.append(group)
     return groups
 
 
-def _label(an: Probe, probe: np.ndarray, mean: np.ndarray, count: int) -> dict[str, Any] | None:
+def _label(analysis: Probe, probe: np.ndarray, mean: np.ndarray, count: int) -> dict[str, Any] | None:
     """The annotated concept value most common among the probe images whose activation
     pattern (z-scored per neuron over the probe set, so that sheer size does not win) points
     most the way of the group's mean vector."""
-    if not an.data.concepts:
+    if not analysis.data.concepts:
         return None
     centre, spread = probe.mean(0), probe.std(0) + 1e-8
     z = (probe - centre) / spread
@@ -816,7 +816,7 @@ def _label(an: Probe, probe: np.ndarray, mean: np.ndarray, count: int) -> dict[s
     cosine = z @ direction / (np.linalg.norm(z, axis=1) * np.linalg.norm(direction) + 1e-12)
     top = np.argsort(-cosine, kind="stable")[:count]
     best = None
-    for name, concept in an.data.concepts.items():
+    for name, concept in analysis.data.concepts.items():
         values, counts = np.unique(concept.values[top], return_counts=True)
         share = counts.max() / len(top)
         if best is None or share > best["share"]:
@@ -842,11 +842,11 @@ def _edges(levels: list[str], concepts: list[ConceptOfNeuron], groups: list[Grou
     return [(a, b, float(w)) for (a, b), w in sorted(totals.items())]
 
 
-def _error_range_cut(an: Probe, crops: torch.Tensor, top: np.ndarray, u: int, ranked: np.ndarray, lower: Any,
+def _error_range_cut(analysis: Probe, crops: torch.Tensor, top: np.ndarray, u: int, ranked: np.ndarray, lower: Any,
                      upper: Any, error_range: float) -> np.ndarray:
     """Fewest leading inputs whose masking changes u's top-k crops by >= (1 - error_range) of the full change."""
     k = len(top)
-    changes = [topk_change(an, crops, u, ranked[:m], lower, upper, set(top.tolist()), k) for m in range(1, len(ranked) + 1)]
+    changes = [topk_change(analysis, crops, u, ranked[:m], lower, upper, set(top.tolist()), k) for m in range(1, len(ranked) + 1)]
     largest = max(changes)
     for m, change in enumerate(changes, start=1):
         if change >= (1 - error_range) * largest:
@@ -854,13 +854,13 @@ def _error_range_cut(an: Probe, crops: torch.Tensor, top: np.ndarray, u: int, ra
     return ranked
 
 
-def topk_change(an: Probe, crops: torch.Tensor, u: int, masked: np.ndarray, lower: Any, upper: Any,
+def topk_change(analysis: Probe, crops: torch.Tensor, u: int, masked: np.ndarray, lower: Any, upper: Any,
                 top: set[int], k: int) -> float:
     """How much zeroing some lower neurons changes a neuron's top-k crops.
 
     Parameters
     ----------
-    an : Analysis
+    analysis : Analysis
         The analysis of the model.
     crops : torch.Tensor
         m x C x H x W: the crops ranked.
@@ -882,12 +882,12 @@ def topk_change(an: Probe, crops: torch.Tensor, u: int, masked: np.ndarray, lowe
     float
         1 - the share of ``top`` still among u's top-k crops after the zeroing.
     """
-    mask = torch.zeros(lower.num_neurons, dtype=torch.bool, device=an.device)
-    mask[torch.as_tensor(np.asarray(masked, dtype=np.int64), device=an.device)] = True
+    mask = torch.zeros(lower.num_neurons, dtype=torch.bool, device=analysis.device)
+    mask[torch.as_tensor(np.asarray(masked, dtype=np.int64), device=analysis.device)] = True
     hooks = {lower.name: channel_replacer(lower, mask)}
     values = []
-    for x in crops.split(an.batch_size):
-        o = an.runner.forward(x, hooks, stop_after=None if upper is None else upper.name)
+    for x in crops.split(analysis.batch_size):
+        o = analysis.runner.forward(x, hooks, stop_after=None if upper is None else upper.name)
         values.append((o.float() if upper is None else pooled(o, upper))[:, u].cpu())
     after = torch.cat(values).numpy()
     new_top = set(np.argsort(-after, kind="stable")[:k].tolist())

@@ -128,7 +128,7 @@ def _graph(
 ) -> tuple[figure, Div]:
     """The community graph, spring-laid on similarity, and the clicked community's images."""
     graph = report.community_graph(top=3)
-    an = report.analysis
+    analysis = report.analysis
     k = report.num_communities
     position = nx.spring_layout(graph.to_undirected(), weight="similarity", seed=0)
     _, selectivity = report.class_selectivity()
@@ -148,7 +148,7 @@ def _graph(
         "p": [t.p_value for t in tested] if tested else [np.nan] * k,
         "images": [
             image_strip(
-                [png_data_uri(image) for image in an.images(report.top_images(c, top_images))],
+                [png_data_uri(image) for image in analysis.images(report.top_images(c, top_images))],
                 f"community c{c}: {_label(report, c)}; top classes {', '.join(report.top_classes(c))}",
             )
             for c in range(k)

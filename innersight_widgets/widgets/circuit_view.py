@@ -58,15 +58,15 @@ class CircuitView(w.VBox):
             raise TypeError(f"CircuitView needs a Circuit from build_circuit, got {type(circuit).__name__}")
         self.crops_per_group = check("crops_per_group", crops_per_group, self.constraints["crops_per_group"])
         self.circuit = circuit
-        self.analysis = an = circuit.analysis
-        predicted, labels, names = an.predictions.classes, an.labels, an.data.class_names
+        self.analysis = analysis = circuit.analysis
+        predicted, labels, names = analysis.predictions.classes, analysis.labels, analysis.data.class_names
         wrong = np.flatnonzero(predicted != labels)
         options = [("—", NO_IMAGE)] + [
             (f"#{i}: {names[labels[i]]} predicted {names[predicted[i]]}", int(i)) for i in wrong[:200]
         ]
         wide = {"description_width": "initial"}
         self.misclassified = w.Dropdown(options=options, value=NO_IMAGE, description="misclassified", style=wide)
-        self.image_index = w.BoundedIntText(value=0, min=0, max=len(an.data) - 1, description="image #", style=wide,
+        self.image_index = w.BoundedIntText(value=0, min=0, max=len(analysis.data) - 1, description="image #", style=wide,
                                             layout=w.Layout(width="150px"))
         self.debug_button = w.Button(description="debug this image", icon="search")
         self.layer = w.Dropdown(options=circuit.layers, value=circuit.layers[0], description="layer", style=wide)

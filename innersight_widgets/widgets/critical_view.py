@@ -111,16 +111,16 @@ class CriticalNeuronsView(w.VBox):
             return
         concept = self.concept.value
         owner = f"{critical.layer} {critical.class_name} fdr {critical.fdr:.4f} {concept}"
-        an = self.analysis
+        analysis = self.analysis
 
         def compute(job: Job) -> tuple[MechanismsView, Thumbnails]:
-            found = mechanisms(an, critical)
-            truth = an.data.concepts.get(concept) if concept != "—" else None
-            shown, thumbnails = mechanism_views(an, found, self.images_per_mechanism, truth, owner)
+            found = mechanisms(analysis, critical)
+            truth = analysis.data.concepts.get(concept) if concept != "—" else None
+            shown, thumbnails = mechanism_views(analysis, found, self.images_per_mechanism, truth, owner)
             report = None
             if truth is not None:
-                report = evaluate_mechanisms(an, critical, found, concept, should_stop=job.stale).to_dict()
-            ablation = ablation_comparison(an, critical, should_stop=job.stale)
+                report = evaluate_mechanisms(analysis, critical, found, concept, should_stop=job.stale).to_dict()
+            ablation = ablation_comparison(analysis, critical, should_stop=job.stale)
             return MechanismsView(owner, found.k, shown, report, ablation), thumbnails
 
         def apply(result: tuple[MechanismsView, Thumbnails]) -> str:

@@ -124,10 +124,10 @@ def group_details(circuit: Circuit, group_id: str, crops_shown: int) -> tuple[Gr
 
 def debug_view(circuit: Circuit, image: int, layer: str) -> tuple[DebugView, Thumbnails]:
     """Which groups of ``layer`` the probe image ``image`` lights, and where."""
-    an = circuit.analysis
-    if isinstance(image, bool) or not isinstance(image, (int, np.integer)) or not 0 <= image < len(an.data):
-        raise ValueError(f"image must be a probe image index in 0..{len(an.data) - 1}, got {image!r}")
-    names = an.data.class_names
+    analysis = circuit.analysis
+    if isinstance(image, bool) or not isinstance(image, (int, np.integer)) or not 0 <= image < len(analysis.data):
+        raise ValueError(f"image must be a probe image index in 0..{len(analysis.data) - 1}, got {image!r}")
+    names = analysis.data.class_names
     thresholds = {g.id: g.threshold for g in circuit.groups_of(layer)}
     matches = [
         GroupMatch(
@@ -136,7 +136,7 @@ def debug_view(circuit: Circuit, image: int, layer: str) -> tuple[DebugView, Thu
         )
         for m in circuit.debug_image(int(image), layer)
     ]
-    height, width = an.data.image_shape[-2:]
+    height, width = analysis.data.image_shape[-2:]
     owner = f"debug {layer} {image}"
     view = DebugView(
         owner=owner,
@@ -144,8 +144,8 @@ def debug_view(circuit: Circuit, image: int, layer: str) -> tuple[DebugView, Thu
         layer=layer,
         height=int(height),
         width=int(width),
-        caption=f"#{image}: {names[int(an.labels[image])]}, predicted {names[int(an.predictions.classes[image])]}",
+        caption=f"#{image}: {names[int(analysis.labels[image])]}, predicted {names[int(analysis.predictions.classes[image])]}",
         rule=f"lit (red): a crop scores above {LIT_ABOVE:g} and above the group's own threshold",
         matches=matches,
     )
-    return view, thumbnails(owner, {"image": an.images([int(image)])[0]}, size=192)
+    return view, thumbnails(owner, {"image": analysis.images([int(image)])[0]}, size=192)

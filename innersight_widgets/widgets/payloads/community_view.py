@@ -281,9 +281,9 @@ def stability_summary(
 
 def community_details(report: CommunityReport, c: int, top_k: int, owner: str) -> tuple[CommunityDetails, Thumbnails]:
     """Everything the details panel shows for community ``c`` but the importance test."""
-    an = report.analysis
-    names = an.data.class_names
-    predicted = an.predictions.classes
+    analysis = report.analysis
+    names = analysis.data.class_names
+    predicted = analysis.predictions.classes
     images = report.top_images(c, top_k)
     patches = report.patches(c, top_k)
     means, selectivity = report.class_selectivity()
@@ -294,11 +294,11 @@ def community_details(report: CommunityReport, c: int, top_k: int, owner: str) -
     if len(present) > SHOWN_CLASSES:
         present = np.sort(present[np.argsort(-means[present, c], kind="stable")[:SHOWN_CLASSES]])
     shown = present.tolist()
-    pictures = dict(zip(images.tolist(), an.images(images)))
+    pictures = dict(zip(images.tolist(), analysis.images(images)))
     extra = sorted({p.image for p in patches} - set(pictures))
-    pictures.update(zip(extra, an.images(extra)) if extra else ())
+    pictures.update(zip(extra, analysis.images(extra)) if extra else ())
     tops = [
-        TopImage(int(i), names[int(an.labels[i])], names[int(predicted[i])], round(float(report.scores[i, c]), 3), f"image{int(i)}")
+        TopImage(int(i), names[int(analysis.labels[i])], names[int(predicted[i])], round(float(report.scores[i, c]), 3), f"image{int(i)}")
         for i in images
     ]
     crops = [PatchImage(p.image, f"{p.layer}:{p.neuron}", list(p.box), f"patch{n}") for n, p in enumerate(patches)]

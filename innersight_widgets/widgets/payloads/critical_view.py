@@ -72,14 +72,14 @@ def critical_selection(critical: CriticalNeurons) -> CriticalSelection:
 
 
 def mechanism_views(
-    an: Analysis, found: Mechanisms, images_shown: int, truth: Concept | None, owner: str
+    analysis: Analysis, found: Mechanisms, images_shown: int, truth: Concept | None, owner: str
 ) -> tuple[list[Mechanism], Thumbnails]:
-    """Each mechanism with its ``images_shown`` most typical members (probe images of ``an``)
+    """Each mechanism with its ``images_shown`` most typical members (probe images of ``analysis``)
     and, given a sub-label concept ``truth``, its dominant value over all members and among
     the ones shown."""
     typical = [found.typical(m, images_shown) for m in range(found.k)]
     wanted = np.unique(np.concatenate(typical)) if typical else np.zeros(0, dtype=int)
-    pictures = dict(zip(wanted.tolist(), an.images(wanted))) if wanted.size else {}
+    pictures = dict(zip(wanted.tolist(), analysis.images(wanted))) if wanted.size else {}
     out, shown_pictures = [], {}
     for m, shown in enumerate(typical):
         members = found.members(m)

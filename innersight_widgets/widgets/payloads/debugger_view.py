@@ -94,18 +94,18 @@ def confusion_table(table: Confusions) -> ConfusionTable:
     return ConfusionTable(list(table.class_names), table.counts.tolist(), round(float(np.trace(table.counts) / table.counts.sum()), 4))
 
 
-def error_grid(an: Analysis, true: int, predicted: int, shown: int, owner: str) -> tuple[ErrorGrid, Thumbnails]:
+def error_grid(analysis: Analysis, true: int, predicted: int, shown: int, owner: str) -> tuple[ErrorGrid, Thumbnails]:
     """The first ``shown`` probe images of class ``true`` predicted as ``predicted``."""
-    names = an.data.class_names
-    images = an.confusions().images(true, predicted)
+    names = analysis.data.class_names
+    images = analysis.confusions().images(true, predicted)
     pictures = [Picture(int(i), f"image{int(i)}") for i in images[:shown]]
     caption = f"{len(images)} images of {names[true]} predicted {names[predicted]}"
-    shown_pictures = dict(zip([p.thumb for p in pictures], an.images([p.index for p in pictures]))) if pictures else {}
+    shown_pictures = dict(zip([p.thumb for p in pictures], analysis.images([p.index for p in pictures]))) if pictures else {}
     return ErrorGrid(owner, true, predicted, caption, pictures, max(0, len(images) - shown)), thumbnails(owner, shown_pictures)
 
 
 def diagnosis_view(
-    an: Analysis, diagnosis: Diagnosis, image: int, shown: int, top_k: int, title: str, owner: str
+    analysis: Analysis, diagnosis: Diagnosis, image: int, shown: int, top_k: int, title: str, owner: str
 ) -> tuple[DiagnosisView, Thumbnails]:
     """The ``shown`` best units of ``diagnosis`` with their figures on error image ``image``
     (-1: the whole confusion, each unit on the error it pushes most) and their top images."""
@@ -136,8 +136,8 @@ def diagnosis_view(
         ))
         wanted.update([errors[row], *(p.index for p in tops)])
     order = sorted(wanted)
-    shown_pictures = dict(zip([f"image{i}" for i in order], an.images(order))) if order else {}
-    height, width = an.data.image_shape[-2:]
+    shown_pictures = dict(zip([f"image{i}" for i in order], analysis.images(order))) if order else {}
+    height, width = analysis.data.image_shape[-2:]
     view = DiagnosisView(owner, title, image, int(height), int(width), rows, len(diagnosis.units))
     return view, thumbnails(owner, shown_pictures)
 
