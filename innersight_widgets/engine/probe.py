@@ -105,6 +105,10 @@ class Probe:
         memory-mapped ``.npy`` files instead of RAM.
     refresh : bool
         Recompute the pass even when the cache has an entry for it, and replace the entry.
+    output : callable, optional
+        Takes what the model returns and gives its N x K logits, for a model whose output
+        the analysis cannot read by itself. Default: a tensor as it is, a Hugging Face
+        ``ModelOutput`` or a dict by its ``logits``, a tuple by its one N x K tensor.
 
     Example
     -------
@@ -136,11 +140,12 @@ class Probe:
         profiles_dtype: Literal["float32", "float16"] = "float32",
         memmap_threshold: int = 256 << 20,
         refresh: bool = False,
+        output: Callable[[Any], torch.Tensor] | None = None,
     ) -> None:
         pooling = check("pooling", pooling, self.constraints["pooling"])
         profiles_dtype = check("profiles_dtype", profiles_dtype, self.constraints["profiles_dtype"])
         memmap_threshold = check("memmap_threshold", memmap_threshold, self.constraints["memmap_threshold"])
-        self.runner = ModelRunner(model, device, precision, batch_size)
+        self.runner = ModelRunner(model, device, precision, batch_size, output)
         data = as_probe_set(data, class_names)
         self.pooling = pooling
         self.profiles_dtype = profiles_dtype
@@ -149,13 +154,16 @@ class Probe:
         self.refresh = bool(refresh)
         self.progress = progress
 
-        self._layer_info, output, self._refused = self.runner.discover(data.images(range(min(2, len(data)))))
-        if data.class_names is None and isinstance(output, torch.Tensor) and output.ndim == 2:
-            # names the data does not carry: the model's own, else the output indices
-            names = getattr(model, "class_names", None) or [str(i) for i in range(output.shape[1])]
-            data = data.with_class_names(names)
+        example = data.images(range(min(2, len(data))))
+        self._layer_info, returned, self._refused = self.runner.discover(example)
+        logits = self.runner.logits(returned, len(example))
+        if data.class_names is None and isinstance(logits, torch.Tensor) and logits.ndim == 2:
+            # names the data does not carry: the model's own (a Hugging Face config's id2label
+            # included), else the output indices
+            names = getattr(model, "class_names", None) or _config_labels(model, logits.shape[1])
+            data = data.with_class_names(names or [str(i) for i in range(logits.shape[1])])
         self.data = data
-        self._check_output(output)
+        self._check_output(logits)
         if layers is None:
             layers = default_layers(self.model, self._layer_info)
             shared = [n for n, why in self._refused.items() if why.startswith("runs ") and is_unit(self.runner.module(n))]
@@ -357,8 +365,9 @@ class Probe:
         if not isinstance(output, torch.Tensor) or output.ndim != 2:
             what = type(output).__name__ if not isinstance(output, torch.Tensor) else f"shape {tuple(output.shape)}"
             raise TypeError(
-                f"the model must return logits of shape N x K, but it returned {what}; "
-                "wrap it in a module whose forward returns the logits tensor"
+                f"the model must return logits of shape N x K, but its logits are {what}; pass "
+                "output=lambda out: ... to say where they are, or wrap it in a module whose forward returns the "
+                "logits tensor"
             )
         if output.shape[1] != self.data.num_classes:
             raise ValueError(
@@ -408,10 +417,13 @@ class Probe:
         return values.astype(np.int64)
 
     def _settings(self) -> dict[str, Any]:
-        return {
+        settings = {
             "layers": self.layers, "pooling": self.pooling, "profiles_dtype": self.profiles_dtype,
             "precision": self.runner.precision,
         }
+        if self.runner.output is not None:  # only then, so that entries written without it still open
+            settings["output"] = _code_key(self.runner.output)
+        return settings
 
     def _expected(self) -> dict[str, tuple[tuple[int, ...], Any]]:
         """Name -> (shape, dtype) of every statistic of the pass."""
@@ -531,3 +543,21 @@ def cached_analyses(cache_dir: str | os.PathLike) -> list[dict[str, Any]]:
         ``fingerprint`` and ``path``.
     """
     return _cache.entries(cache_dir)
+
+
+def _config_labels(model: nn.Module, classes: int) -> list[str] | None:
+    """The class names a Hugging Face model carries in ``config.id2label``, when they are
+    real names for all ``classes`` outputs (not the generated ``LABEL_0``...)."""
+    id2label = getattr(getattr(model, "config", None), "id2label", None)
+    if not isinstance(id2label, dict) or len(id2label) != classes:
+        return None
+    names = [str(id2label.get(i, id2label.get(str(i), ""))) for i in range(classes)]
+    return None if any(not n or n == f"LABEL_{i}" for i, n in enumerate(names)) else names
+
+
+def _code_key(function: Callable[..., Any]) -> str:
+    """What the cache fingerprint sees of an ``output`` callable: its name and, for a Python
+    function, its bytecode, constants and names (another lambda gets another entry)."""
+    code = getattr(function, "__code__", None)
+    seen = (code.co_code.hex(), repr(code.co_consts), code.co_names) if code is not None else ()
+    return f"{getattr(function, '__qualname__', type(function).__name__)}:{seen}"

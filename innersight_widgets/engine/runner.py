@@ -21,6 +21,7 @@ from torch import fx, nn
 from .._validation import Constraint, Interval, Options, check
 from ._device import resolve_device
 from ._layers import LayerInfo, channel_axis
+from ._outputs import OutputReader, find_logits, output_reader
 from ._widen import WideInterpreter, trace_layers
 
 #: A hook gets a layer's output and returns a replacement, or None to leave it as it is.
@@ -53,6 +54,10 @@ class ModelRunner:
     batch_size : int
         Images per forward, for every computation. On CUDA out-of-memory the batch is
         halved and the same work retried (see :meth:`in_batches`).
+    output : callable, optional
+        Reads the N x K logits out of what the model returns. Default: the output itself
+        when it is a tensor, its ``logits`` (a Hugging Face ``ModelOutput``, a dict), or the
+        one N x K tensor of a tuple.
     """
 
     #: The constructor's declared constraints.
@@ -67,6 +72,7 @@ class ModelRunner:
         device: str | torch.device | None = None,
         precision: Precision = "fp32",
         batch_size: int = 256,
+        output: OutputReader | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -83,6 +89,7 @@ class ModelRunner:
         )
         self.precision = precision
         self.batch_size = batch_size
+        self.output = output_reader(output)
         #: Held for every forward; hold it yourself to run several forwards as one unit.
         self.lock = threading.RLock()
         self._modules = dict(self.model.named_modules())
@@ -133,7 +140,7 @@ class ModelRunner:
         Returns
         -------
         Tensor
-            The output of ``stop_after``, or the model's output.
+            The output of ``stop_after``, or the model's logits (see :meth:`logits`).
         """
         hooks = dict(hooks or {})
         for name in [*hooks, *([stop_after] if stop_after is not None else [])]:
@@ -178,7 +185,12 @@ class ModelRunner:
                     handle.remove()
         if stop_after is not None:
             raise ValueError(f"layer {stop_after!r} did not run in the forward pass, or ran after the hook was needed")
-        return out
+        return self.logits(out, len(x) * copies)
+
+    def logits(self, output: object, rows: int) -> torch.Tensor:
+        """The N x K logits in what the model returned for ``rows`` images, read by the
+        runner's ``output`` callable or found (:func:`find_logits`)."""
+        return self.output(output) if self.output is not None else find_logits(output, rows)
 
     def _call(self, x: torch.Tensor, hooked: frozenset[str], copies: int) -> torch.Tensor:
         if copies == 1:

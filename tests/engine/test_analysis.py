@@ -147,19 +147,6 @@ def test_a_shared_conv_is_left_out_of_the_default_layers_with_a_note(tiny_data):
     assert an.profiles("fc").shape == (37, 3)
 
 
-def test_a_model_that_does_not_return_logits_is_explained(tiny_data):
-    class Tuple(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(3 * 8 * 8, 3)
-
-        def forward(self, x):
-            return self.fc(x.flatten(1)), x
-
-    with pytest.raises(TypeError, match="must return logits"):
-        Analysis(Tuple(), tiny_data, progress=False)
-
-
 def test_hooks_are_removed_after_the_pass(tiny_model, tiny_data):
     an = Analysis(tiny_model, tiny_data, layers=LAYERS, progress=False)
     an.profiles("conv")
