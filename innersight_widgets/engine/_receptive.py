@@ -37,6 +37,17 @@ class ReceptiveField:
         )
 
 
+def field_of(runner: ModelRunner, data: ProbeSet, info: LayerInfo) -> ReceptiveField:
+    """The receptive field of a layer's positions: a patch layer's position is its patch's
+    pixels (attention mixes the whole image, but a patch token stands for its patch); a conv
+    map's is measured (:func:`measure`)."""
+    if info.grid is None:
+        return measure(runner, data, info)
+    image_h, image_w = data.image_shape[-2:]
+    patch_h, patch_w = image_h / info.grid[0], image_w / info.grid[1]
+    return ReceptiveField(0.0, 0.0, patch_h, patch_w, patch_h, patch_w, image_h, image_w)
+
+
 def measure(runner: ModelRunner, data: ProbeSet, info: LayerInfo, samples: int = 8) -> ReceptiveField:
     """Where the input influences the centre of ``info``'s map: the union, over a few
     probe images and all channels, of pixels with a non-zero gradient."""

@@ -24,7 +24,7 @@ from .._validation import Constraint, Interval, Options, check, validate_params
 from ..data import ImageFolder, as_probe_set
 from . import _cache, _distributed, _flow, _receptive
 from ._ablation import Ablator
-from ._layers import LayerInfo, default_layers, is_unit, resolve
+from ._layers import LayerInfo, Tokens, default_layers, is_unit, patch_grid, resolve, with_token_grid
 from ._streaming import streaming_pass
 from .records import AblationResult, Predictions, TopImages, class_means
 from .runner import ModelRunner, Precision
@@ -105,6 +105,17 @@ class Probe:
         memory-mapped ``.npy`` files instead of RAM.
     refresh : bool
         Recompute the pass even when the cache has an entry for it, and replace the entry.
+    tokens : {"patches", "cls", "all"}
+        For a token layer (B x T x D) of a patch-based model (a vision transformer), which
+        tokens a neuron's profile pools: its patch tokens (default; their grid lays them over
+        the image, so maxima, crops and receptive boxes are image regions), the first (CLS)
+        token, or all of them.
+    token_grid : (int, int), optional
+        The patch grid (h, w) of the token layers. Default: the map of the patch embedding,
+        the first conv layer reading the image in non-overlapping patches.
+    prefix_tokens : int, optional
+        Tokens before the patches (CLS, distillation, register tokens). Default: what each
+        token layer holds beyond h x w, up to 16.
     output : callable, optional
         Takes what the model returns and gives its N x K logits, for a model whose output
         the analysis cannot read by itself. Default: a tensor as it is, a Hugging Face
@@ -123,6 +134,8 @@ class Probe:
         "pooling": Options("mean", "max"),
         "profiles_dtype": Options("float32", "float16"),
         "memmap_threshold": Interval(int, 0, meaning="bytes from which a cached statistic is memory-mapped"),
+        "tokens": Options("patches", "cls", "all", meaning="which tokens of a patch layer a profile pools"),
+        "prefix_tokens": Interval(int, 0, none=True, meaning="tokens before the patches (CLS, registers); None: found"),
     }
 
     def __init__(
@@ -141,10 +154,16 @@ class Probe:
         memmap_threshold: int = 256 << 20,
         refresh: bool = False,
         output: Callable[[Any], torch.Tensor] | None = None,
+        tokens: Tokens = "patches",
+        token_grid: tuple[int, int] | None = None,
+        prefix_tokens: int | None = None,
     ) -> None:
         pooling = check("pooling", pooling, self.constraints["pooling"])
         profiles_dtype = check("profiles_dtype", profiles_dtype, self.constraints["profiles_dtype"])
         memmap_threshold = check("memmap_threshold", memmap_threshold, self.constraints["memmap_threshold"])
+        tokens = check("tokens", tokens, self.constraints["tokens"])
+        prefix_tokens = check("prefix_tokens", prefix_tokens, self.constraints["prefix_tokens"])
+        token_grid = _check_grid(token_grid)
         self.runner = ModelRunner(model, device, precision, batch_size, output)
         data = as_probe_set(data, class_names)
         self.pooling = pooling
@@ -156,6 +175,14 @@ class Probe:
 
         example = data.images(range(min(2, len(data))))
         self._layer_info, returned, self._refused = self.runner.discover(example)
+        grid = token_grid if token_grid is not None else patch_grid(model, self._layer_info, example.shape[1])
+        self._layer_info = with_token_grid(self._layer_info, grid, prefix_tokens, tokens)
+        if token_grid is not None and not any(i.grid for i in self._layer_info.values()):
+            counts = sorted({i.shape[0] for i in self._layer_info.values() if i.kind == "tokens"})
+            raise ValueError(
+                f"token_grid={token_grid} fits no token layer: a patch layer holds {token_grid[0] * token_grid[1]} "
+                f"patch tokens after its prefix_tokens, and the model's token layers hold {counts or 'none'}"
+            )
         logits = self.runner.logits(returned, len(example))
         if data.class_names is None and isinstance(logits, torch.Tensor) and logits.ndim == 2:
             # names the data does not carry: the model's own (a Hugging Face config's id2label
@@ -355,7 +382,7 @@ class Probe:
         """(top, left, bottom, right) input pixels seen by ``neuron`` where it peaks on ``image``."""
         info = self.selected(layer)
         neuron = self.check_neuron(info, neuron)
-        field = self.memo("receptive fields", layer, lambda: _receptive.measure(self.runner, self.data, info))
+        field = self.memo("receptive fields", layer, lambda: _receptive.field_of(self.runner, self.data, info))
         flat = self._pass()[f"argmax:{layer}"][image, neuron]
         row, col = np.unravel_index(flat, info.spatial_shape)
         return field.box(int(row), int(col))
@@ -423,6 +450,9 @@ class Probe:
         }
         if self.runner.output is not None:  # only then, so that entries written without it still open
             settings["output"] = _code_key(self.runner.output)
+        gridded = {n: [*i.grid, i.prefix] for n in self.layers if (i := self._layer_info[n]).grid is not None}
+        if gridded:  # likewise: only for patch layers
+            settings["tokens"] = [self._layer_info[next(iter(gridded))].tokens, gridded]
         return settings
 
     def _expected(self) -> dict[str, tuple[tuple[int, ...], Any]]:
@@ -561,3 +591,13 @@ def _code_key(function: Callable[..., Any]) -> str:
     code = getattr(function, "__code__", None)
     seen = (code.co_code.hex(), repr(code.co_consts), code.co_names) if code is not None else ()
     return f"{getattr(function, '__qualname__', type(function).__name__)}:{seen}"
+
+
+def _check_grid(grid: object) -> tuple[int, int] | None:
+    """``token_grid`` as (h, w) of positive integers, or None."""
+    if grid is None:
+        return None
+    if (not isinstance(grid, (tuple, list)) or len(grid) != 2
+            or not all(Interval(int, 1).accepts(v) for v in grid)):
+        raise ValueError(f"token_grid must be (rows, columns) of patches, two positive integers, got {grid!r}")
+    return int(grid[0]), int(grid[1])

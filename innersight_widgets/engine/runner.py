@@ -319,8 +319,9 @@ def pooled(output: torch.Tensor, info: LayerInfo, how: Literal["mean", "max"] = 
 
 
 def neurons_first(output: torch.Tensor, info: LayerInfo) -> torch.Tensor:
-    """B x C x (positions, flattened) in fp32, whatever the layer's layout."""
-    out = output
+    """B x C x (positions, flattened) in fp32, whatever the layer's layout; of a patch layer,
+    the tokens its profiles pool (:attr:`LayerInfo.pooled_tokens`)."""
+    out = output if info.grid is None else output[:, info.pooled_tokens]
     if info.channel_axis != 1:
         out = out.movedim(info.channel_axis, 1)
     return out.reshape(out.shape[0], out.shape[1], -1).float()
