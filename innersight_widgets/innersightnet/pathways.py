@@ -22,7 +22,6 @@ import networkx as nx
 import numpy as np
 import torch
 
-from ..engine import neurons_first
 from .concepts import ConceptScore, label_text
 
 if TYPE_CHECKING:
@@ -141,7 +140,7 @@ def layer_flows(
 def class_attribution(probe: Probe, layer: str, images: int) -> np.ndarray:
     """Each class's logit attributed to the neurons of ``layer``; kept in the probe's memo.
 
-    Gradient x activation summed over positions (signed), averaged over at most
+    Gradient x activation summed over all positions (signed; all tokens of a token layer), averaged over at most
     ``images`` probe images of the class: the first in the seeded order of
     :meth:`Probe.flow`'s sample. Each image back-propagates its own class's logit, so that
     one backward per batch serves every class.
@@ -186,7 +185,8 @@ def _class_attribution(analysis: Probe, layer: str, images: int) -> np.ndarray:
         own = torch.as_tensor(labels[rows], device=logits.device)
         with torch.enable_grad():
             (grad,) = torch.autograd.grad(logits.gather(1, own[:, None]).sum(), captured["map"])
-        contrib = neurons_first(grad * captured["map"].detach(), info).sum(2)
+        # every position, a patch layer's CLS token included: the logit reads the class from it
+        contrib = (grad * captured["map"].detach()).movedim(info.channel_axis, 1).flatten(2).sum(2)
         total.index_add_(0, own.to(total.device), contrib.double())
     counts = np.bincount(labels[chosen], minlength=num_classes)[:, None]
     with np.errstate(invalid="ignore"):
