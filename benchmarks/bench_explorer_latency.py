@@ -1,11 +1,13 @@
 """Slider-to-update latency of CommunityExplorer, Python side, against the core step alone.
 
-    python benchmarks/bench_explorer_latency.py [--sizes 2048 8192] [--profiles synthetic real]
+    python benchmarks/bench_explorer_latency.py [--sizes 2048 8192] [--profiles synthetic real vit]
         [--steps 15] [--cache-dir DIR]
 
 Profiles: a synthetic model (one hidden layer of M neurons in planted groups over 2,000
 random images), and a ResNet-50 (random weights) over 256 shipped shapes upscaled to 224
-px with the layers of about M neurons (benchmarks/_resnet_profiles.py). The explorer is
+px with the layers of about M neurons (benchmarks/_resnet_profiles.py); and ("vit") the
+shipped vision transformer over the 2,000 shapes test images, on its widest token layer (an
+MLP's hidden layer, 128 neurons over the 8 x 8 patch grid), whatever --sizes says. The explorer is
 built with no debounce, and for each new slider value the time from the trait change to
 the new graph sent to the front end is measured, wall and process CPU, median and p95
 (the work that follows the drawing, such as the stability runs, is waited for between
@@ -25,7 +27,7 @@ import torch
 from _resnet_profiles import SELECTIONS, resnet50_analysis
 from torch import nn
 
-from innersight_widgets import Analysis
+from innersight_widgets import Analysis, load_pretrained, load_shapes
 from innersight_widgets.widgets import CommunityExplorer
 
 VALUES = {"louvain": np.geomspace(0.3, 3.0, 8), "agglomerative": np.linspace(0.3, 1.2, 8)}
@@ -87,12 +89,18 @@ def bench(an: Analysis, layers: list[str], kind: str, steps: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 8192])
-    parser.add_argument("--profiles", nargs="+", choices=["synthetic", "real"], default=["synthetic", "real"])
+    parser.add_argument("--profiles", nargs="+", choices=["synthetic", "real", "vit"], default=["synthetic", "real"])
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "innersight-bench-resnet50",
                         help="where the ResNet-50 pass is cached between runs")
     args = parser.parse_args()
     for kind in args.profiles:
+        if kind == "vit":
+            model = load_pretrained("shapes-vit")
+            widest = max((i for i in Analysis(model, load_shapes("test", n=2), progress=False).available_layers()
+                          if i.grid is not None), key=lambda i: i.num_neurons).name
+            bench(Analysis(model, load_shapes("test"), layers=[widest], progress=False), [widest], kind, args.steps)
+            continue
         for m in args.sizes:
             if kind == "synthetic":
                 bench(synthetic_analysis(m), ["2"], kind, args.steps)

@@ -1,10 +1,12 @@
 """Streaming pass vs a plain forward pass over the same images, in the same run.
 
-    python benchmarks/bench_streaming_pass.py [--images 4000] [--repeats 7] [--device cpu]
+    python benchmarks/bench_streaming_pass.py [--model shapes-cnn|shapes-vit] [--images 4000]
+        [--repeats 7] [--device cpu]
 
-Selects every conv layer of shapes-cnn, times the pass (hooks reducing each layer on
-the device) against ``model(x)`` over the same batches, and reports the median time
-ratio. Peak memory is measured in two fresh child processes (one per mode): resident
+Selects every conv layer of shapes-cnn (or, of shapes-vit, every block's output and MLP
+hidden layer: token layers whose profiles pool the patch tokens), times the pass (hooks
+reducing each layer on the device) against ``model(x)`` over the same batches, and
+reports the median time ratio. Peak memory is measured in two fresh child processes (one per mode): resident
 set size on the CPU, ``torch.cuda.max_memory_allocated`` on CUDA.
 """
 
@@ -24,8 +26,12 @@ from innersight_widgets import Analysis, load_pretrained, load_shapes
 from innersight_widgets.engine._device import resolve_device
 
 
-def conv_layers(model: torch.nn.Module) -> list[str]:
-    return [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+def measured_layers(model: torch.nn.Module) -> list[str]:
+    """A CNN's conv layers; a vision transformer's blocks and their MLP hidden layers."""
+    convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    blocks = [n for n, _ in model.named_modules() if n.startswith("blocks.") and n.count(".") <= 1 and n != "blocks"]
+    hidden = [n for n, _ in model.named_modules() if n.endswith(".fc1")]
+    return [*blocks, *hidden] if blocks else convs
 
 
 def sync(device: torch.device) -> None:
@@ -41,16 +47,16 @@ def plain_forward(model: torch.nn.Module, images: torch.Tensor, device: torch.de
 
 
 def streaming_pass(model: torch.nn.Module, data, device: torch.device, batch_size: int) -> Analysis:
-    an = Analysis(model, data, layers=conv_layers(model), device=device, batch_size=batch_size, progress=False)
+    an = Analysis(model, data, layers=measured_layers(model), device=device, batch_size=batch_size, progress=False)
     an.predictions  # runs the pass
     sync(device)
     return an
 
 
-def run_once(mode: str, n: int, device_name: str | None, batch_size: int) -> dict:
+def run_once(mode: str, name: str, n: int, device_name: str | None, batch_size: int) -> dict:
     """One mode in this process, for a clean peak-memory reading."""
     device = resolve_device(device_name)
-    model = load_pretrained("shapes-cnn").to(device)
+    model = load_pretrained(name).to(device)
     data = load_shapes("test", n=n)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -68,6 +74,7 @@ def run_once(mode: str, n: int, device_name: str | None, batch_size: int) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=["shapes-cnn", "shapes-vit"], default="shapes-cnn")
     parser.add_argument("--images", type=int, default=4000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -75,15 +82,15 @@ def main() -> None:
     parser.add_argument("--child", choices=["forward", "pass"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_once(args.child, args.images, args.device, args.batch_size)))
+        print(json.dumps(run_once(args.child, args.model, args.images, args.device, args.batch_size)))
         return
 
     device = resolve_device(args.device)
-    model = load_pretrained("shapes-cnn").to(device)
+    model = load_pretrained(args.model).to(device)
     data = load_shapes("test", n=args.images)
-    layers = conv_layers(model)
+    layers = measured_layers(model)
     plain_forward(model, data.images, device, args.batch_size)  # warm-up
-    streaming_pass(model, data, device, args.batch_size)
+    an = streaming_pass(model, data, device, args.batch_size)
     forward_times, pass_times = [], []
     for _ in range(args.repeats):  # interleaved so drift hits both alike
         t = time.perf_counter()
@@ -95,17 +102,18 @@ def main() -> None:
 
     memory = {}
     for mode in ("forward", "pass"):
-        cmd = [sys.executable, __file__, "--child", mode, "--images", str(args.images),
+        cmd = [sys.executable, __file__, "--child", mode, "--model", args.model, "--images", str(args.images),
                "--batch-size", str(args.batch_size)] + (["--device", args.device] if args.device else [])
         memory[mode] = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
 
     fwd, pss = statistics.median(forward_times), statistics.median(pass_times)
     result = {
+        "model": args.model,
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "images": args.images,
         "layers": len(layers),
-        "neurons": sum(dict(model.named_modules())[n].out_channels for n in layers),
+        "neurons": sum(an.layer_info(layer).num_neurons for layer in layers),
         "forward_median_s": round(fwd, 4),
         "pass_median_s": round(pss, 4),
         "ratio_pass_over_forward": round(pss / fwd, 3),

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._architectures import BasicBlock, DigitsCNN, ShapesResNet
+from ._architectures import BasicBlock, DigitsCNN, ShapesResNet, ShapesViT
 from ._registry import DEMO_MODELS, demo_model
 
 _WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -19,7 +19,8 @@ def load_pretrained(name: str) -> nn.Module:
     ``demo_name`` attached (an analysis cache records the name, so that ``innersight
     report --analysis-cache`` can rebuild the analysis).
 
-    Names: ``digits-cnn``, ``parity-cnn``, ``shapes-cnn``, ``shapes-spurious-cnn``.
+    Names: ``digits-cnn``, ``parity-cnn``, ``shapes-cnn``, ``shapes-spurious-cnn``,
+    ``shapes-vit``.
     The weights are loaded with ``torch.load(..., weights_only=True)``.
     """
     spec = demo_model(name)
@@ -39,4 +40,4 @@ def load_pretrained(name: str) -> nn.Module:
     return model
 
 
-__all__ = ["DEMO_MODELS", "BasicBlock", "DigitsCNN", "ShapesResNet", "load_pretrained"]
+__all__ = ["DEMO_MODELS", "BasicBlock", "DigitsCNN", "ShapesResNet", "ShapesViT", "load_pretrained"]

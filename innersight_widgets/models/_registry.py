@@ -9,7 +9,7 @@ from functools import partial
 from torch import nn
 
 from ..data import ImageDataset, load_digits, load_shapes
-from ._architectures import DigitsCNN, ShapesResNet
+from ._architectures import DigitsCNN, ShapesResNet, ShapesViT
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,9 @@ class DemoModel:
     epochs: int
     learning_rate: float
     augment_shift: int
+    #: Flip each batch left-right and up-down at random (labels that flips keep, e.g. shapes
+    #: drawn at random angles).
+    augment_flip: bool = False
 
 
 DEMO_MODELS: dict[str, DemoModel] = {
@@ -66,6 +69,17 @@ DEMO_MODELS: dict[str, DemoModel] = {
             epochs=5,
             learning_rate=3e-3,
             augment_shift=0,
+        ),
+        DemoModel(
+            "shapes-vit",
+            "small vision transformer (8x8-pixel patches, 4 blocks) for 4 shapes, colour and shape independent",
+            partial(ShapesViT, 4),
+            partial(load_shapes, "train", False),
+            partial(load_shapes, "test"),
+            epochs=34,
+            learning_rate=3e-3,
+            augment_shift=6,
+            augment_flip=True,  # a ViT has no built-in notion that a shape moved or mirrored is the same shape
         ),
     ]
 }

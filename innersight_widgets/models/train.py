@@ -42,6 +42,8 @@ def train(name: str, out_dir: Path = WEIGHTS_DIR, epochs: int | None = None) -> 
         total_loss = 0.0
         for batch in order.split(batch_size):
             x = _shift(train_data.images[batch], spec.augment_shift, generator)
+            if spec.augment_flip:
+                x = _flip(x, generator)
             loss = F.cross_entropy(model(x), train_data.labels[batch])
             optimiser.zero_grad()
             loss.backward()
@@ -79,6 +81,13 @@ def _shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> 
     padded = F.pad(images, (max_shift,) * 4)
     h, w = images.shape[-2:]
     return padded[..., max_shift + dy : max_shift + dy + h, max_shift + dx : max_shift + dx + w]
+
+
+def _flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The batch flipped left-right and up-down, each with probability 1/2 (one draw per batch)."""
+    horizontal, vertical = (torch.rand(2, generator=generator) < 0.5).tolist()
+    dims = [d for d, flip in ((-1, horizontal), (-2, vertical)) if flip]
+    return images.flip(dims) if dims else images
 
 
 @torch.no_grad()

@@ -65,3 +65,10 @@ def test_training_is_seeded_and_writes_loadable_weights(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert first["test"] == second["test"]
     assert json.loads((tmp_path / "a" / "parity-cnn.json").read_text())["class_names"] == ["even", "odd"]
+
+
+def test_the_shipped_vit_reaches_its_stated_accuracy():
+    model = load_pretrained("shapes-vit")
+    measured = evaluate(model, DEMO_MODELS["shapes-vit"].test_data())
+    assert measured["accuracy"] >= 0.7
+    assert measured["accuracy"] == pytest.approx(model.test_metrics["accuracy"], abs=1e-9)

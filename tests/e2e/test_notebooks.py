@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 ALL = [
     "01_quickstart.ipynb", "02_your_own_model.ipynb", "03_circuits.ipynb", "04_critical_neurons.ipynb",
-    "05_debugging.ipynb", "06_teaching.ipynb",
+    "05_debugging.ipynb", "06_teaching.ipynb", "07_vision_transformer.ipynb",
 ]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 OUR_WIDGETS = ("CommunityExplorer", "CircuitView", "CriticalNeuronsView", "MisclassificationDebugger")
@@ -78,7 +78,7 @@ def text_of(notebook):
     return "".join(o.get("text", "") for o in outputs(notebook))
 
 
-@pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_your_own_model.ipynb"])
+@pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_your_own_model.ipynb", "07_vision_transformer.ipynb"])
 def test_notebook_runs_and_shows_the_explorer(name, executed):
     assert_shows_a_widget(executed(name))
 
@@ -92,7 +92,7 @@ def assert_shows_a_widget(notebook):
     "name, widget",
     [("01_quickstart.ipynb", "CommunityExplorer"), ("02_your_own_model.ipynb", "CommunityExplorer"),
      ("03_circuits.ipynb", "CircuitView"), ("04_critical_neurons.ipynb", "CriticalNeuronsView"),
-     ("05_debugging.ipynb", "MisclassificationDebugger")],
+     ("05_debugging.ipynb", "MisclassificationDebugger"), ("07_vision_transformer.ipynb", "CommunityExplorer")],
 )
 def test_the_widget_a_notebook_shows_finishes_its_work_without_an_error(name, widget, executed):
     statuses = re.findall(r"status of (\w+) (.*)", text_of(executed(name)))
@@ -172,3 +172,12 @@ def test_the_teaching_notebook_finds_the_shortcut_three_ways_and_writes_an_offli
     page = Path(notebook.metadata["executed_in"]) / "shapes-spurious-report.html"
     assert page.exists() and page.stat().st_size <= 5e6
     assert page.read_text(encoding="utf-8").rstrip().endswith("</html>")
+
+
+def test_the_vision_transformer_notebook_reads_patch_grids_and_labels_communities(executed):
+    text = text_of(executed("07_vision_transformer.ipynb"))
+    assert "vit.layers.2 output (65, 48) -> patch grid (8, 8) after 1 CLS token" in text
+    labelled = re.findall(r"community \d+: (\w+)=\w+ \(AUROC (0\.\d+)\), top image \d+ at \((\d+), (\d+), (\d+), (\d+)\)", text)
+    assert labelled, text
+    for _, _, top, left, bottom, right in labelled:  # every box is one whole 8x8 patch
+        assert (int(bottom) - int(top), int(right) - int(left)) == (8, 8) and int(top) % 8 == int(left) % 8 == 0
