@@ -60,14 +60,18 @@ def streaming_pass(
     def reducer(info: LayerInfo) -> Callable[[torch.Tensor], None]:
         def hook(out: torch.Tensor) -> None:
             at["fired"].add(info.name)
-            flat = neurons_first(out, info)
+            if info.kind == "tokens":  # B x T x C: reduce over the tokens where they are, no transposed copy
+                flat, axis = out[:, info.pooled_tokens].float(), 1
+            else:
+                flat, axis = neurons_first(out, info), 2
             rows = at["rows"]
             if pooling == "max":
-                values, position = flat.max(dim=2)
-                means[info.name][rows] = flat.mean(dim=2)
+                values, position = flat.max(dim=axis)
+                means[info.name][rows] = flat.mean(dim=axis)
             else:
-                values = flat.mean(dim=2)
-                position = flat.argmax(dim=2) if info.spatial_shape else None
+                values = flat.mean(dim=axis)
+                # max's indices: the same first maximum as argmax, at a third of its time on the CPU
+                position = flat.max(dim=axis).indices if info.spatial_shape else None
             pooled[info.name][rows] = values
             if info.spatial_shape:
                 argmax[info.name][rows] = position.int()
