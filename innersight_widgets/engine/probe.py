@@ -14,6 +14,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -116,6 +117,10 @@ class Probe:
     prefix_tokens : int, optional
         Tokens before the patches (CLS, distillation, register tokens). Default: what each
         token layer holds beyond h x w, up to 16.
+    channels_last : list of str
+        Layers whose 4-D output is N x H x W x C (channels last). Linear and layer-norm
+        layers are read so without being named; name any other (an activation inside a
+        ConvNeXt or Swin block) so that C is never read as H.
     output : callable, optional
         Takes what the model returns and gives its N x K logits, for a model whose output
         the analysis cannot read by itself. Default: a tensor as it is, a Hugging Face
@@ -157,6 +162,7 @@ class Probe:
         tokens: Tokens = "patches",
         token_grid: tuple[int, int] | None = None,
         prefix_tokens: int | None = None,
+        channels_last: Sequence[str] = (),
     ) -> None:
         pooling = check("pooling", pooling, self.constraints["pooling"])
         profiles_dtype = check("profiles_dtype", profiles_dtype, self.constraints["profiles_dtype"])
@@ -175,6 +181,7 @@ class Probe:
 
         example = data.images(range(min(2, len(data))))
         self._layer_info, returned, self._refused = self.runner.discover(example)
+        self._layer_info = _channels_last(self._layer_info, channels_last, self._refused)
         grid = token_grid if token_grid is not None else patch_grid(model, self._layer_info, example.shape[1])
         self._layer_info = with_token_grid(self._layer_info, grid, prefix_tokens, tokens)
         if token_grid is not None and not any(i.grid for i in self._layer_info.values()):
@@ -450,6 +457,9 @@ class Probe:
         }
         if self.runner.output is not None:  # only then, so that entries written without it still open
             settings["output"] = _code_key(self.runner.output)
+        last = [n for n in self.layers if self._layer_info[n].channel_axis == 3]
+        if last:  # likewise: only when a selected layer is read channels last
+            settings["channels_last"] = last
         gridded = {n: [*i.grid, i.prefix] for n in self.layers if (i := self._layer_info[n]).grid is not None}
         if gridded:  # likewise: only for patch layers
             settings["tokens"] = [self._layer_info[next(iter(gridded))].tokens, gridded]
@@ -601,3 +611,21 @@ def _check_grid(grid: object) -> tuple[int, int] | None:
             or not all(Interval(int, 1).accepts(v) for v in grid)):
         raise ValueError(f"token_grid must be (rows, columns) of patches, two positive integers, got {grid!r}")
     return int(grid[0]), int(grid[1])
+
+
+def _channels_last(
+    layers: dict[str, LayerInfo], names: Sequence[str], refused: dict[str, str]
+) -> dict[str, LayerInfo]:
+    """``layers`` with the named ones read channels last, each checked to have a 4-D output."""
+    if isinstance(names, str):
+        names = [names]
+    out = dict(layers)
+    for name in resolve(list(names), list(layers), refused):
+        info = layers[name]
+        if len(info.shape) != 3:
+            raise ValueError(
+                f"channels_last names {name!r}, whose output is N x {' x '.join(map(str, info.shape))}; only a 4-D "
+                "output (N x H x W x C) can be channels last"
+            )
+        out[name] = replace(info, channel_axis=3)
+    return out

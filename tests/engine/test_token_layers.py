@@ -110,3 +110,27 @@ def test_a_channels_last_map_is_never_read_as_c_equal_h():
     info = an.layer_info("pointwise")
     assert (info.num_neurons, info.spatial_shape) == (5, (SIDE, SIDE))
     assert an.profiles("pointwise").shape == (20, 5)
+
+
+def test_a_channels_last_layer_can_be_declared():
+    class GeluLast(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.act = nn.GELU()  # on N x H x W x C: nothing in the module says so
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.act(self.conv(x).permute(0, 2, 3, 1))
+            return self.head(h.mean((1, 2)))
+
+    data, _ = planted()
+    read = Analysis(GeluLast(), data, layers=["act"], progress=False)
+    assert read.layer_info("act").num_neurons == SIDE  # undeclared, H is taken for the channels
+    declared = Analysis(GeluLast(), data, layers=["act"], channels_last=["act"], progress=False)
+    info = declared.layer_info("act")
+    assert (info.num_neurons, info.spatial_shape) == (4, (SIDE, SIDE))
+    with pytest.raises(ValueError, match="only a 4-D output"):
+        Analysis(GeluLast(), data, layers=["act"], channels_last=["head"], progress=False)
+    with pytest.raises(ValueError, match="no layer named 'actt'"):
+        Analysis(GeluLast(), data, layers=["act"], channels_last=["actt"], progress=False)
