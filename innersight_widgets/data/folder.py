@@ -10,6 +10,7 @@ centre crop, normalise), so a pretrained classifier sees them as it did in train
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -106,6 +107,27 @@ class ImageFolder(Dataset):
         self.extensions = _normalised_extensions(extensions)
         self.root = Path(root).expanduser()
         self.class_names, self.files, self.labels = _list_folder(self.root, self.extensions, classes)
+        #: Whether the class order was given (``classes``) rather than the sorted folder names.
+        self.classes_given = classes is not None
+
+    def in_class_order(self, classes: Sequence[str]) -> ImageFolder:
+        """The same folder with its classes in the order of ``classes`` (the same names), so
+        that label i is ``classes[i]``; decoding settings are kept.
+
+        Parameters
+        ----------
+        classes : sequence of str
+            The folder's class names, reordered.
+
+        Returns
+        -------
+        ImageFolder
+            A new dataset over the same files.
+        """
+        reordered = copy.copy(self)
+        reordered.class_names, reordered.files, reordered.labels = _list_folder(self.root, self.extensions, classes)
+        reordered.classes_given = True
+        return reordered
 
     def __len__(self) -> int:
         return len(self.files)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .._validation import Constraint, Interval, Options, check, validate_params
-from ..data import ImageFolder, as_probe_set
+from ..data import ImageFolder, ProbeSet, as_probe_set
 from . import _cache, _distributed, _flow, _receptive
 from ._ablation import Ablator
 from ._layers import LayerInfo, Tokens, default_layers, is_unit, patch_grid, resolve, with_token_grid
@@ -171,7 +171,7 @@ class Probe:
         prefix_tokens = check("prefix_tokens", prefix_tokens, self.constraints["prefix_tokens"])
         token_grid = _check_grid(token_grid)
         self.runner = ModelRunner(model, device, precision, batch_size, output)
-        data = as_probe_set(data, class_names)
+        data = _in_model_order(as_probe_set(data, class_names), getattr(model, "class_names", None))
         self.pooling = pooling
         self.profiles_dtype = profiles_dtype
         self.memmap_threshold = memmap_threshold
@@ -629,3 +629,21 @@ def _channels_last(
             )
         out[name] = replace(info, channel_axis=3)
     return out
+
+
+def _in_model_order(data: ProbeSet, model_names: Sequence[str] | None) -> ProbeSet:
+    """An image folder whose classes are the model's ``class_names`` in another order (the
+    sorted folder names), read in the model's order, with a warning that says so."""
+    folder = data.source
+    if (
+        not model_names or not isinstance(folder, ImageFolder) or folder.classes_given
+        or data.class_names == list(model_names) or sorted(data.class_names) != sorted(model_names)
+    ):
+        return data
+    warnings.warn(
+        f"the image folder's classes ({', '.join(data.class_names)}, sorted) are the model's class_names in "
+        f"another order; they are read in the model's order ({', '.join(model_names)}), so that label i is the "
+        "model's output i. Pass classes=[...] to load_image_folder to choose the order yourself",
+        stacklevel=4,
+    )
+    return ProbeSet(folder.in_class_order(list(model_names)), num_workers=data.num_workers)

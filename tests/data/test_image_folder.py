@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -328,3 +329,23 @@ def test_a_saved_dataset_reads_back_with_its_labels(tmp_path: Path) -> None:
         save_image_folder(shapes, root)
     with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
         save_image_folder(type(shapes)(shapes.images * 2 - 1, shapes.labels, shapes.class_names), tmp_path / "signed")
+
+
+def test_a_folder_whose_classes_are_the_models_in_another_order_is_read_in_the_models_order(tmp_path):
+    """The shapes' folders sort as circle, square, star, triangle; shapes-cnn's outputs are
+    circle, square, triangle, star. Read in sorted order, stars were labelled triangles."""
+    from innersight_widgets import Analysis, load_pretrained, load_shapes, save_image_folder
+
+    save_image_folder(load_shapes("test", n=200), tmp_path / "shapes")
+    model = load_pretrained("shapes-cnn")
+    folder = load_image_folder(tmp_path / "shapes", size=64, resize=64, mean=None, std=None)
+    assert folder.class_names == sorted(model.class_names) != model.class_names
+    with pytest.warns(UserWarning, match=r"the model's class_names in another order; they are read in the model's order"):
+        an = Analysis(model, folder, layers=["layer3"], progress=False)
+    assert an.data.class_names == model.class_names
+    assert an.predictions.accuracy >= 0.95
+    chosen = load_image_folder(tmp_path / "shapes", size=64, resize=64, mean=None, std=None, classes=sorted(model.class_names))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an order given with classes= is the user's: kept, no warning
+        kept = Analysis(model, chosen, layers=["layer3"], progress=False)
+    assert kept.data.class_names == sorted(model.class_names)
