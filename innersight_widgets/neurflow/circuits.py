@@ -433,6 +433,11 @@ class Circuit:
             raise ValueError("this circuit was loaded without its analysis; use Circuit.from_dict(d, analysis)")
         return self._analysis
 
+    @property
+    def has_analysis(self) -> bool:
+        """Whether the circuit holds its analysis, so that its crops and images can be shown."""
+        return self._analysis is not None
+
 
 def barrier_score(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """Log-barrier similarity of each row of ``vectors`` to a group's mean vector:

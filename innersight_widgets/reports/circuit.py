@@ -87,7 +87,7 @@ def circuit_html(circuit: Circuit, path: str | Path) -> Path:
 
 def _crops(circuit: Circuit, groups: dict[str, Group]) -> dict[str, list[str]]:
     """Each group's first representative crops as data URIs; none without the analysis."""
-    if circuit._analysis is None:
+    if not circuit.has_analysis:
         return {}
     return {
         g: [png_data_uri(circuit.crop_image(c)) for c in group.crops[:CROPS_PER_GROUP]]
