@@ -173,6 +173,8 @@ class Probe:
         self.runner = ModelRunner(model, device, precision, batch_size, output)
         data = _in_model_order(as_probe_set(data, class_names), getattr(model, "class_names", None))
         self.pooling = pooling
+        #: Which tokens of a patch layer a profile pools (see the ``tokens`` parameter).
+        self.tokens = tokens
         self.profiles_dtype = profiles_dtype
         self.memmap_threshold = memmap_threshold
         self.cache_dir = None if cache_dir is None else _cache.check_folder(cache_dir)
@@ -462,7 +464,7 @@ class Probe:
             settings["channels_last"] = last
         gridded = {n: [*i.grid, i.prefix] for n in self.layers if (i := self._layer_info[n]).grid is not None}
         if gridded:  # likewise: only for patch layers
-            settings["tokens"] = [self._layer_info[next(iter(gridded))].tokens, gridded]
+            settings["tokens"] = [self.tokens, gridded]
         return settings
 
     def _expected(self) -> dict[str, tuple[tuple[int, ...], Any]]:
