@@ -8,6 +8,7 @@ as their first argument (``build_circuit(an, ...)``, ``critical_neurons(an, ...)
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -21,9 +22,11 @@ from .innersightnet import (
     Communities,
     CommunityReport,
     NeuronSet,
+    UnreliablePartitionWarning,
     aggregator,
     check_params,
     neuron_graph,
+    reliability_caveats,
 )
 from .innersightnet.aggregation import SEED, STABILITY_RUNS
 
@@ -62,6 +65,7 @@ class Analysis(Probe):
         seed: int = 0,
         stability_runs: int = 3,
         should_stop: Callable[[], bool] | None = None,
+        warn: bool = True,
         **params: Any,
     ) -> Communities:
         """Partition the neurons of ``layers`` (default: all selected) into communities.
@@ -75,8 +79,21 @@ class Analysis(Probe):
         (agglomerative: bootstrap resamples of the images) and reports the mean adjusted
         Rand index; 0 skips it. ``should_stop`` is asked before each of those re-runs; when
         it returns True the work ends with :class:`Cancelled`.
+
+        A partition that cannot be trusted as it is raises an
+        :class:`~innersight_widgets.innersightnet.UnreliablePartitionWarning` per reason,
+        saying what to do: a stability below
+        :data:`~innersight_widgets.innersightnet.MIN_STABILITY` (0.5), or no more probe
+        images than living neurons (docs/methods.md, section 3.3). ``warn=False`` keeps
+        quiet (a widget that shows the reasons itself);
+        :func:`~innersight_widgets.innersightnet.reliability_caveats` gives them.
         """
-        return aggregator(self, layers).communities(method, params, seed, stability_runs, should_stop)
+        grouped = aggregator(self, layers)
+        found = grouped.communities(method, params, seed, stability_runs, should_stop)
+        if warn:
+            for caveat in reliability_caveats(found, grouped.neurons.z.shape[0]):
+                warnings.warn(caveat, UnreliablePartitionWarning, stacklevel=3)  # past validate_params' wrapper
+        return found
 
     def aggregator(self, layers: Sequence[str] | str | None = None) -> Aggregator:
         """The aggregator of ``layers`` (default: all selected): their neuron set with the

@@ -10,16 +10,29 @@ the neuron graph. Takes from the engine only what
 :class:`innersight_widgets.engine.Probe` offers.
 """
 
-from .aggregation import LARGEST, Aggregator, Communities, aggregator, check_params, modularity
+from .aggregation import (
+    LARGEST,
+    MIN_STABILITY,
+    Aggregator,
+    Communities,
+    UnreliablePartitionWarning,
+    aggregator,
+    check_params,
+    modularity,
+    reliability_caveats,
+)
 from .concepts import ConceptScore
 from .graphs import export_graph, neuron_graph, neuron_id
 from .importance import Importance
 from .neurons import NeuronSet, build_neuron_set
 from .pathways import Pathway, part_id
-from .report import CommunityReport, Patch, stack_partitions
+from .report import RANKING, RANKING_TEXT, CommunityReport, Patch, stack_partitions
 
 __all__ = [
     "LARGEST",
+    "MIN_STABILITY",
+    "RANKING",
+    "RANKING_TEXT",
     "Aggregator",
     "Communities",
     "CommunityReport",
@@ -28,6 +41,7 @@ __all__ = [
     "NeuronSet",
     "Patch",
     "Pathway",
+    "UnreliablePartitionWarning",
     "aggregator",
     "build_neuron_set",
     "check_params",
@@ -36,5 +50,6 @@ __all__ = [
     "neuron_graph",
     "neuron_id",
     "part_id",
+    "reliability_caveats",
     "stack_partitions",
 ]

@@ -70,6 +70,26 @@ COARSE_ABOVE = 4096
 COARSE_RESOLUTION = 5.0
 # igraph draws from one global random source; seeding it is made atomic with this lock.
 _IGRAPH_LOCK = threading.Lock()
+#: Below this stability (mean adjusted Rand index against the re-runs) a partition is said to
+#: be unreliable: its re-runs agree with it less than halfway from chance (0) to identity (1).
+#: Louvain measured 0.93-1.0 on the shipped models' trained layers and on planted groups,
+#: 0.1-0.4 on profiles of pure noise with 150 or more neurons, 0.16 on EfficientNet-Lite0's
+#: ``_conv_head`` over 650 photos (docs/methods.md, section 3.3).
+MIN_STABILITY = 0.5
+# How each method makes fewer, larger communities: what an unstable partition should try.
+_COARSER = {
+    "louvain": "a lower resolution (now {resolution:g})",
+    "leiden": "a lower resolution (now {resolution:g})",
+    "agglomerative": "a higher threshold (now {threshold:g})",
+    "spectral": "fewer communities (n_communities, now {n_communities})",
+}
+
+
+class UnreliablePartitionWarning(UserWarning):
+    """A partition that should not be read as it is: its re-runs disagree with it (stability
+    below :data:`MIN_STABILITY`), or it was made from no more probe images than living
+    neurons. The message says which, and what to do; :func:`reliability_caveats` gives the
+    same messages without warning."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,6 +268,54 @@ class Communities:
             f"Communities({self.method}, {self.num_communities} communities of {len(self.neurons)} "
             f"neurons in {self.layers}, modularity {self.modularity:.3f}{stability})"
         )
+
+
+def reliability_caveats(communities: Communities, images: int) -> list[str]:
+    """Why a partition should not be trusted as it is, each reason with what to do.
+
+    Two reasons (docs/methods.md, section 3.3, "When a partition cannot be trusted"):
+
+    - **unstable**: its stability (measured, not None) is below :data:`MIN_STABILITY`:
+      re-runs with other seeds (or bootstrap resamples) group the neurons differently, so a
+      community's membership is partly the method's chance;
+    - **few images**: the living neurons are at least as many as the probe images. The
+      ``M`` z-scored profiles then lie in a space of at most ``N - 1`` dimensions, so they
+      are linearly dependent whatever the network does, and profiles without any structure
+      already show correlation-matrix eigenvalues spread from 0 to 4 (Marchenko-Pastur at
+      ``M = N``): the neighbour graph is built partly on the sample's chance.
+
+    Parameters
+    ----------
+    communities : Communities
+        The partition (its stability, method, parameters and dead neurons are read).
+    images : int
+        N: the probe images its profiles were measured on.
+
+    Returns
+    -------
+    list of str
+        One message per reason found (none: an empty list).
+    """
+    caveats = []
+    stability = communities.stability
+    if stability is not None and stability < MIN_STABILITY:
+        coarser = _COARSER.get(communities.method, "fewer, larger communities").format(**communities.params)
+        caveats.append(
+            f"this {communities.method} partition is unstable: re-runs agree with it at a mean adjusted Rand index "
+            f"of {stability:.2f}, below {MIN_STABILITY} (1: the same partition, 0: no more alike than chance), so "
+            f"its communities' members are partly chance. Try more probe images, a coarser partition ({coarser}), "
+            "or more stability_runs to measure the figure better"
+        )
+    living = len(communities.neurons) - len(communities.dead)
+    if living >= images:
+        caveats.append(
+            f"{images:,} probe images for {living:,} living neurons: with no more images than neurons their "
+            f"profiles are linearly dependent (they span at most {images - 1:,} dimensions), so part of the "
+            "correlations the communities are built on comes from the small sample, not from the network. "
+            f"Use more probe images than neurons (over {living:,}; several times as many is better), or "
+            "partition fewer neurons (one layer, or a narrower one)"
+        )
+    return caveats
 
 
 def check_method(method: str) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 import numpy as np
 
-from .._validation import Interval, validate_params
+from .._validation import Interval, Options, validate_params
 from ..engine import class_means, write_html
 from .aggregation import Communities, aggregator, modularity
 from .concepts import ConceptScore, concept_aurocs, concept_values, label_text, ranked
@@ -28,6 +28,20 @@ from .pathways import Pathway, build_flow_graph, class_attribution, layer_flows,
 
 if TYPE_CHECKING:
     from ..engine import Probe
+
+#: How a community's top images are ranked (docs/methods.md, section 3.4, item 1): by its
+#: specific score (the default), which discounts how strongly an image drives the community's
+#: whole layer, or by the plain community score.
+RANKING = Options(
+    "specific", "plain",
+    meaning="how top images are ranked: 'specific' discounts an image's drive of the community's whole layer, "
+    "'plain' is the community score",
+)
+#: Each ranking in words, for the panels and pages that show top images.
+RANKING_TEXT = {
+    "specific": "specific score: the community score less what the image's drive of the whole layer explains",
+    "plain": "community score: the mean z-score of the members, hub images included",
+}
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,9 @@ class CommunityReport:
     scores : np.ndarray
         N x K: each community's score on each probe image, the mean of its members'
         z-scored profiles.
+    specific_scores : np.ndarray
+        N x K: each community's score less the part of it that its layers' drive explains
+        (see :attr:`specific_scores`); the default ranking of top images.
 
     Raises
     ------
@@ -115,8 +132,74 @@ class CommunityReport:
         return self.communities.num_communities
 
     # ------------------------------------------------------------ 1. images
-    def top_images(self, community: int, k: int = 16) -> np.ndarray:
-        """Probe image indices with the highest community score, best first.
+    @cached_property
+    def specific_scores(self) -> np.ndarray:
+        """N x K: each community's score with the part that its layers' drive explains removed.
+
+        An image that drives every neuron of a layer (a "hub": a bright, busy or
+        high-contrast photo) has a high score in every community of that layer, so the
+        plain score puts the same few hubs on top of most communities. The **drive** of a
+        layer on an image is the mean z-score of all its living neurons there. A community's
+        specific score is the least-squares residual of its score after regression on the
+        drives of the layers it has members in (no intercept: both are centred over the
+        images): what the community does on an image beyond what the image does to the
+        whole layer. A regression rather than a plain difference (score minus drive):
+        communities follow the drive to different degrees (on EfficientNet-Lite0's
+        ``_blocks.11`` their scores correlate 0.01 to 0.46 with it) and the drive of many
+        neurons varies less than a community's score, so a difference over-corrects the
+        ones that ignore it and under-corrects the others; the residual leaves a
+        community that ignores the drive as it is and is uncorrelated with the drive over
+        the probe images.
+
+        Returns
+        -------
+        np.ndarray
+            N x K, in the units of :attr:`scores`; computed once.
+        """
+        drive = self._drives()  # N x L
+        present = self._presence()  # K x L
+        specific = np.empty_like(self.scores)
+        patterns, group = np.unique(present, axis=0, return_inverse=True)
+        for g, layers in enumerate(patterns):
+            chosen = np.flatnonzero(group.ravel() == g)
+            regressors = drive[:, layers]
+            slopes = np.linalg.lstsq(regressors, self.scores[:, chosen], rcond=None)[0]
+            specific[:, chosen] = self.scores[:, chosen] - regressors @ slopes
+        return specific
+
+    def _drives(self) -> np.ndarray:
+        """N x L: the mean z-score of each layer's living neurons on each image (0 for a
+        layer whose neurons are all dead)."""
+        layer_of, alive = self._neurons.layer_of(), ~self._neurons.dead
+        counts = np.bincount(layer_of[alive], minlength=len(self._neurons.layers))
+        weights = np.zeros((self._neurons.size, len(self._neurons.layers)))
+        weights[np.flatnonzero(alive), layer_of[alive]] = 1.0 / counts[layer_of[alive]]
+        return self._neurons.z @ weights
+
+    def _presence(self) -> np.ndarray:
+        """K x L bool: whether a community has members in each layer of the neuron set."""
+        layers = np.eye(len(self._neurons.layers))[self._neurons.layer_of()]
+        return np.asarray((self._membership.T @ layers) > 0)
+
+    @validate_params({"ranking": RANKING})
+    def image_scores(self, ranking: str = "specific") -> np.ndarray:
+        """The N x K scores a ranking orders the images by.
+
+        Parameters
+        ----------
+        ranking : {"specific", "plain"}
+            :attr:`specific_scores` or :attr:`scores`.
+
+        Returns
+        -------
+        np.ndarray
+            N x K.
+        """
+        return self.specific_scores if ranking == "specific" else self.scores
+
+    @validate_params({"ranking": RANKING})
+    def top_images(self, community: int, k: int = 16, ranking: str = "specific") -> np.ndarray:
+        """Probe image indices that show the community best, best first.
 
         Parameters
         ----------
@@ -124,6 +207,11 @@ class CommunityReport:
             A community number, in 0..K-1.
         k : int
             How many images.
+        ranking : {"specific", "plain"}
+            ``"specific"`` (default): by :attr:`specific_scores`, the images the community
+            responds to beyond how strongly they drive its whole layer; ``"plain"``: by the
+            community score (:attr:`scores`), where images that drive every neuron of the
+            layer (hubs) top most communities.
 
         Returns
         -------
@@ -131,9 +219,10 @@ class CommunityReport:
             (min(k, N),) probe image indices.
         """
         c = self.communities.check_community(community)
-        return np.argsort(-self.scores[:, c], kind="stable")[:k]
+        return np.argsort(-self.image_scores(ranking)[:, c], kind="stable")[:k]
 
-    def patches(self, community: int, k: int = 16) -> list[Patch]:
+    @validate_params({"ranking": RANKING})
+    def patches(self, community: int, k: int = 16, ranking: str = "specific") -> list[Patch]:
         """For each of the top-k images, the receptive field of the member (of a conv layer)
         that responds most strongly there, centred on that member's maximum.
 
@@ -143,6 +232,8 @@ class CommunityReport:
             A community number, in 0..K-1.
         k : int
             How many of its top images.
+        ranking : {"specific", "plain"}
+            How the top images are ranked (see :meth:`top_images`).
 
         Returns
         -------
@@ -156,7 +247,7 @@ class CommunityReport:
         if not spatial:
             return []
         out = []
-        for image in self.top_images(community, k):
+        for image in self.top_images(community, k, ranking):
             best = spatial[int(np.argmax(self._neurons.z[image, spatial]))]
             layer, neuron = self._neurons.neurons[best]
             out.append(Patch(int(image), layer, neuron, analysis.receptive_box(layer, image, neuron)))
@@ -473,8 +564,10 @@ class CommunityReport:
 
         return pd.DataFrame([self._row(c, importance, draws) for c in range(self.num_communities)]).set_index("community")
 
+    @validate_params({"ranking": RANKING})
     def to_html(
-        self, path: str | Path, top_images: int = 8, draws: int | None = 20, images: int | None = None
+        self, path: str | Path, top_images: int = 8, draws: int | None = 20, images: int | None = None,
+        ranking: str = "specific",
     ) -> Path:
         """Write the communities as a self-contained HTML page that opens offline: the
         community graph (hover, zoom, click a community for its top images), class
@@ -490,13 +583,15 @@ class CommunityReport:
             Random sets per importance test; None leaves the importance out (no model run).
         images : int, optional
             Probe images each importance test runs on (all when None).
+        ranking : {"specific", "plain"}
+            How the top images are ranked (see :meth:`top_images`); the page says which.
 
         Returns
         -------
         Path
             The file written (see :func:`innersight_widgets.reports.communities_html`).
         """
-        return write_html(self, path, top_images=top_images, draws=draws, images=images)
+        return write_html(self, path, top_images=top_images, draws=draws, images=images, ranking=ranking)
 
     def to_dict(self, importance: bool = False, draws: int = 20) -> dict[str, Any]:
         """The partition and its evaluation as plain JSON-ready values.
@@ -561,8 +656,7 @@ class CommunityReport:
         """
         graph = nx.DiGraph()
         layer_names = np.array(self._neurons.layers)
-        layer_of = self._neurons.layer_of()
-        present = np.asarray((self._membership.T @ np.eye(len(layer_names))[layer_of]) > 0)  # K x layers
+        present = self._presence()
         for c, label in enumerate(self.labels()):
             graph.add_node(
                 f"c{c}", community=c, size=int(self.communities.sizes[c]), layers=",".join(layer_names[present[c]]),

@@ -173,8 +173,9 @@ def test_community_scores_and_top_images(shapes_analysis):
     z = (profiles - profiles.mean(0)) / profiles.std(0)
     members = [i for _, i in communities.members(0)]
     np.testing.assert_allclose(report.scores[:, 0], z[:, members].mean(1), atol=1e-4)
-    top = report.top_images(0, k=10)
+    top = report.top_images(0, k=10, ranking="plain")
     assert list(top) == list(np.argsort(-report.scores[:, 0], kind="stable")[:10])
+    assert list(report.top_images(0, k=10)) == list(np.argsort(-report.specific_scores[:, 0], kind="stable")[:10])
 
 
 def test_patches_are_receptive_fields_around_the_maximum():
