@@ -1,6 +1,6 @@
 """Datasets we ship (digits, planted-concept shapes) and the adapter for users' own data."""
 
-from ._dataset import Concept, ImageDataset, as_image_dataset
+from ._dataset import UNREADABLE, Concept, ImageDataset, UnreadableImage, as_image_dataset
 from ._probe import ProbeSet, as_probe_set
 from .digits import load_digits
 from .folder import ImageFolder, load_image_folder, save_image_folder
@@ -10,10 +10,12 @@ __all__ = [
     "COLOURS",
     "SHAPES",
     "TEXTURES",
+    "UNREADABLE",
     "Concept",
     "ImageDataset",
     "ImageFolder",
     "ProbeSet",
+    "UnreadableImage",
     "as_image_dataset",
     "as_probe_set",
     "colour_agrees_with_shape",

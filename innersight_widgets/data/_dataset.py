@@ -10,6 +10,30 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+#: The label the streaming pass reads for an item that raised :class:`UnreadableImage`.
+UNREADABLE = -1
+
+
+class UnreadableImage(OSError):
+    """An item that cannot be read (a truncated, empty or non-image file).
+
+    Raised by :class:`ImageFolder` for a file Pillow cannot decode. The analysis's pass
+    leaves such items out and names them all at its end, instead of losing the pass at
+    the first one; any other error stops the pass. A dataset of your own may raise it for
+    the same treatment.
+
+    Parameters
+    ----------
+    message : str
+        What could not be read and why.
+    path : str, optional
+        The file, when there is one; the pass's warning names it beside the cause.
+    """
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
 
 @dataclass(frozen=True)
 class Concept:

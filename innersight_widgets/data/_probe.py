@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
 
 from .._validation import Constraint, Interval, check
-from ._dataset import Concept, ImageDataset, as_image_tensor, as_label_tensor
+from ._dataset import UNREADABLE, Concept, ImageDataset, UnreadableImage, as_image_tensor, as_label_tensor
 
 # Items whose bytes the fingerprint of a lazy dataset reads (evenly spaced, first and last included).
 FINGERPRINT_SAMPLE = 16
@@ -103,14 +103,38 @@ class ProbeSet:
 
     @property
     def image_shape(self) -> tuple[int, ...]:
-        """C x H x W of one image (read from the first item)."""
+        """C x H x W of one image (read from the first readable item)."""
         if self._shape is None:
-            self._shape = tuple(self.images([0]).shape[1:])
+            self._shape = tuple(self.example(1).shape[1:])
         return self._shape
+
+    def example(self, k: int) -> torch.Tensor:
+        """k x C x H x W: the first ``k`` items that can be read (fewer if there are not as
+        many), skipping those that raise :class:`UnreadableImage`.
+
+        Raises
+        ------
+        UnreadableImage
+            If no item at all can be read.
+        """
+        found: list[torch.Tensor] = []
+        error: UnreadableImage | None = None
+        for i in range(len(self)):
+            try:
+                found.append(self.images([i])[0])
+            except UnreadableImage as exc:
+                error = error or exc
+                continue
+            if len(found) == k:
+                break
+        if not found and error is not None:
+            raise UnreadableImage(f"none of the {len(self)} probe images can be read; the first error: {error}") from error
+        return torch.stack(found)
 
     # --------------------------------------------------------------- reading
     def batches(
-        self, batch_size: int, indices: Sequence[int] | np.ndarray | None = None, pin_memory: bool = False
+        self, batch_size: int, indices: Sequence[int] | np.ndarray | None = None, pin_memory: bool = False,
+        skip_unreadable: bool = False,
     ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
         """``(rows, images, labels)`` batches in order: ``rows`` are the item indices.
 
@@ -122,6 +146,9 @@ class ProbeSet:
             Read only these items (in this order); default all.
         pin_memory : bool
             Pin the batches (for non-blocking copies to a GPU).
+        skip_unreadable : bool
+            An item that raises :class:`UnreadableImage` comes as a zero image with the
+            label ``UNREADABLE`` (-1), in its place, instead of stopping the batches.
 
         Yields
         ------
@@ -138,7 +165,8 @@ class ProbeSet:
                 images = data.images[idx]
                 yield rows, images.pin_memory() if pin_memory else images, data.labels[idx]
             return
-        dataset = self.source if indices is None else Subset(self.source, order.tolist())
+        dataset = _Tolerant(self.source, self.image_shape) if skip_unreadable else self.source
+        dataset = dataset if indices is None else Subset(dataset, order.tolist())
         loader = DataLoader(
             dataset, batch_size=batch_size, shuffle=False, num_workers=self.num_workers,
             collate_fn=collate, pin_memory=pin_memory,
@@ -226,6 +254,23 @@ class ProbeSet:
         if labels is None or len(labels) != len(self):
             return None
         return as_label_tensor(labels).numpy()
+
+
+class _Tolerant(Dataset):
+    """The items of ``dataset``, with ``(zeros of shape, UNREADABLE)`` for one that raises
+    :class:`UnreadableImage`."""
+
+    def __init__(self, dataset: Dataset, shape: tuple[int, ...]) -> None:
+        self.dataset, self.shape = dataset, shape
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except UnreadableImage:
+            return torch.zeros(self.shape), UNREADABLE
 
 
 class _LabelledSubset(Subset):

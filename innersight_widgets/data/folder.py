@@ -23,9 +23,10 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
+from tqdm.std import tqdm
 
-from .._validation import Constraint, Interval, check, validate_params
-from ._dataset import ImageDataset
+from .._validation import Constraint, Interval, Options, check, validate_params
+from ._dataset import ImageDataset, UnreadableImage
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -63,6 +64,9 @@ class ImageFolder(Dataset):
         Per-channel normalisation; None when the images are left in [0, 1].
     extensions : tuple of str
         The lower-case file extensions that were listed as images.
+    on_bad_image : {"skip", "raise"}
+        "skip": a file that cannot be decoded raises :class:`UnreadableImage`, which the
+        analysis's pass leaves out; "raise": a plain ``OSError``.
     """
 
     #: The constructor's (and :func:`load_image_folder`'s) declared constraints.
@@ -72,6 +76,7 @@ class ImageFolder(Dataset):
             int, 1, meaning="the length in pixels the shorter side is resized to", none=True, wrong_type=TypeError
         ),
         "num_workers": Interval(int, 0, meaning="0 reads images in the main process"),
+        "on_bad_image": Options("skip", "raise", meaning="what a file that cannot be decoded does"),
     }
 
     def __init__(
@@ -85,8 +90,10 @@ class ImageFolder(Dataset):
         num_workers: int = 0,
         extensions: Sequence[str] = IMAGE_EXTENSIONS,
         classes: Sequence[str] | None = None,
+        on_bad_image: str = "skip",
     ) -> None:
         self.size = check("size", size, self.constraints["size"])
+        self.on_bad_image = check("on_bad_image", on_bad_image, self.constraints["on_bad_image"])
         imagenet_resize = round(self.size * 256 / 224)
         resize = check("resize", resize, self.constraints["resize"])
         self.resize = imagenet_resize if resize is None else resize
@@ -138,15 +145,43 @@ class ImageFolder(Dataset):
             with Image.open(path) as image:
                 pixels = self._resize_and_crop(image.convert(_MODE))
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-            raise OSError(
+            message = (
                 f"could not read the image file {path}: {error}. Every file with an image extension "
                 f"({', '.join(self.extensions)}) in a class folder is read as an image; replace or remove "
                 f"this one and load the folder again"
-            ) from error
+            )
+            raise (UnreadableImage(message, str(path)) if self.on_bad_image == "skip" else OSError(message)) from error
         x = np.asarray(pixels, dtype=np.float32) / np.float32(255)
         if self.mean is not None:
             x = (x - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
         return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), int(self.labels[index])
+
+    def unreadable(self, progress: bool = True) -> dict[int, str]:
+        """Decode every file (as a pass would) and return those that cannot be read.
+
+        Parameters
+        ----------
+        progress : bool
+            Show a bar; decoding a large folder takes about as long as reading it in a pass.
+
+        Returns
+        -------
+        dict of int to str
+            Item index -> why its file cannot be read; empty when every file can.
+        """
+        bad = {}
+        for i, path in enumerate(tqdm(self.files, desc="checking images", unit="img", disable=not progress, leave=False)):
+            try:
+                with Image.open(path) as image:
+                    image.convert(_MODE)
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+                bad[i] = f"{path}: {error}"
+        return bad
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """3 x size x size: the shape of every item's image."""
+        return (3, self.size, self.size)
 
     def _resize_and_crop(self, image: Image.Image) -> Image.Image:
         # Sizes and offsets are computed as torchvision's Resize(int) and CenterCrop do, so the
@@ -218,6 +253,7 @@ def load_image_folder(
     num_workers: int = 0,
     extensions: Sequence[str] = IMAGE_EXTENSIONS,
     classes: Sequence[str] | None = None,
+    on_bad_image: str = "skip",
 ) -> ImageFolder:
     """Your own images, one sub-folder per class, as a lazy dataset an analysis can probe with.
 
@@ -257,6 +293,12 @@ def load_image_folder(
         order of the sub-folders: a sub-folder is the class of its name, a class without
         a sub-folder has no image (so that a probe folder of 10 ImageNet classes keeps
         ImageNet's 1000 indices), and a sub-folder that is not a class is an error.
+    on_bad_image : {"skip", "raise"}
+        What a file that cannot be decoded (truncated, empty, not an image) does. "skip"
+        (default): the analysis's pass leaves it out and, at its end, names every such file
+        in one warning; probe image i is then the i-th readable file (see
+        ``Analysis.unreadable``). "raise": every file is decoded now, before any pass,
+        and one error names all those that fail.
 
     Returns
     -------
@@ -273,16 +315,28 @@ def load_image_folder(
         If ``root`` has no class sub-folder or no image in them, or a setting is out of range.
     TypeError
         If ``size`` or ``resize`` is not an integer.
+    OSError
+        With ``on_bad_image="raise"``, if a file cannot be decoded.
 
     Notes
     -----
-    A file that Pillow cannot decode is only found when it is read: indexing it raises
-    an ``OSError`` naming the file, with Pillow's error as its cause.
+    With ``on_bad_image="skip"`` a bad file is only found when it is read: indexing it
+    raises :class:`UnreadableImage` (an ``OSError``) naming the file, with Pillow's error
+    as its cause.
     """
-    return ImageFolder(
+    folder = ImageFolder(
         root, size, resize=resize, mean=mean, std=std, num_workers=num_workers, extensions=extensions,
-        classes=classes,
+        classes=classes, on_bad_image=on_bad_image,
     )
+    if on_bad_image == "raise":
+        bad = folder.unreadable()
+        if bad:
+            listed = "\n  ".join(list(bad.values())[:20]) + (f"\n  and {len(bad) - 20} more" if len(bad) > 20 else "")
+            raise OSError(
+                f"{len(bad)} of the {len(folder)} image files of {folder.root} cannot be read:\n  {listed}\n"
+                "Replace or remove them, or pass on_bad_image='skip' to leave them out of the analysis"
+            )
+    return folder
 
 
 def _channel_values(name: str, values: Sequence[float], positive: bool) -> tuple[float, float, float]:

@@ -3,15 +3,23 @@ their disk cache, keyed by a fingerprint.
 
 A cached pass is a folder ``pass-<key>/`` of one ``.npy`` file per array plus
 ``meta.json`` (no pickle: files are read with ``allow_pickle=False``). It is written
-under a temporary name and renamed when complete, so a reader never sees half of one.
+under another name and renamed when complete, so a reader never sees half of one.
 Arrays at or above ``memmap_threshold`` bytes are memory-mapped instead of read into
-RAM, while the pass fills them and when a cache is opened. A folder that is
-truncated, corrupt, or made for other settings is reported and recomputed.
+RAM when a cache is opened. A folder that is truncated, corrupt, or made for other
+settings is reported and recomputed.
+
+While the pass runs, its arrays are memory-mapped files in ``.pass-<key>.partial/``,
+with ``progress.json`` saying how many images are complete. A pass that is interrupted
+(a notebook's interrupt, a killed kernel) leaves that folder, and the next pass with the
+same fingerprint resumes from it. One process at a time writes a partial folder (a
+``flock`` on ``.pass-<key>.lock``); another process computing the same entry at the same
+time writes a folder of its own and does not resume.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -136,28 +144,87 @@ def holds(path: Path, key: str) -> bool:
 
 
 class Store:
-    """Allocates the pass's arrays: in RAM, or as memory-mapped ``.npy`` files in a
-    temporary folder of ``cache_dir`` when they are large; :meth:`commit` makes that
-    folder the cache entry at ``path``."""
+    """Allocates the pass's arrays: in RAM without a cache; with one, as memory-mapped
+    ``.npy`` files in a partial folder of ``cache_dir`` that survives an interrupted pass
+    (:meth:`resume_point`, :meth:`checkpoint`). :meth:`commit` makes that folder the
+    cache entry at ``path``.
 
-    def __init__(self, path: Path | None, memmap_threshold: int) -> None:
+    Parameters
+    ----------
+    path : Path or None
+        Where the finished entry goes; None keeps the pass in RAM only.
+    memmap_threshold : int
+        Bytes from which an array of a finished entry is memory-mapped when re-opened.
+    key : str or None
+        The entry's fingerprint, which the partial folder's progress must carry.
+    """
+
+    def __init__(self, path: Path | None, memmap_threshold: int, key: str | None = None) -> None:
         self.path = path
         self.memmap_threshold = memmap_threshold
+        self.key = key
         self.arrays: dict[str, np.ndarray] = {}
         self._tmp: Path | None = None
+        self._lock: int | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+            self._lock = _try_lock(path.with_name(f".{path.name}.lock"))
+            if self._lock is not None:
+                self._tmp = path.with_name(f".{path.name}.partial")
+                self._tmp.mkdir(exist_ok=True)
+            else:  # another process is writing this entry's partial folder: one of our own
+                self._tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+
+    @property
+    def resumable(self) -> bool:
+        """Whether this store keeps its progress for a later pass to resume from."""
+        return self._lock is not None
 
     def array(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """A zero-filled array (each process of a distributed pass fills only its rows); in a
+        resumable store, the partial folder's file of that name when its shape and dtype match."""
         dtype = np.dtype(dtype)
-        size = int(np.prod(shape)) * dtype.itemsize
-        if self._tmp is not None and size >= self.memmap_threshold:
-            out = np.lib.format.open_memmap(self._tmp / _file(name), mode="w+", dtype=dtype, shape=shape)
+        if self._tmp is None:
+            out = np.zeros(shape, dtype)
         else:
-            out = np.zeros(shape, dtype)  # zeros: each process of a distributed pass fills only its rows
+            file = self._tmp / _file(name)
+            out = None
+            if self.resumable and file.exists():
+                with contextlib.suppress(OSError, ValueError):
+                    found = np.load(file, mmap_mode="r+", allow_pickle=False)
+                    out = found if found.shape == tuple(shape) and found.dtype == dtype else None
+            if out is None:
+                out = np.lib.format.open_memmap(file, mode="w+", dtype=dtype, shape=shape)
         self.arrays[name] = out
         return out
+
+    def resume_point(self) -> tuple[int, dict[str, np.ndarray]]:
+        """Images already complete in the partial folder and the running sums saved with
+        them by :meth:`checkpoint`; (0, {}) when there is nothing to resume."""
+        if not self.resumable or self._tmp is None:
+            return 0, {}
+        try:
+            progress = json.loads((self._tmp / "progress.json").read_text())
+            if progress.get("format") != FORMAT_VERSION or progress.get("fingerprint") != self.key:
+                return 0, {}
+            return int(progress["rows"]), {k: np.asarray(v, dtype=np.float64) for k, v in progress["sums"].items()}
+        except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError):
+            return 0, {}
+
+    def checkpoint(self, rows: int, sums: dict[str, np.ndarray]) -> None:
+        """Record that the first ``rows`` images are complete, with the running ``sums``
+        (float64, saved exactly) that a resumed pass continues from. The arrays are flushed
+        to disk first, so the record never runs ahead of the data."""
+        if not self.resumable or self._tmp is None:
+            return
+        for array in self.arrays.values():
+            if isinstance(array, np.memmap):
+                array.flush()
+        progress = {"format": FORMAT_VERSION, "fingerprint": self.key, "rows": rows,
+                    "sums": {k: np.asarray(v, dtype=np.float64).tolist() for k, v in sums.items()}}
+        staged = self._tmp / "progress.json.new"
+        staged.write_text(json.dumps(progress))  # floats as repr: they read back bit for bit
+        os.replace(staged, self._tmp / "progress.json")
 
     def commit(self, key: str, meta: dict[str, Any]) -> dict[str, np.ndarray]:
         """Write what is in RAM, checksum everything, and move the folder into place; returns
@@ -172,6 +239,7 @@ class Store:
                 else:
                     np.save(self._tmp / _file(name), array, allow_pickle=False)
                 checksums[name] = _checksum(array)
+            (self._tmp / "progress.json").unlink(missing_ok=True)
             header = {"format": FORMAT_VERSION, "fingerprint": key, "checksums": checksums, **meta}
             (self._tmp / "meta.json").write_text(json.dumps(header))
             self.arrays.clear()
@@ -182,6 +250,7 @@ class Store:
                 shutil.rmtree(stale, ignore_errors=True)
             try:
                 os.replace(self._tmp, self.path)
+                self._tmp = None
             except OSError:
                 if not (self.path / "meta.json").exists():
                     raise
@@ -190,14 +259,43 @@ class Store:
         except BaseException:
             self.discard()
             raise
+        self._unlock()
         return _open(self.path, self.memmap_threshold)
 
+    def interrupted(self) -> None:
+        """Keep the partial folder of a resumable store for the next pass (after an
+        interrupt); anything else is discarded."""
+        self.arrays.clear()
+        if self.resumable:
+            self._tmp = None
+            self._unlock()
+        else:
+            self.discard()
+
     def discard(self) -> None:
-        """Remove the temporary folder (after a failed or cancelled pass)."""
+        """Remove the partial folder (after a failed pass)."""
         self.arrays.clear()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the flock
+            self._lock = None
+
+
+def _try_lock(file: Path) -> int | None:
+    """An open descriptor holding an exclusive ``flock`` on ``file``, or None when another
+    process holds it. The lock dies with the process, so a killed kernel leaves none."""
+    descriptor = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        return None
+    return descriptor
 
 
 def load(

@@ -56,7 +56,7 @@ def measure(runner: ModelRunner, data: ProbeSet, info: LayerInfo, samples: int =
     h, w = info.spatial_shape
     image_h, image_w = data.image_shape[-2:]
     row, col = h // 2, w // 2
-    x = runner.to_device(data.images(range(min(samples, len(data))))).clone().requires_grad_(True)
+    x = runner.to_device(data.example(samples)).clone().requires_grad_(True)
     centre = runner.forward(x, stop_after=info.name, grad=True).movedim(info.channel_axis, 1)[:, :, row, col]
     with torch.enable_grad():
         (grad,) = torch.autograd.grad(centre.float().pow(2).sum() + centre.float().sum(), x)

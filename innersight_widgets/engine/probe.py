@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .._validation import Constraint, Interval, Options, check, validate_params
-from ..data import ImageFolder, ProbeSet, as_probe_set
+from ..data import UNREADABLE, ImageFolder, ProbeSet, UnreadableImage, as_probe_set
 from . import _cache, _distributed, _flow, _receptive
 from ._ablation import Ablator
 from ._layers import LayerInfo, Tokens, default_layers, is_unit, patch_grid, resolve, with_token_grid
@@ -181,7 +181,7 @@ class Probe:
         self.refresh = bool(refresh)
         self.progress = progress
 
-        example = data.images(range(min(2, len(data))))
+        example = data.example(2)
         self._layer_info, returned, self._refused = self.runner.discover(example)
         self._layer_info = _channels_last(self._layer_info, channels_last, self._refused)
         grid = token_grid if token_grid is not None else patch_grid(model, self._layer_info, example.shape[1])
@@ -199,6 +199,12 @@ class Probe:
             names = getattr(model, "class_names", None) or _config_labels(model, logits.shape[1])
             data = data.with_class_names(names or [str(i) for i in range(logits.shape[1])])
         self.data = data
+        # the data as given: what the cache is keyed on, and what unreadable indexes
+        self._given = data
+        #: Indices (into the data as given) of the items the pass could not read and left out
+        #: (:class:`~innersight_widgets.data.UnreadableImage`); probe image i is the i-th of
+        #: the others. Empty until the pass has run.
+        self.unreadable = np.zeros(0, dtype=np.int64)
         self._check_output(logits)
         if layers is None:
             layers = default_layers(self.model, self._layer_info)
@@ -469,7 +475,7 @@ class Probe:
 
     def _expected(self) -> dict[str, tuple[tuple[int, ...], Any]]:
         """Name -> (shape, dtype) of every statistic of the pass."""
-        n = len(self.data)
+        n = len(self._given)
         out: dict[str, tuple[tuple[int, ...], Any]] = {
             "logits": ((n, self.data.num_classes), np.float32), "labels": ((n,), np.int64),
         }
@@ -483,7 +489,37 @@ class Probe:
         return out
 
     def _pass(self) -> dict[str, np.ndarray]:
-        return self.memo("pass", None, self._load_or_run)
+        return self.memo("pass", None, lambda: self._leave_out_unreadable(self._load_or_run()))
+
+    def _leave_out_unreadable(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The pass's arrays without the rows of unreadable items (label ``UNREADABLE``), the
+        probe's data without those items, and one warning that names them all."""
+        labels = arrays["labels"]
+        bad = np.flatnonzero(labels == UNREADABLE)
+        if not bad.size:
+            return arrays
+        keep = np.flatnonzero(labels != UNREADABLE)
+        self.unreadable = bad
+        self.data = self._given.subset(keep)
+        self._ablator = Ablator(self.runner, self.data, self.layer_info, self.progress)
+        reasons = []
+        for i in bad[:10].tolist():
+            try:
+                self._given.source[i]
+                reasons.append(f"item {i}: read now, but not during the pass")
+            except UnreadableImage as error:
+                reasons.append(f"item {i}, {error.path}: {error.__cause__}" if error.path else f"item {i}: {error}")
+        more = f"\n  and {bad.size - 10} more" if bad.size > 10 else ""
+        warnings.warn(
+            f"{bad.size} of the {labels.size} probe images could not be read and are left out; the analysis "
+            f"covers the other {keep.size}, and probe image i is now the i-th readable item "
+            f"(the left-out indices are in `.unreadable`):\n  " + "\n  ".join(reasons) + more,
+            stacklevel=4,
+        )
+        return {
+            name: array if name.startswith("means:") else np.ascontiguousarray(array[keep])
+            for name, array in arrays.items()
+        }
 
     def memo(self, store: str, key: Hashable, compute: Callable[[], Any]) -> Any:
         """The value kept under ``key`` in this probe's ``store``, computed once under the
@@ -519,8 +555,8 @@ class Probe:
         path = key = None
         keys = {}
         if self.cache_dir is not None:
-            keys = {"model_fingerprint": _cache.model_fingerprint(self.model), "data_fingerprint": self.data.fingerprint(),
-                    "images": len(self.data)}
+            keys = {"model_fingerprint": _cache.model_fingerprint(self.model), "data_fingerprint": self._given.fingerprint(),
+                    "images": len(self._given)}
             key = _cache.fingerprint(keys["model_fingerprint"], keys["data_fingerprint"], self._settings())
             path = _cache.path_for(self.cache_dir, key)
             stats = None if self.refresh else _cache.load(path, key, expected, self.memmap_threshold)
@@ -530,11 +566,14 @@ class Probe:
             if stats is None and not self.refresh:
                 self._warn_other_data(keys)
         # one process of a distributed job writes the cache entry; the others keep the pass in RAM
-        store = _cache.Store(path if _distributed.world()[0] == 0 else None, self.memmap_threshold)
+        store = _cache.Store(path if _distributed.world()[0] == 0 else None, self.memmap_threshold, key)
         try:
             arrays = {name: store.array(name, shape, dtype) for name, (shape, dtype) in expected.items()}
-            streaming_pass(self.runner, self.data, [self.layer_info(n) for n in self.layers], self.pooling,
-                           self.progress, arrays)
+            streaming_pass(self.runner, self._given, [self.layer_info(n) for n in self.layers], self.pooling,
+                           self.progress, arrays, store)
+        except KeyboardInterrupt:
+            store.interrupted()  # a cached pass keeps its complete images for the next run
+            raise
         except BaseException:
             store.discard()
             raise
@@ -552,7 +591,7 @@ class Probe:
         found = _cache.other_data(self.cache_dir, keys, self._settings())
         if found:
             warnings.warn(
-                f"{self.cache_dir} holds a pass of this model with these settings over {len(self.data)} other images "
+                f"{self.cache_dir} holds a pass of this model with these settings over {len(self._given)} other images "
                 f"({found[0]}), so the pass runs again. If the images are the same, they were probably copied "
                 "without their modification times, which an image folder's fingerprint includes: copy folders "
                 "with `rsync -a` or `cp -p`",
@@ -565,7 +604,7 @@ class Probe:
         in ``cache_dir``, so that opening it runs no forward pass."""
         if self.cache_dir is None:
             return False
-        key = _cache.fingerprint(_cache.model_fingerprint(self.model), self.data.fingerprint(), self._settings())
+        key = _cache.fingerprint(_cache.model_fingerprint(self.model), self._given.fingerprint(), self._settings())
         return _cache.holds(_cache.path_for(self.cache_dir, key), key)
 
 
