@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from .._validation import Constraint, Interval, Options, check, validate_params
@@ -37,6 +38,9 @@ AblationSpec = Mapping[str, Iterable[int]]
 ABLATION_MODE = Options("zero", "mean", meaning="what replaces the ablated neurons' outputs: zero, or their probe-set mean")
 #: How :meth:`Probe.flow` measures flow edges.
 FLOW_METHOD = Options("gradient", "weights", meaning="mean |gradient x activation|, or |W| of a directly connected layer")
+
+#: Accuracy a one-to-one relabelling of the classes must add before the labels are said to look permuted.
+PERMUTED_GAIN = 0.25
 
 __all__ = ["ABLATION_MODE", "FLOW_METHOD", "Probe", "cached_analyses"]
 
@@ -489,7 +493,13 @@ class Probe:
         return out
 
     def _pass(self) -> dict[str, np.ndarray]:
-        return self.memo("pass", None, lambda: self._leave_out_unreadable(self._load_or_run()))
+        def compute() -> dict[str, np.ndarray]:
+            arrays = self._leave_out_unreadable(self._load_or_run())
+            if not getattr(self.model, "class_names", None):
+                _warn_if_permuted(arrays["labels"], arrays["logits"], self.data.class_names)
+            return arrays
+
+        return self.memo("pass", None, compute)
 
     def _leave_out_unreadable(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The pass's arrays without the rows of unreadable items (label ``UNREADABLE``), the
@@ -670,6 +680,35 @@ def _channels_last(
             )
         out[name] = replace(info, channel_axis=3)
     return out
+
+
+def _warn_if_permuted(labels: np.ndarray, logits: np.ndarray, names: Sequence[str]) -> None:
+    """Warn when the labels look like the model's outputs in another order: the accuracy
+    after the best one-to-one relabelling of the classes (an assignment on the confusion
+    counts) is at least ``PERMUTED_GAIN`` above the plain accuracy. Said only with five
+    or more images per labelled class, below which a relabelling fits chance too well."""
+    k = logits.shape[1]
+    counts = np.zeros((k, k))
+    np.add.at(counts, (labels, logits.argmax(1)), 1)
+    present = np.flatnonzero(counts.sum(1))
+    if labels.size < 5 * present.size:
+        return
+    rows, cols = linear_sum_assignment(counts[present], maximize=True)
+    plain, best = np.trace(counts) / labels.size, counts[present[rows], cols].sum() / labels.size
+    if best - plain < PERMUTED_GAIN:
+        return
+    moves = sorted(
+        ((counts[present[r], c], present[r], c) for r, c in zip(rows, cols) if present[r] != c and counts[present[r], c]),
+        reverse=True,
+    )
+    shown = "; ".join(f"{names[r]!r} (label {r}) as output {c}" for _, r, c in moves[:5])
+    warnings.warn(
+        f"the labels look permuted: the model's accuracy is {plain:.3f} with the data's class order but "
+        f"{best:.3f} with the classes relabelled ({shown}{' ...' if len(moves) > 5 else ''}). The model has no "
+        "class_names to check the order against: pass classes=[...] to load_image_folder (every class name in "
+        "the order of the model's outputs), or class_names=[...] to the analysis",
+        stacklevel=5,
+    )
 
 
 def _in_model_order(data: ProbeSet, model_names: Sequence[str] | None) -> ProbeSet:

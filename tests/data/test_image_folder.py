@@ -349,3 +349,27 @@ def test_a_folder_whose_classes_are_the_models_in_another_order_is_read_in_the_m
         warnings.simplefilter("error")  # an order given with classes= is the user's: kept, no warning
         kept = Analysis(model, chosen, layers=["layer3"], progress=False)
     assert kept.data.class_names == sorted(model.class_names)
+
+
+def test_labels_that_look_permuted_are_named_when_the_model_has_no_class_names(tmp_path):
+    """Without class_names on the model nothing can reorder the folder; an accuracy that a
+    relabelling of the classes would lift from 0.5 to 1 is said, with what to pass."""
+    from innersight_widgets import Analysis, load_pretrained, load_shapes, save_image_folder
+
+    save_image_folder(load_shapes("test", n=200), tmp_path / "shapes")
+    model = load_pretrained("shapes-cnn")
+    order = model.class_names
+    del model.class_names
+    sorted_folder = load_image_folder(tmp_path / "shapes", size=64, resize=64, mean=None, std=None)
+    an = Analysis(model, sorted_folder, layers=["layer3"], progress=False)
+    with pytest.warns(UserWarning, match=r"the labels look permuted") as caught:
+        accuracy = an.predictions.accuracy
+    message = str(caught[0].message)
+    assert "'star' (label 2) as output 3" in message and "'triangle' (label 3) as output 2" in message
+    assert "classes=[...]" in message
+    assert f"{accuracy:.3f} with the data's class order" in message
+
+    right = load_image_folder(tmp_path / "shapes", size=64, resize=64, mean=None, std=None, classes=order)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Analysis(model, right, layers=["layer3"], progress=False).predictions.accuracy >= 0.95
