@@ -143,6 +143,15 @@ class LiveRunner:
             self._outcome = (self._counter, kind, text)
         self.on_kernel(self.render)
 
+    def cancel(self, *channels: str) -> None:
+        """Make the pending requests on ``channels`` stale: their results are never shown
+        (the core stops them at its next ``should_stop`` check)."""
+        with self._lock:
+            self._counter += 1
+            for name in channels:
+                self._latest[name] = self._counter
+        self.on_kernel(self.render)
+
     def latest(self, channel: str) -> int:
         """The generation of the newest request on ``channel`` (0: none yet)."""
         return self._latest.get(channel, 0)

@@ -103,6 +103,7 @@ class CriticalNeuronsView(w.VBox):
         selected = critical.selected
         self.drawing.selection = critical_selection(critical)
         if selected.size == 0:
+            self._live.cancel("mechanisms")  # those of an earlier FDR must not land under this one
             with self.drawing.hold_sync():
                 self.drawing.mechanisms, self.drawing.thumbnails = {}, {}
             self._live.announce(

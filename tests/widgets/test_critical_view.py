@@ -112,3 +112,33 @@ def test_a_selection_left_empty_says_why_in_the_status_line(analysis):
     assert view.drawing.mechanisms == {} and view.drawing.thumbnails == {}
     shown = html.unescape(view.status.value)
     assert "no neuron of relu3 is selected at FDR 0.01" in shown and view.critical.why_none in shown
+
+
+def test_an_fdr_that_selects_nothing_cancels_the_mechanisms_still_computing(analysis, monkeypatch):
+    """The worker is held inside the mechanisms of FDR 0.3 while the slider moves to 0.01,
+    which selects nothing; released, the old mechanisms must not land under the new FDR."""
+    import threading
+
+    import innersight_widgets.widgets.critical_view as module
+
+    view = CriticalNeuronsView(analysis, layer="relu3", target_class="even", runs=3, debounce=0)
+    view.wait()
+    assert view.critical.at(0.3).selected.size > 0 and view.critical.at(0.01).selected.size == 0
+    entered, release = threading.Event(), threading.Event()
+    real = module.mechanisms
+
+    def held(*args, **kwargs):
+        entered.set()
+        assert release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "mechanisms", held)
+    view.fdr.value = 0.3
+    assert entered.wait(60)
+    view.fdr.value = 0.01
+    release.set()
+    view.wait()
+    assert view.drawing.selection["neurons"] == []
+    assert view.drawing.mechanisms == {} and view.drawing.thumbnails == {}
+    status = html.unescape(view.status.value)
+    assert "no neuron of relu3 is selected at FDR 0.01" in status and "mechanisms" not in status
