@@ -267,7 +267,7 @@ def plan_segment(model: nn.Module, lower: str, upper: str | None) -> SegmentPlan
     tracer = LayerTracer({lower}, upper)
     try:
         graph = tracer.trace(model)
-    except Exception:  # data-dependent control flow and the like: fx cannot trace it, the plain path can
+    except Exception:  # noqa: BLE001 - fx cannot trace it (data-dependent control flow): the plain path can
         return None
     order = list(graph.nodes)
     xs = [n for n in order if n.op == "call_module" and n.target == lower]
