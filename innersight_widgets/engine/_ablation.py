@@ -3,6 +3,7 @@ ablation, with the copies widened inside the model where that gives the same log
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -93,19 +94,27 @@ class Ablator:
                     logits = runner.forward(piece).float().expand(k, len(piece), -1)
                 else:
                     verdict = self.widening.get(ablated)
-                    logits = _widened(runner, piece, k, replacers) if verdict is not False and k > 1 else None
+                    logits = None
+                    if verdict is not False and k > 1:
+                        try:
+                            logits = _widened(runner, piece, k, replacers)
+                        except _NotWide as refusal:
+                            self._copies_from_now(ablated, k, str(refusal))
                     if logits is not None and verdict is None:
                         # checked on the piece's first images only: each copy of them is a whole forward
                         few = slice(0, min(2, len(piece)))
                         copied = _copied(runner, piece[few], k, replacers)
                         scale = float(copied.abs().max()) + 1e-12
                         same = torch.allclose(logits[:, few], copied, rtol=tolerance, atol=tolerance * 0.1 * scale)
-                        self.widening[ablated] = bool(same)
+                        if same:
+                            self.widening[ablated] = True
+                        else:
+                            gap = float((logits[:, few] - copied).abs().max())
+                            why = f"widened, it gave logits up to {gap:.3g} away from plain copies'"
+                            self._copies_from_now(ablated, k, why)
                         # a piece that passes keeps its widened logits, so that every piece is computed
                         # the same way whichever came first (in any process of a job)
                         logits = logits if same else None
-                    elif logits is None and k > 1:
-                        self.widening[ablated] = False
                     if logits is None:
                         logits = _copied(runner, piece, k, replacers)
                 out[chunk, first + part.start : first + part.stop] = logits.cpu().numpy()
@@ -137,16 +146,50 @@ class Ablator:
             _distributed.sharded(n, runner.batch_size, run, out)
         return out
 
+    def _copies_from_now(self, ablated: tuple[str, ...], k: int, reason: str) -> None:
+        """Ablate ``ablated`` by plain copies from now on, and say once why and what it costs."""
+        if self.widening.get(ablated) is not False:
+            traced = self.runner.wide_trace(frozenset(ablated)) is not None
+            warnings.warn(_slow_path_message(ablated, k, reason, traced), stacklevel=2)
+        self.widening[ablated] = False
+
+
+class _NotWide(Exception):
+    """The model did not carry a batch widened inside it through to its logits."""
+
+
+def _slow_path_message(ablated: tuple[str, ...], k: int, reason: str, traced: bool) -> str:
+    """What a user reads when ablations of ``ablated`` go as plain copies: the path, its cost
+    and how to make the model widen."""
+    layers = ", ".join(repr(name) for name in ablated)
+    how = (
+        "The model traces with torch.fx, yet the wide batch did not pass"
+        if traced
+        else "The model does not trace with torch.fx (Python control flow on tensor values and the like), "
+        "so it ran as it is on the wide batch, and failed"
+    )
+    return (
+        f"ablating {layers}: the model did not carry a batch widened at {layers} to its logits ({reason}). "
+        f"Ablations of {layers} therefore go as plain copies: the whole network runs once per ablation and "
+        f"image, about {k} forward passes for {k} ablations (widened, the layers below {layers} run once). "
+        f"{how}. To widen, let the layers above accept any batch size: flatten with x.flatten(1) or "
+        "x.view(x.size(0), -1) rather than with a batch size read from the input (bs = x.size(0) ... "
+        "x.view(bs, -1)), do not check the batch size, and keep the forward traceable by torch.fx "
+        "(needed for shortcuts around the ablated layer). The results are exact either way; only the time differs."
+    )
+
+
 def _copied(runner: ModelRunner, piece: torch.Tensor, k: int, replacers: dict) -> torch.Tensor:
     """k x B x K logits: the batch repeated once per ablation, each copy with its own mask."""
     batch = piece.unsqueeze(0).expand(k, *piece.shape).reshape(k * len(piece), *piece.shape[1:])
     return runner.forward(batch, replacers).float().reshape(k, len(piece), -1)
 
 
-def _widened(runner: ModelRunner, piece: torch.Tensor, k: int, replacers: dict) -> torch.Tensor | None:
+def _widened(runner: ModelRunner, piece: torch.Tensor, k: int, replacers: dict) -> torch.Tensor:
     """The same as :func:`_copied`, with the batch widened to k copies only where the first
-    ablated layer runs; None where the rest of the network does not carry the wide batch
-    through (a tensor from below the ablated layer is used above it, as a shortcut is)."""
+    ablated layer runs; raises :class:`_NotWide` where the rest of the network does not carry
+    the wide batch through (an untraced shortcut, a batch size read from the input and
+    checked, ...)."""
     rows = len(piece)
 
     def widening(replace: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -161,8 +204,8 @@ def _widened(runner: ModelRunner, piece: torch.Tensor, k: int, replacers: dict) 
         logits = runner.forward(piece, {layer: widening(fn) for layer, fn in replacers.items()}, copies=k)
     except (torch.cuda.OutOfMemoryError, Cancelled):
         raise  # for in_batches to halve the batch, or the caller's stop: not a reason to stop widening
-    except Exception:  # noqa: BLE001 - the model refused the wide batch: plain copies are exact
-        return None
+    except Exception as error:  # the model refused the wide batch: plain copies are exact
+        raise _NotWide(f"{type(error).__name__}: {error}") from error
     if logits.shape[0] != k * rows:
-        return None
+        raise _NotWide(f"{logits.shape[0]} rows of logits came out of {k} x {rows}")
     return logits.float().reshape(k, rows, -1)

@@ -195,10 +195,28 @@ class ModelRunner:
     def _call(self, x: torch.Tensor, hooked: frozenset[str], copies: int) -> torch.Tensor:
         if copies == 1:
             return self.model(x)
+        gm = self.wide_trace(hooked)
+        return self.model(x) if gm is None else WideInterpreter(gm, len(x), copies).run(x)
+
+    def wide_trace(self, hooked: frozenset[str]) -> fx.GraphModule | None:
+        """The model's torch.fx trace through which a forward with ``copies`` > 1 runs.
+
+        Parameters
+        ----------
+        hooked : frozenset of str
+            The layers hooked in that forward: kept whole in the trace, so that their
+            hooks run. The trace is made once per set of layers.
+
+        Returns
+        -------
+        fx.GraphModule or None
+            The trace; None where the model does not trace (Python control flow on tensor
+            values and the like): such a forward runs the model as it is, and a tensor
+            from below a widened layer cannot be repeated where it joins the wide batch.
+        """
         if hooked not in self._traces:
             self._traces[hooked] = trace_layers(self.model, set(hooked))
-        gm = self._traces[hooked]
-        return self.model(x) if gm is None else WideInterpreter(gm, len(x), copies).run(x)
+        return self._traces[hooked]
 
     def in_batches(self, total: int, work: Callable[[slice], None], size: int | None = None) -> None:
         """Call ``work(rows)`` on consecutive slices of ``range(total)``.
