@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -376,8 +378,25 @@ def lab(extra: list[str], folder: Path = NOTEBOOKS_DIR) -> int:
         print(f"kept your copy of {name}")
     print(f"notebooks in {folder}" + (f" (copied {', '.join(copied)})" if copied else ""))
     command = _jupyter_lab_command(folder, folder / quickstart.name, extra)
+    env = None
+    if not any(a.startswith(("--port", "--ServerApp.port", "--IdentityProvider.token", "--ServerApp.token"))
+               for a in extra) and "JUPYTER_TOKEN" not in os.environ:
+        # a port and token of ours, so that the address printed opens the quickstart itself (JupyterLab's
+        # own opens the Launcher); the token goes by environment, unseen by other users' `ps`
+        port, token = _free_port(), secrets.token_hex(24)
+        command += [f"--ServerApp.port={port}", "--ServerApp.port_retries=0"]
+        env = os.environ | {"JUPYTER_TOKEN": token}
     print("starting:", " ".join(command), flush=True)
-    return _run_until_stopped(command)
+    if env is not None:
+        print(f"the quickstart opens at http://localhost:{port}/lab/tree/{quickstart.name}?token={token}", flush=True)
+    return _run_until_stopped(command, env)
+
+
+def _free_port() -> int:
+    """A TCP port of this machine that no one listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
 
 
 def copy_notebooks(source: Path, target: Path) -> tuple[list[str], list[str]]:
@@ -426,13 +445,23 @@ def _jupyter_lab_command(folder: Path, notebook: Path, extra: list[str]) -> list
     return command
 
 
-def _run_until_stopped(command: list[str]) -> int:
+def _run_until_stopped(command: list[str], env: dict[str, str] | None = None) -> int:
     """Run JupyterLab's ``command`` and wait for it; stopping this process stops JupyterLab too.
 
-    SIGINT or SIGTERM is passed on to the child (JupyterLab then shuts its kernels
-    down and exits); a child still running ``_STOP_TIMEOUT_S`` after the first signal
-    is killed. The child is always waited for, so none is left behind, orphaned or as
-    a zombie. A signal this process ignores (as in a background job) stays ignored.
+    The child runs in a session of its own, so a terminal's Ctrl-C reaches this process
+    only; SIGINT or SIGTERM is passed on as SIGTERM, on which JupyterLab shuts its kernels
+    down, removes its server files and exits, without the "Shut down this Jupyter server
+    (y/[n])?" question a SIGINT asks. A child still running ``_STOP_TIMEOUT_S`` after the
+    first signal is killed. The child is always waited for, so none is left behind,
+    orphaned or as a zombie. A signal this process ignores (as in a background job) stays
+    ignored.
+
+    Parameters
+    ----------
+    command : list of str
+        The ``jupyter lab`` command.
+    env : dict, optional
+        The child's environment (default: this process's).
 
     Returns
     -------
@@ -443,8 +472,8 @@ def _run_until_stopped(command: list[str]) -> int:
     running: list[subprocess.Popen[bytes]] = []  # the child, once started
     timers: list[threading.Timer] = []
 
-    def stop(child: subprocess.Popen[bytes], signum: int) -> None:
-        child.send_signal(signum)
+    def stop(child: subprocess.Popen[bytes]) -> None:
+        child.send_signal(signal.SIGTERM)
         if not timers:
             timers.append(threading.Timer(_STOP_TIMEOUT_S, _kill, (child,)))
             timers[0].start()
@@ -452,7 +481,7 @@ def _run_until_stopped(command: list[str]) -> int:
     def on_signal(signum: int, _frame: object) -> None:
         received.append(signum)
         for child in running:  # none yet: the signal is passed on once the child has started
-            stop(child, signum)
+            stop(child)
 
     previous = {
         sig: signal.signal(sig, on_signal)
@@ -460,10 +489,10 @@ def _run_until_stopped(command: list[str]) -> int:
         if signal.getsignal(sig) is not signal.SIG_IGN
     }
     try:
-        child = subprocess.Popen(command)
+        child = subprocess.Popen(command, env=env, start_new_session=True)
         running.append(child)
         if received:
-            stop(child, received[0])
+            stop(child)
         status = child.wait()
     finally:
         for sig, handler in previous.items():

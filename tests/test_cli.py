@@ -1,4 +1,5 @@
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def test_python_dash_m_runs_the_embedded_default(tmp_path):
 SHIPPED = asset("notebooks/01_quickstart.ipynb").parent
 
 
-def not_run(command):
+def not_run(command, env=None):
     raise AssertionError(f"JupyterLab should not start: {command}")
 
 
@@ -56,7 +57,7 @@ def test_lab_copies_every_shipped_notebook_into_an_empty_folder(tmp_path):
 
 
 def test_lab_keeps_an_edited_notebook_and_copies_a_missing_one(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "_run_until_stopped", lambda command: 0)
+    monkeypatch.setattr(cli, "_run_until_stopped", lambda command, env=None: 0)
     assert main(["lab", "--dir", str(tmp_path)]) == 0
     edited, missing = tmp_path / "01_quickstart.ipynb", tmp_path / "02_your_own_model.ipynb"
     edited.write_text('{"cells": [], "my": "edits"}')
@@ -76,7 +77,7 @@ def test_lab_passes_other_arguments_to_jupyter_lab_and_defaults_to_the_current_d
     tmp_path, monkeypatch, capsys
 ):
     calls = []
-    monkeypatch.setattr(cli, "_run_until_stopped", lambda command: calls.append(command) or 0)
+    monkeypatch.setattr(cli, "_run_until_stopped", lambda command, env=None: calls.append(command) or 0)
     monkeypatch.chdir(tmp_path)
     assert main(["lab", "--no-browser", "--port", "9999", "--ServerApp.token=abc"]) == 0
     (command,) = calls
@@ -102,13 +103,19 @@ def test_lab_without_jupyterlab_says_how_to_install_it_and_copies_nothing(tmp_pa
 
 
 # Stands in for `jupyter lab`: writes its pid to argv[1], then serves (sleeps) until stopped;
-# with argv[2] == "ignore" it ignores SIGINT and SIGTERM, as a hung server would.
+# with argv[2] == "ignore" it ignores SIGINT and SIGTERM, as a hung server would. Like
+# JupyterLab, it answers SIGINT with a question (it only notes the signal in <argv[1]>.asked)
+# and SIGTERM by shutting down cleanly (noted in <argv[1]>.stopped).
 FAKE_JUPYTER_LAB = """
 import os, pathlib, signal, sys, time
+pid = pathlib.Path(sys.argv[1])
 if sys.argv[2] == "ignore":
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))
+else:
+    signal.signal(signal.SIGINT, lambda *_: pid.with_suffix(".asked").write_text("Shut down this Jupyter server (y/[n])?"))
+    signal.signal(signal.SIGTERM, lambda *_: (pid.with_suffix(".stopped").write_text("kernels shut down"), sys.exit(0)))
+pid.write_text(str(os.getpid()))
 time.sleep(600)
 """
 # `innersight lab --dir <argv[1]> <argv[2]> <argv[3]>` with the fake for jupyter lab and argv[4] s to stop it.
@@ -136,13 +143,17 @@ def alive(pid):
     [(signal.SIGTERM, "obey", 60), (signal.SIGINT, "obey", 60), (signal.SIGTERM, "ignore", 1)],
     ids=["SIGTERM", "SIGINT", "SIGTERM-ignored"],
 )
-def test_stopping_innersight_lab_stops_jupyter_lab(tmp_path, signum, child, stop_timeout_s):
-    """A signal to `innersight lab` reaches its server, which it waits for; one that ignores it is killed."""
+@pytest.mark.parametrize("terminal", [False, True], ids=["to-innersight", "ctrl-c-to-the-group"])
+def test_stopping_innersight_lab_stops_jupyter_lab(tmp_path, signum, child, stop_timeout_s, terminal):
+    """A signal to `innersight lab` reaches its server as SIGTERM, which it waits for; one that
+    ignores it is killed. A terminal's Ctrl-C (SIGINT to the whole foreground process group)
+    stops it with one press, never asking JupyterLab's shut-down question."""
     pidfile, log = tmp_path / "pid", tmp_path / "log"
     with open(log, "w") as output:  # a file, not a pipe, that a child left running would hold open
         arguments = [str(tmp_path / "nb"), str(pidfile), child, str(stop_timeout_s)]
         parent = subprocess.Popen(
-            [sys.executable, "-c", INNERSIGHT_LAB, *arguments], stdout=output, stderr=subprocess.STDOUT
+            [sys.executable, "-c", INNERSIGHT_LAB, *arguments], stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a terminal's foreground job has
         )
     pid = None
     try:
@@ -152,11 +163,16 @@ def test_stopping_innersight_lab_stops_jupyter_lab(tmp_path, signum, child, stop
             assert time.monotonic() < deadline, "the fake jupyter lab did not start"
             time.sleep(0.05)
         pid = int(pidfile.read_text())
-        parent.send_signal(signum)
+        if terminal:
+            os.killpg(parent.pid, signum)
+        else:
+            parent.send_signal(signum)
         parent.wait(timeout=20)  # well under stop_timeout_s when the signal is passed on
         out = log.read_text()
         assert parent.returncode == 128 + signum, out
         assert ("did not stop within 1 s of the signal; killing it" in out) == (child == "ignore"), out
+        assert not pidfile.with_suffix(".asked").exists(), "JupyterLab was asked to confirm its shut-down"
+        assert pidfile.with_suffix(".stopped").exists() == (child == "obey"), out
         deadline = time.monotonic() + 3
         while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -187,3 +203,29 @@ def test_report_from_an_analysis_cache_opens_it_without_a_forward_pass(tmp_path,
     assert "holds no analysis of a shipped model" in capsys.readouterr().err
     assert main(["report", "--analysis-cache", str(tmp_path / "missing"), "--out", str(tmp_path / "none.html")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_lab_prints_an_address_that_opens_the_quickstart(tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(cli, "_run_until_stopped", lambda command, env=None: calls.append((command, env)) or 0)
+    monkeypatch.delenv("JUPYTER_TOKEN", raising=False)
+    assert main(["lab", "--dir", str(tmp_path), "--no-browser"]) == 0
+    (command, env), = calls
+    (port,) = [a.split("=")[1] for a in command if a.startswith("--ServerApp.port=")]
+    token = env["JUPYTER_TOKEN"]
+    assert len(token) >= 32 and token not in " ".join(command)  # not on the command line, where ps shows it
+    out = capsys.readouterr().out
+    assert f"the quickstart opens at http://localhost:{port}/lab/tree/01_quickstart.ipynb?token={token}" in out
+
+    calls.clear()
+    assert main(["lab", "--dir", str(tmp_path), "--port", "9999"]) == 0  # the user's port: theirs to open
+    (command, env), = calls
+    assert env is None and not any(a.startswith("--ServerApp.port=") for a in command)
+    assert "the quickstart opens at" not in capsys.readouterr().out
+
+
+def test_the_lab_extra_brings_notebook_7_which_the_docs_say_is_supported():
+    import tomllib
+
+    extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(re.fullmatch(r"notebook>=7(\.\d+)*", dep) for dep in extras["lab"]), extras["lab"]

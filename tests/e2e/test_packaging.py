@@ -25,7 +25,7 @@ def test_the_wheel_ships_the_widget_module_and_notebooks(tmp_path):
 
 def test_innersight_lab_opens_the_quickstart(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(cli, "_run_until_stopped", lambda command: calls.append(command) or 0)
+    monkeypatch.setattr(cli, "_run_until_stopped", lambda command, env=None: calls.append(command) or 0)
     monkeypatch.chdir(tmp_path)  # the working copies go to tmp_path/innersight-notebooks, not the checkout
     assert cli.main(["lab", "--no-browser", "--port=9999"]) == 0
     (command,) = calls
