@@ -273,6 +273,10 @@ function drawStability(container, model) {
   const line = el("div", { "data-testid": "stability", "data-runs": s.runs, "data-value": s.value === null ? "" : s.value }, s.text);
   line.append(el("span", { class: "isw-muted" }, `: ${s.meaning}`));
   container.append(line);
+  // why the partition should not be trusted, and what to do: beside the figure, not only in the console
+  for (const warning of s.warnings || []) {
+    container.append(el("div", { class: "isw-note", "data-testid": "stability-warning" }, `⚠ ${warning}`));
+  }
 }
 
 function barChart({ labels, values, nulls = null, spreads = null, testid, title, digits = 2 }) {
@@ -350,7 +354,9 @@ function drawDetails(container, model, url) {
   const label = d.label ? ` · ${d.label.concept} = ${d.label.value} (AUROC ${d.label.auroc.toFixed(2)})` : "";
   container.append(el("h3", { "data-testid": "details-title" }, `Community ${d.community} · ${d.size} neurons${label}`));
 
-  container.append(el("div", { class: "isw-section" }, "Top-activating images (label → predicted; image # · community score)"));
+  container.append(el("div", { class: "isw-section", "data-testid": "image-ranking", "data-ranking": d.ranking },
+    `Top images by ${d.ranking} score`));
+  container.append(el("div", { class: "isw-muted" }, `${d.ranking_text}; under each: label → predicted, image # · score`));
   container.append(imageGrid(d.images, mine, "image-grid", "community-image",
     (/** @type {TopImage} */ m) => [m.label === m.predicted ? m.label : `${m.label} → ${m.predicted}`, `#${m.index} · ${m.score.toFixed(1)}`, m.label !== m.predicted]));
   if (d.patches.length) {

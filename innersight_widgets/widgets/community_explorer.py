@@ -17,7 +17,7 @@ import traitlets
 
 from .._validation import Constraint, Interval, check
 from ..analysis import Analysis
-from ..innersightnet import Communities, CommunityReport, Importance
+from ..innersightnet import RANKING, Communities, CommunityReport, Importance, reliability_caveats
 from ._assets import esm
 from ._controls import CommunityControls
 from ._live import Job, LiveRunner
@@ -67,9 +67,11 @@ class CommunityExplorer(w.VBox):
     """Explore the communities of an :class:`Analysis` in a notebook.
 
     ``CommunityExplorer(an)`` shows controls (layers, method, its slider, k neighbours,
-    minimum correlation, graph of communities or neurons, stability runs), the graph with
-    each community's concept label, the partition's stability once measured, and for a
-    clicked community its top images and receptive-field patches, class selectivity,
+    minimum correlation, graph of communities or neurons, stability runs, how top images
+    are ranked), the graph with each community's concept label, the partition's stability
+    once measured, with a warning beside it when the partition cannot be trusted
+    (``reliability_caveats``: a stability below 0.5, or no more probe images than living
+    neurons), and for a clicked community its top images and receptive-field patches, class selectivity,
     coherence, concept label and members at once, then its importance: the accuracy drop
     when it is ablated, against ``draws`` random sets of its size, filling in as the random
     sets run, on ``images`` probe images.
@@ -99,6 +101,11 @@ class CommunityExplorer(w.VBox):
         The aggregation method shown first.
     top_k : int
         Top images shown per community.
+    ranking : {"specific", "plain"}
+        How the top images are ranked first (``CommunityReport.top_images``): by the
+        specific score, which discounts images that drive the whole layer, or by the plain
+        community score; the "top images" control switches it and the details panel says
+        which is shown.
     draws : int
         Random neuron sets in the importance test.
     images : int or None
@@ -117,6 +124,7 @@ class CommunityExplorer(w.VBox):
     #: stability control ends at its high); ``debounce`` is the live runner's ``DEBOUNCE``.
     constraints: ClassVar[dict[str, Constraint]] = {
         "top_k": Interval(int, 1, meaning="top images shown per community"),
+        "ranking": RANKING,
         "draws": CommunityReport.importance.constraints["draws"],
         "images": Interval(int, 1, none=True, meaning="probe images the importance test runs on; None: all"),
         "stability_runs": Analysis.communities.constraints["stability_runs"],
@@ -129,6 +137,7 @@ class CommunityExplorer(w.VBox):
         layers: list[str] | str | None = None,
         method: str = "louvain",
         top_k: int = 12,
+        ranking: str = "specific",
         draws: int = 20,
         images: int | None = 512,
         debounce: float = 0.15,
@@ -141,6 +150,7 @@ class CommunityExplorer(w.VBox):
         stability_runs = check("stability_runs", stability_runs, declared["stability_runs"])
         self.analysis = analysis
         self.top_k = check("top_k", top_k, declared["top_k"])
+        ranking = check("ranking", ranking, declared["ranking"])
         self.draws = check("draws", draws, declared["draws"])
         self.images = check("images", images, declared["images"])
         self.flow_images = check("flow_images", flow_images, declared["flow_images"])
@@ -171,6 +181,10 @@ class CommunityExplorer(w.VBox):
             value=stability_runs, min=runs.low, max=runs.high, description="stability runs",
             style={"description_width": "initial"}, layout=w.Layout(width="170px"),
         )
+        self.ranking = w.ToggleButtons(
+            options=list(RANKING.values), value=ranking, description="top images",
+            tooltips=["discounts images that drive the whole layer", "the community score itself"],
+        )
         self.measure = w.Button(description="measure stability", layout=w.Layout(width="170px"),
                                 tooltip="re-run the partition now and show how alike the runs are")
         self.status = StatusLine("explorer-status")
@@ -181,12 +195,13 @@ class CommunityExplorer(w.VBox):
             control.observe(lambda _change: self._request_partition(), names="value")
         self.stability_runs.observe(self._on_stability_runs, names="value")
         self.show_pathways.observe(self._on_show_pathways, names="value")
+        self.ranking.observe(self._on_ranking, names="value")
         self.measure.on_click(lambda _button: self._measure_stability(asked=True))
         self.view.observe(self._on_select, names="selected")
 
         controls = w.HBox([
             w.VBox([self.layers, self.method, w.HBox([self.stability_runs, self.measure])]),
-            w.VBox([self.parameter, self.k, self.min_corr, w.HBox([self.graph_mode, self.show_pathways])]),
+            w.VBox([self.parameter, self.k, self.min_corr, w.HBox([self.graph_mode, self.show_pathways]), self.ranking]),
         ])
         super().__init__([controls, self.status, self.view])
         self.add_class("innersight-community-explorer")
@@ -217,7 +232,7 @@ class CommunityExplorer(w.VBox):
             if drawn is not None:
                 communities, report = drawn
             else:
-                communities = self.analysis.communities(layers, method, stability_runs=0, **params)
+                communities = self.analysis.communities(layers, method, stability_runs=0, warn=False, **params)
                 report = self.analysis.evaluate(communities)
                 for layer in layers:  # measured once per layer: now, so that no click waits for it
                     if len(self.analysis.layer_info(layer).spatial_shape) == 2:
@@ -297,21 +312,25 @@ class CommunityExplorer(w.VBox):
         if self.communities is None:
             return
         shown, runs = self.communities, int(self.stability_runs.value)
+        images = len(self.analysis.data)
         living = len(shown.neurons) - len(shown.dead)
+        caveats = reliability_caveats(shown, images)  # before the stability is known: the images per neuron
         if not asked and runs and shown.method == "agglomerative" and living > AUTOMATIC_BOOTSTRAP_MAX:
-            self.view.stability = stability_summary(shown.method, runs, waiting=True)
+            self.view.stability = stability_summary(shown.method, runs, waiting=True, caveats=caveats)
             return
-        self.view.stability = stability_summary(shown.method, runs)
+        self.view.stability = stability_summary(shown.method, runs, caveats=caveats)
 
         def compute(job: Job) -> Communities | None:
             if runs == 0:
                 return None
             return self.analysis.communities(
-                shown.layers, shown.method, seed=shown.seed, stability_runs=runs, should_stop=job.stale, **shown.params
+                shown.layers, shown.method, seed=shown.seed, stability_runs=runs, should_stop=job.stale, warn=False,
+                **shown.params,
             )
 
         def apply(measured: Communities | None) -> None:
-            self.view.stability = stability_summary(shown.method, runs, measured)
+            found = caveats if measured is None else reliability_caveats(measured, images)
+            self.view.stability = stability_summary(shown.method, runs, measured, caveats=found)
 
         def clear() -> None:
             self.view.stability = {}
@@ -347,6 +366,11 @@ class CommunityExplorer(w.VBox):
         )
 
     # -------------------------------------------------------------- details
+    def _on_ranking(self, _change: dict) -> None:
+        """The open community's images again, by the ranking now chosen."""
+        if self._asked[1] == self._shown and self.report is not None and self.view.selected >= 0:
+            self._open(self.view.selected)  # else the partition asked for opens its click with it
+
     def select(self, community: int) -> None:
         """Select a community as a click in the graph does."""
         self.view.selected = int(community)
@@ -376,7 +400,7 @@ class CommunityExplorer(w.VBox):
 
     def _open(self, c: int) -> None:
         """Details of community ``c`` of the partition on screen, then its importance test."""
-        report, owner = self.report, f"partition {self._shown} community {c}"
+        report, owner, ranking = self.report, f"partition {self._shown} community {c}", self.ranking.value
 
         def apply(result: tuple[CommunityDetails, Thumbnails]) -> str:
             details, thumbnails = result
@@ -387,7 +411,7 @@ class CommunityExplorer(w.VBox):
             return f"community {c}: {details.size} neurons"
 
         self._live.submit(
-            "details", f"loading community {c} …", lambda job: community_details(report, c, self.top_k, owner), apply,
+            "details", f"loading community {c} …", lambda job: community_details(report, c, self.top_k, owner, ranking), apply,
             cancels=("importance",), debounce=False,
         )
 

@@ -38,7 +38,8 @@ def details(**changes) -> CommunityDetails:
     fields = {
         "owner": "partition 1 community 0", "community": 0, "size": 3, "label": badge, "concepts": [badge, badge, badge],
         "members": ["layer1:0", "layer1:4", "layer1:7"], "within": 0.5, "outside": None, "classes": ["a", "b"],
-        "class_means": [0.1, -0.2], "classes_of": 2, "selectivity": 0.3, "images": [TopImage(4, "a", "b", 1.5, "image4")],
+        "class_means": [0.1, -0.2], "classes_of": 2, "selectivity": 0.3, "ranking": "specific",
+        "ranking_text": "specific score", "images": [TopImage(4, "a", "b", 1.5, "image4")],
         "patches": [], "importance": None,
     }
     return CommunityDetails(**(fields | changes))

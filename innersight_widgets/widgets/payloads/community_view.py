@@ -3,13 +3,14 @@ the stability figure and a community's details (CommunityExplorer)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
 import networkx as nx
 import numpy as np
 
-from ...innersightnet import Communities, CommunityReport, ConceptScore, Importance, part_id
+from ...innersightnet import RANKING_TEXT, Communities, CommunityReport, ConceptScore, Importance, part_id
 from ._codec import Packed
 from ._records import Edge, Payload, Thumbnails, rounded, thumbnails
 
@@ -78,6 +79,7 @@ class StabilitySummary(Payload):
     runs: int  # re-runs compared with the partition (0: not measured)
     text: str  # e.g. "stability 0.52 (ARI over 5 other seeds)"
     meaning: str  # the figure in one line
+    warnings: list[str]  # why the partition should not be trusted, each with what to do (none: [])
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ class TopImage(Payload):
     index: int
     label: str
     predicted: str
-    score: float
+    score: float  # by the ranking the details show (CommunityDetails.ranking)
     thumb: str
 
 
@@ -140,6 +142,8 @@ class CommunityDetails(Payload):
     class_means: list[float]
     classes_of: int  # the model's number of classes
     selectivity: float | None
+    ranking: str  # how the images are ranked: "specific" or "plain" (CommunityReport.top_images)
+    ranking_text: str  # the ranking in words
     images: list[TopImage]
     patches: list[PatchImage]
     importance: ImportanceSummary | None
@@ -243,9 +247,9 @@ def neuron_points(
 
 
 def stability_summary(
-    method: str, runs: int, measured: Communities | None = None, waiting: bool = False
+    method: str, runs: int, measured: Communities | None = None, waiting: bool = False, caveats: Sequence[str] = ()
 ) -> StabilitySummary:
-    """The stability figure of a partition in words.
+    """The stability figure of a partition in words, with what makes the partition unreliable.
 
     Parameters
     ----------
@@ -258,34 +262,46 @@ def stability_summary(
         The partition computed with ``stability_runs=runs``; None while it is computing.
     waiting : bool
         Not measured until asked for (re-runs that would take seconds each).
+    caveats : sequence of str
+        Why the partition should not be trusted (``reliability_caveats`` of ``measured``,
+        or of the partition while its stability is not known).
 
     Returns
     -------
     StabilitySummary
-        The value (None until measured, or with fewer than 2 living neurons) and its words.
+        The value (None until measured, or with fewer than 2 living neurons), its words and
+        the caveats.
     """
     plural = "" if runs == 1 else "s"
     against = f"{runs} bootstrap resample{plural} of the images" if method == "agglomerative" else f"{runs} other seed{plural}"
     meaning = "how often two runs agree; 1 = always the same partition, 0 = no more alike than chance"
+    warnings = list(caveats)
     if runs == 0:
-        return StabilitySummary(None, 0, "stability not measured (stability runs: 0)", meaning)
+        return StabilitySummary(None, 0, "stability not measured (stability runs: 0)", meaning, warnings)
     if waiting:
         return StabilitySummary(None, runs, "stability not measured yet: each bootstrap re-run rebuilds the dendrogram "
-                                "of these neurons (seconds); press measure stability", meaning)
+                                "of these neurons (seconds); press measure stability", meaning, warnings)
     if measured is None:
-        return StabilitySummary(None, runs, f"stability: re-running over {against} …", meaning)
+        return StabilitySummary(None, runs, f"stability: re-running over {against} …", meaning, warnings)
     if measured.stability is None:
-        return StabilitySummary(None, runs, "stability: nothing to compare (fewer than 2 living neurons)", meaning)
-    return StabilitySummary(rounded(measured.stability), runs, f"stability {measured.stability:.2f} (ARI over {against})", meaning)
+        return StabilitySummary(None, runs, "stability: nothing to compare (fewer than 2 living neurons)", meaning, warnings)
+    return StabilitySummary(
+        rounded(measured.stability), runs, f"stability {measured.stability:.2f} (ARI over {against})", meaning, warnings
+    )
 
 
-def community_details(report: CommunityReport, c: int, top_k: int, owner: str) -> tuple[CommunityDetails, Thumbnails]:
-    """Everything the details panel shows for community ``c`` but the importance test."""
+def community_details(
+    report: CommunityReport, c: int, top_k: int, owner: str, ranking: str = "specific"
+) -> tuple[CommunityDetails, Thumbnails]:
+    """Everything the details panel shows for community ``c`` but the importance test; its
+    top images (and patches) ranked by ``ranking`` (``CommunityReport.top_images``), each
+    with its score by that ranking."""
     analysis = report.analysis
     names = analysis.data.class_names
     predicted = analysis.predictions.classes
-    images = report.top_images(c, top_k)
-    patches = report.patches(c, top_k)
+    images = report.top_images(c, top_k, ranking)
+    patches = report.patches(c, top_k, ranking)
+    scores = report.image_scores(ranking)
     means, selectivity = report.class_selectivity()
     within, outside = report.coherence()
     label = report.label(c)
@@ -298,7 +314,7 @@ def community_details(report: CommunityReport, c: int, top_k: int, owner: str) -
     extra = sorted({p.image for p in patches} - set(pictures))
     pictures.update(zip(extra, analysis.images(extra)) if extra else ())
     tops = [
-        TopImage(int(i), names[int(analysis.labels[i])], names[int(predicted[i])], round(float(report.scores[i, c]), 3), f"image{int(i)}")
+        TopImage(int(i), names[int(analysis.labels[i])], names[int(predicted[i])], round(float(scores[i, c]), 3), f"image{int(i)}")
         for i in images
     ]
     crops = [PatchImage(p.image, f"{p.layer}:{p.neuron}", list(p.box), f"patch{n}") for n, p in enumerate(patches)]
@@ -315,6 +331,8 @@ def community_details(report: CommunityReport, c: int, top_k: int, owner: str) -
         class_means=[round(float(means[i, c]), 4) for i in shown],
         classes_of=len(names),
         selectivity=rounded(selectivity[c]),
+        ranking=ranking,
+        ranking_text=RANKING_TEXT[ranking],
         images=tops,
         patches=crops,
         importance=None,
