@@ -21,7 +21,7 @@ from tqdm.std import tqdm
 
 from .._validation import Interval, Options, validate_params
 from ..engine import Cancelled, neurons_first, pandas_module, step_mean_gradient
-from ..innersightnet import Communities, CommunityReport, ConceptScore, Patch, aggregator
+from ..innersightnet import RANKING, Communities, CommunityReport, ConceptScore, Patch, aggregator
 from ..innersightnet.concepts import label_text
 from ..neurflow import Circuit
 from .confusions import Errors, error_images
@@ -51,7 +51,8 @@ class Unit:
     label : ConceptScore or None
         For a community, the concept value its score separates best (AUROC); else None.
     top_images : np.ndarray
-        (k,) probe images that show the unit best: a community's or neuron's top
+        (k,) probe images that show the unit best: a community's top images (by the
+        ranking :func:`diagnose` was given, its specific score by default), a neuron's top
         activating images, a group's crop sources; empty for a spec given by hand.
     """
 
@@ -271,6 +272,7 @@ class Diagnosis:
         "steps": Interval(int, 1, meaning="Integrated Gradients steps"),
         "max_reference": Interval(int, 1, meaning="reference images per confusion"),
         "top_k": Interval(int, 1, meaning="top images per unit"),
+        "ranking": RANKING,
     }
 )
 def diagnose(
@@ -286,6 +288,7 @@ def diagnose(
     seed: int = 0,
     should_stop: Callable[[], bool] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    ranking: Literal["specific", "plain"] = "specific",
 ) -> Diagnosis:
     """Rank units by their contrastive contribution to the model's errors.
 
@@ -338,6 +341,10 @@ def diagnose(
         Asked between batches; True ends the work with :class:`Cancelled`.
     on_progress : callable, optional
         ``on_progress(done, total)`` after each batch, in image-layer rows.
+    ranking : {"specific", "plain"}
+        How a community unit's top images are ranked (``CommunityReport.top_images``):
+        by its specific score, which discounts images that drive the whole layer (hubs
+        would otherwise top most communities), or by the plain community score.
 
     Returns
     -------
@@ -352,7 +359,7 @@ def diagnose(
         argument is out of range.
     """
     images, true, predicted = error_images(analysis, errors)
-    chosen, found = _units(analysis, units, layers, communities, top_k)
+    chosen, found = _units(analysis, units, layers, communities, top_k, ranking)
     ref_images, ref_true, ref_predicted, pair_of_error, pair_of_reference = (
         _reference(analysis, true, predicted, max_reference, seed) if reference == "correct" else _no_reference(len(images))
     )
@@ -393,13 +400,15 @@ def _units(
     layers: Sequence[str] | str | None,
     communities: Communities | Sequence[Communities] | None,
     top_k: int,
+    ranking: str,
 ) -> tuple[list[str], list[Unit]]:
-    """(the layers attributed to, in model order; the units), checked."""
+    """(the layers attributed to, in model order; the units), checked; a community's top
+    images are ranked by ``ranking``."""
     if isinstance(units, str):
         if units not in ("communities", "neurons"):
             raise ValueError(f"units must be 'communities', 'neurons', a Circuit or a list of units, got {units!r}")
         if units == "communities":
-            return _community_units(analysis, layers, communities, top_k)
+            return _community_units(analysis, layers, communities, top_k, ranking)
         chosen = analysis.ordered_layers(layers)
         return chosen, [
             Unit(f"{layer}:{n}", "neuron", {layer: (n,)}, None, analysis.top_images(layer, n, top_k).indices)
@@ -429,6 +438,7 @@ def _community_units(
     layers: Sequence[str] | str | None,
     communities: Communities | Sequence[Communities] | None,
     top_k: int,
+    ranking: str,
 ) -> tuple[list[str], list[Unit]]:
     """One unit per community and layer: a community's members in one layer. Integrated
     Gradients at one layer splits the margin among that layer's channels, so the parts of
@@ -450,7 +460,7 @@ def _community_units(
                 if layer in chosen:
                     found.append(Unit(
                         f"{layer} community {c}", "community", {layer: tuple(neurons)}, labels[c],
-                        report.top_images(c, top_k),
+                        report.top_images(c, top_k, ranking),
                     ))
     if not found:
         raise ValueError(

@@ -14,6 +14,8 @@ from bokeh.models import ColumnDataSource, Div, HoverTool, LayoutDOM, LinearColo
 from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
+from .._validation import check
+from ..innersightnet import RANKING, RANKING_TEXT, reliability_caveats
 from ._graph import node_link_figure
 from ._page import image_strip, output_path, png_data_uri, write_page
 
@@ -27,13 +29,15 @@ def communities_html(
     top_images: int = 8,
     draws: int | None = 20,
     images: int | None = None,
+    ranking: str = "specific",
 ) -> Path:
     """Write one or several evaluated partitions as a standalone HTML page.
 
-    For each partition: the community graph (node size: members; colour: selectivity;
+    For each partition: what may make it unreliable (``reliability_caveats``), the community graph (node size: members; colour: selectivity;
     edges: similarity; hover a community for its figures, click it for its top images),
     the mean community score per class, and each community's accuracy drop when ablated
-    beside the drops of random neuron sets of the same size.
+    beside the drops of random neuron sets of the same size. The page says which ranking
+    chose the top images.
 
     Parameters
     ----------
@@ -48,6 +52,10 @@ def communities_html(
         the importance out, and the page is made without running the model.
     images : int, optional
         Probe images each importance test is evaluated on (all when None).
+    ranking : {"specific", "plain"}
+        How the top images are ranked (``CommunityReport.top_images``): by the specific
+        score (default), which discounts images that drive the whole layer, or by the
+        plain community score.
 
     Returns
     -------
@@ -57,11 +65,13 @@ def communities_html(
     Raises
     ------
     ValueError
-        If no report is given, ``top_images`` is not positive, or the folder of ``path``
-        does not exist (said before any work).
+        If no report is given, ``top_images`` is not positive, ``ranking`` is not
+        ``"specific"`` or ``"plain"``, or the folder of ``path`` does not exist (said
+        before any work).
     """
     from ..innersightnet import CommunityReport
 
+    ranking = check("ranking", ranking, RANKING)
     path = output_path(path)  # before the importance tests, which may take minutes
     reports = [reports] if isinstance(reports, CommunityReport) else list(reports)
     if not reports:
@@ -70,13 +80,13 @@ def communities_html(
         raise ValueError(f"top_images must be a positive number of images per community, got {top_images!r}")
     parts: list[LayoutDOM] = []
     for number, report in enumerate(reports):
-        parts.extend(_section(report, number, top_images, draws, images))
+        parts.extend(_section(report, number, top_images, draws, images, ranking))
     layers = sorted({layer for report in reports for layer in report.communities.layers})
     return write_page(path, f"Communities of {', '.join(layers)}", parts)
 
 
 def _section(
-    report: CommunityReport, number: int, top_images: int, draws: int | None, images: int | None
+    report: CommunityReport, number: int, top_images: int, draws: int | None, images: int | None, ranking: str
 ) -> list[LayoutDOM]:
     """The parts of one partition's section; ``number`` keeps its models' names apart."""
     communities = report.communities
@@ -89,9 +99,15 @@ def _section(
             f"<h2>{html.escape(layers)}: {k} communities ({html.escape(communities.method)})</h2>"
             f"<p>{len(communities.neurons)} neurons, modularity {communities.modularity:.3f}. "
             "Hover a community for its figures; click it to see its top images.</p>"
+            f"<p class='report-ranking' data-ranking='{ranking}'>Top images ranked by the "
+            f"{html.escape(RANKING_TEXT[ranking])}.</p>"
+            + "".join(
+                f"<p class='report-caveat' style='color:#8a5a00'>Caution: {html.escape(caveat)}.</p>"
+                for caveat in reliability_caveats(communities, len(report.analysis.data))
+            )
         ),
     )
-    graph, shown = _graph(report, number, top_images, tested)
+    graph, shown = _graph(report, number, top_images, tested, ranking)
     parts: list[LayoutDOM] = [about, graph, shown, _selectivity(report)]
     if tested:
         parts.append(_importance(report, tested))
@@ -124,7 +140,7 @@ def _pathways(report: CommunityReport, k: int = 3) -> Div:
 
 
 def _graph(
-    report: CommunityReport, number: int, top_images: int, tested: list[Importance]
+    report: CommunityReport, number: int, top_images: int, tested: list[Importance], ranking: str
 ) -> tuple[figure, Div]:
     """The community graph, spring-laid on similarity, and the clicked community's images."""
     graph = report.community_graph(top=3)
@@ -148,8 +164,9 @@ def _graph(
         "p": [t.p_value for t in tested] if tested else [np.nan] * k,
         "images": [
             image_strip(
-                [png_data_uri(image) for image in analysis.images(report.top_images(c, top_images))],
-                f"community c{c}: {_label(report, c)}; top classes {', '.join(report.top_classes(c))}",
+                [png_data_uri(image) for image in analysis.images(report.top_images(c, top_images, ranking))],
+                f"community c{c}: {_label(report, c)}; top classes {', '.join(report.top_classes(c))}; "
+                f"images ranked by {ranking} score",
             )
             for c in range(k)
         ],
