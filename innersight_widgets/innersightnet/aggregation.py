@@ -72,8 +72,8 @@ COARSE_RESOLUTION = 5.0
 _IGRAPH_LOCK = threading.Lock()
 #: Below this stability (mean adjusted Rand index against the re-runs) a partition is said to
 #: be unreliable: its re-runs agree with it less than halfway from chance (0) to identity (1).
-#: Louvain measured 0.93-1.0 on the shipped models' trained layers and on planted groups,
-#: 0.1-0.4 on profiles of pure noise with 150 or more neurons, 0.16 on EfficientNet-Lite0's
+#: Louvain measured 0.95-1.0 on the shipped models' trained layers and 1.0 on planted groups,
+#: 0.11-0.31 on profiles of pure noise of 150-300 neurons, 0.17 on EfficientNet-Lite0's
 #: ``_conv_head`` over 650 photos (docs/methods.md, section 3.3).
 MIN_STABILITY = 0.5
 # How each method makes fewer, larger communities: what an unstable partition should try.
