@@ -136,9 +136,9 @@ class CommunityReport:
     def specific_scores(self) -> np.ndarray:
         """N x K: each community's score with the part that its layers' drive explains removed.
 
-        An image that drives every neuron of a layer (a "hub": a bright, busy or
-        high-contrast photo) has a high score in every community of that layer, so the
-        plain score puts the same few hubs on top of most communities. The **drive** of a
+        An image that drives every neuron of a layer (a "hub") has a high score in every
+        community of that layer, so the plain score puts the same few hubs on top of most
+        communities. The **drive** of a
         layer on an image is the mean z-score of all its living neurons there. A community's
         specific score is the least-squares residual of its score after regression on the
         drives of the layers it has members in (no intercept: both are centred over the
