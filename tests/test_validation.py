@@ -145,7 +145,7 @@ def test_a_declaration_naming_no_parameter_is_refused_when_declared():
 
 def test_decorated_public_methods_keep_their_signatures_and_docs():
     for method, keyword_only in [
-        (Analysis.communities, ["seed", "stability_runs", "should_stop"]),
+        (Analysis.communities, ["seed", "stability_runs", "should_stop", "warn"]),
         (Analysis.neuron_graph, []),
         (Probe.top_images, []),
         (Probe.ablate, []),
@@ -153,7 +153,7 @@ def test_decorated_public_methods_keep_their_signatures_and_docs():
         (Probe.flow, []),
         (load_shapes, []),
         (load_digits, []),
-        (load_image_folder, ["resize", "mean", "std", "num_workers", "extensions", "classes"]),
+        (load_image_folder, ["resize", "mean", "std", "num_workers", "extensions", "classes", "on_bad_image"]),
     ]:
         signature = inspect.signature(method)
         assert signature == inspect.signature(method.__wrapped__)

@@ -129,7 +129,7 @@ class ProbeSet:
                 break
         if not found and error is not None:
             raise UnreadableImage(f"none of the {len(self)} probe images can be read; the first error: {error}") from error
-        return torch.stack(found)
+        return stack_images(found)
 
     # --------------------------------------------------------------- reading
     def batches(

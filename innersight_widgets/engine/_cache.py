@@ -168,7 +168,7 @@ class Store:
         self._lock: int | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock = _try_lock(path.with_name(f".{path.name}.lock"))
+            self._lock = _try_lock(_lock_file(path))
             if self._lock is not None:
                 self._tmp = path.with_name(f".{path.name}.partial")
                 self._tmp.mkdir(exist_ok=True)
@@ -281,21 +281,38 @@ class Store:
         self._unlock()
 
     def _unlock(self) -> None:
-        if self._lock is not None:
+        if self._lock is not None and self.path is not None:
+            # removed while still held, so that a finished cache folder holds entries only;
+            # a process that opened the old file finds it replaced and locks the new one
+            with contextlib.suppress(OSError):
+                _lock_file(self.path).unlink()
             os.close(self._lock)  # closing the descriptor releases the flock
             self._lock = None
 
 
+def _lock_file(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lock")
+
+
 def _try_lock(file: Path) -> int | None:
     """An open descriptor holding an exclusive ``flock`` on ``file``, or None when another
-    process holds it. The lock dies with the process, so a killed kernel leaves none."""
-    descriptor = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    process holds it. The lock dies with the process, so a killed kernel leaves none. A
+    file unlinked by its holder between our open and our lock is opened again."""
+    while True:
+        descriptor = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(descriptor)
+            return None
+        try:
+            current = os.stat(file)
+        except FileNotFoundError:
+            current = None
+        held = os.fstat(descriptor)
+        if current is not None and (current.st_ino, current.st_dev) == (held.st_ino, held.st_dev):
+            return descriptor
         os.close(descriptor)
-        return None
-    return descriptor
 
 
 def load(
