@@ -10,22 +10,32 @@ const PALETTE = [
   "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
   "#9c755f", "#bab0ac", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
 ];
+// Colours come from variables that follow the page's theme (see followTheme): the light
+// set below, or the dark one when the notebook's background is dark.
 const BASE_STYLE = `
-.isw-root { display: flex; flex-wrap: wrap; gap: 16px; font: 13px system-ui, sans-serif; color: #222; align-items: flex-start; }
-.isw-root svg.isw-canvas { border: 1px solid #ddd; border-radius: 6px; background: #fcfcfc; max-width: 100%; height: auto; }
-.isw-node { cursor: pointer; stroke: #fff; stroke-width: 1.5; }
-.isw-node.isw-selected { stroke: #111; stroke-width: 3; }
+.isw-root { --isw-fg: #222; --isw-soft: #555; --isw-muted: #666; --isw-ink: #111; --isw-bg: #fcfcfc; --isw-border: #ddd;
+  --isw-line: #eee; --isw-wrong: #b42318; --isw-note: #8a5a00; --isw-tip: rgba(255, 255, 255, 0.96); --isw-edge: #888;
+  --isw-link: #9aa5b1; --isw-box: #eee; --isw-box-edge: #555; --isw-off: #fff4f2; }
+.isw-root.isw-dark { --isw-fg: #e8e8e8; --isw-soft: #c4c4c4; --isw-muted: #a9a9a9; --isw-ink: #f4f4f4; --isw-bg: #1c1c1c;
+  --isw-border: #4a4a4a; --isw-line: #353535; --isw-wrong: #ff9585; --isw-note: #f2b84b; --isw-tip: rgba(36, 36, 36, 0.97);
+  --isw-edge: #8a8a8a; --isw-link: #6f7b88; --isw-box: #3a3a3a; --isw-box-edge: #b0b0b0; --isw-off: #3b1f1c; }
+.isw-root { display: flex; flex-wrap: wrap; gap: 16px; font: 13px system-ui, sans-serif; color: var(--isw-fg); align-items: flex-start; }
+.isw-root svg { fill: var(--isw-fg); }
+.isw-root svg.isw-canvas { border: 1px solid var(--isw-border); border-radius: 6px; background: var(--isw-bg); max-width: 100%; height: auto; }
+.isw-node { cursor: pointer; stroke: var(--isw-bg); stroke-width: 1.5; }
+.isw-node.isw-selected { stroke: var(--isw-ink); stroke-width: 3; }
+.isw-root text.isw-on-disc { fill: #111; paint-order: stroke; stroke: rgba(255, 255, 255, 0.85); stroke-width: 3px; stroke-linejoin: round; }
 .isw-panel { flex: 1 1 340px; min-width: 300px; max-width: 560px; overflow-wrap: anywhere; }
 .isw-panel h3 { margin: 0 0 6px; font-size: 15px; }
 .isw-grid { display: flex; flex-wrap: wrap; gap: 6px; margin: 4px 0 10px; }
 .isw-grid figure { margin: 0; width: 76px; text-align: center; }
-.isw-grid img { width: 72px; height: 72px; object-fit: contain; image-rendering: pixelated; border: 1px solid #ccc; background: #000; }
+.isw-grid img { width: 72px; height: 72px; object-fit: contain; image-rendering: pixelated; border: 1px solid var(--isw-border); background: #000; }
 .isw-grid figcaption { font-size: 10px; line-height: 1.2; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.isw-wrong { color: #b42318; }
-.isw-muted { color: #777; }
+.isw-wrong { color: var(--isw-wrong); }
+.isw-muted { color: var(--isw-muted); }
 .isw-section { margin: 8px 0 2px; font-weight: 600; }
 .isw-root table { border-collapse: collapse; font-size: 12px; }
-.isw-root td, .isw-root th { padding: 1px 8px; text-align: right; border-bottom: 1px solid #eee; }
+.isw-root td, .isw-root th { padding: 1px 8px; text-align: right; border-bottom: 1px solid var(--isw-line); }
 `;
 
 function el(tag, attrs = {}, text = null) {
@@ -33,6 +43,63 @@ function el(tag, attrs = {}, text = null) {
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
   if (text !== null) node.textContent = text;
   return node;
+}
+
+// A theme colour by name, for SVG attributes: "soft" gives var(--isw-soft).
+function ink(name) {
+  return `var(--isw-${name})`;
+}
+
+// The current value of a theme colour on a mounted root, for a canvas (which takes no var()).
+function themeColour(root, name) {
+  return getComputedStyle(root).getPropertyValue(`--isw-${name}`).trim();
+}
+
+// The first opaque background behind a node, as [r, g, b], or null when none is set.
+function backdrop(node) {
+  for (let n = node; n && n.nodeType === 1; n = n.parentElement) {
+    const m = getComputedStyle(n).backgroundColor.match(/[\d.]+/g);
+    if (m && m.length >= 3 && (m.length < 4 || Number(m[3]) > 0.5)) return m.slice(0, 3).map(Number);
+  }
+  return null;
+}
+
+// Mark the root isw-dark while the page behind it is dark, whichever notebook draws it
+// (JupyterLab, Notebook, VS Code, Colab and marimo each switch themes through attributes
+// of <html> or <body>, or the system's preference), and follow later switches; a switch
+// dispatches "isw-theme" to the root's canvases, which read colours when they draw.
+function followTheme(root) {
+  const media = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+  let seen = false;
+  const check = () => {
+    if (!root.isConnected) {
+      if (seen) stop();
+      return;
+    }
+    seen = true;
+    const rgb = backdrop(root.parentElement);
+    const dark = rgb ? 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2] < 128 : Boolean(media && media.matches);
+    if (dark !== root.classList.contains("isw-dark")) {
+      root.classList.toggle("isw-dark", dark);
+      root.querySelectorAll("canvas").forEach((c) => c.dispatchEvent(new Event("isw-theme")));
+    }
+  };
+  // a theme's stylesheet may land after the attribute that announces it
+  const later = () => { check(); setTimeout(check, 300); };
+  const observer = new MutationObserver(later);
+  for (const node of [document.documentElement, document.body]) observer.observe(node, { attributes: true });
+  if (media) media.addEventListener("change", later);
+  const stop = () => {
+    observer.disconnect();
+    if (media) media.removeEventListener("change", later);
+  };
+  let tries = 0;
+  const attach = () => {  // anywidget renders before the view is in the page
+    check();
+    if (!seen && tries++ < 600) requestAnimationFrame(attach);
+  };
+  attach();
+  return root;
 }
 
 function colour(index) {
@@ -49,6 +116,7 @@ function mount(root, css, testid) {
   style.textContent = BASE_STYLE + css;
   const wrapper = el("div", { class: "isw-root", "data-testid": testid });
   root.append(style, wrapper);
+  followTheme(wrapper);
   return wrapper;
 }
 

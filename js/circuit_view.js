@@ -20,7 +20,7 @@ function drawGraph(box, model) {
   const svg = el("svg:svg", { class: "isw-canvas", width, height, viewBox: `0 0 ${width} ${height}`, "data-testid": "circuit-graph" });
   levels.forEach((name, i) => {
     const y = padY + (levels.length > 1 ? i / (levels.length - 1) : 0) * (height - 2 * padY);
-    svg.append(el("svg:text", { x: 6, y: y + 4, "font-size": 11, fill: "#555" }, name));
+    svg.append(el("svg:text", { x: 6, y: y + 4, "font-size": 11, fill: ink("soft") }, name));
   });
   const byId = new Map(nodes.map((/** @type {CircuitNode} */ n) => [n.id, n]));
   const maxW = Math.max(1e-9, ...edges.map((/** @type {Edge} */ e) => e.w));
@@ -38,7 +38,7 @@ function drawGraph(box, model) {
     /** @type {GroupMatch} */ const m = byGroup.get(n.id);
     const debugged = debug.layer === n.layer;
     const lit = debugged && m !== undefined && m.lit;
-    const fill = debugged ? (lit ? "#e15759" : "#ccc") : n.share >= 0.5 ? "#4e79a7" : "#9db3cc";
+    const fill = debugged ? (lit ? "#e15759" : ink("box")) : n.share >= 0.5 ? "#4e79a7" : "#9db3cc";
     const r = 7 + 12 * Math.sqrt(n.size / maxSize);
     const circle = el("svg:circle", {
       cx: px(n), cy: py(n), r, fill,
@@ -50,7 +50,7 @@ function drawGraph(box, model) {
     circle.addEventListener("click", () => { model.set("selected", n.id); model.save_changes(); });
     svg.append(circle);
     if (n.label) {
-      svg.append(el("svg:text", { x: px(n), y: py(n) + r + 10, "text-anchor": "middle", "font-size": 9, fill: "#333", "pointer-events": "none" },
+      svg.append(el("svg:text", { x: px(n), y: py(n) + r + 10, "text-anchor": "middle", "font-size": 9, fill: ink("soft"), "pointer-events": "none" },
         n.label.split("=").pop()));
     }
   }

@@ -7,16 +7,16 @@
 const STYLE = `
 .isw-graph { flex: 0 0 auto; max-width: 442px; }
 .isw-stage { position: relative; }
-.isw-neurons { display: block; border: 1px solid #ddd; border-radius: 6px; background: #fcfcfc; cursor: crosshair; touch-action: none; max-width: 100%; }
-.isw-tooltip { position: absolute; pointer-events: none; display: none; background: rgba(255, 255, 255, 0.96); border: 1px solid #bbb;
+.isw-neurons { display: block; border: 1px solid var(--isw-border); border-radius: 6px; background: var(--isw-bg); cursor: crosshair; touch-action: none; max-width: 100%; }
+.isw-tooltip { position: absolute; pointer-events: none; display: none; background: var(--isw-tip); border: 1px solid var(--isw-border);
   border-radius: 4px; padding: 2px 6px; font-size: 12px; white-space: nowrap; box-shadow: 0 1px 3px rgba(0, 0, 0, 0.15); }
-.isw-note { color: #8a5a00; }
+.isw-note { color: var(--isw-note); }
 .isw-pathways { flex: 0 1 auto; max-width: 460px; }
-.isw-pathways text { paint-order: stroke; stroke: #fcfcfc; stroke-width: 3px; stroke-linejoin: round; }
-.isw-link { fill: none; stroke: #9aa5b1; }
+.isw-pathways text { paint-order: stroke; stroke: var(--isw-bg); stroke-width: 3px; stroke-linejoin: round; }
+.isw-link { fill: none; stroke: var(--isw-link); }
 .isw-link.isw-on-path { stroke: #d62728; }
-.isw-class { cursor: pointer; fill: #eee; stroke: #555; stroke-width: 1; }
-.isw-class.isw-chosen { fill: #d62728; stroke: #111; }
+.isw-class { cursor: pointer; fill: var(--isw-box); stroke: var(--isw-box-edge); stroke-width: 1; }
+.isw-class.isw-chosen { fill: #d62728; stroke: var(--isw-ink); }
 .isw-threshold { display: flex; align-items: center; gap: 6px; margin: 4px 0; }
 `;
 
@@ -38,7 +38,7 @@ function drawCommunities(container, model) {
     if (!a || !b) continue;
     svg.append(el("svg:line", {
       x1: px(a.x), y1: px(a.y), x2: px(b.x), y2: px(b.y),
-      stroke: "#888", "stroke-opacity": (0.15 + 0.6 * e.w / maxWeight).toFixed(3), "stroke-width": 1,
+      stroke: ink("edge"), "stroke-opacity": (0.15 + 0.6 * e.w / maxWeight).toFixed(3), "stroke-width": 1,
     }));
   }
   const maxSize = Math.max(1, ...nodes.map((/** @type {CommunityNode} */ n) => n.size));
@@ -56,12 +56,12 @@ function drawCommunities(container, model) {
     });
     svg.append(circle);
     svg.append(el("svg:text", {
-      x: px(n.x), y: px(n.y) + 4, "text-anchor": "middle", "font-size": 11, "pointer-events": "none", fill: "#111",
+      x: px(n.x), y: px(n.y) + 4, "text-anchor": "middle", "font-size": 11, "pointer-events": "none", class: "isw-on-disc",
     }, String(n.community)));
     if (n.caption) {
       svg.append(el("svg:text", {
         x: px(n.x), y: px(n.y) + r + 11, "text-anchor": "middle", "font-size": 10, "pointer-events": "none",
-        fill: "#333", "data-testid": "community-caption",
+        fill: ink("soft"), "data-testid": "community-caption",
       }, n.caption));
     }
   }
@@ -154,7 +154,7 @@ function neuronCanvas(model) {
     if (selected >= 0) {
       ctx.fillStyle = colour(selected);
       ctx.fill(chosen);
-      ctx.strokeStyle = "#111";
+      ctx.strokeStyle = themeColour(canvas, "ink");
       ctx.lineWidth = 1;
       ctx.stroke(chosen);
     }
@@ -227,6 +227,7 @@ function neuronCanvas(model) {
   });
   canvas.addEventListener("pointerleave", () => { tooltip.style.display = "none"; });
   canvas.addEventListener("dblclick", () => { view = { k: 1, x: 0, y: 0 }; redraw(); });
+  canvas.addEventListener("isw-theme", redraw);
 
   return {
     element: stage,
@@ -283,7 +284,7 @@ function barChart({ labels, values, nulls = null, spreads = null, testid, title,
   const width = 440, rowH = 18, left = 96, top = 18, valueX = width - 48;
   const height = top + rowH * labels.length + 6;
   const svg = el("svg:svg", { width, height, "data-testid": testid });
-  svg.append(el("svg:text", { x: 0, y: 12, "font-size": 11, fill: "#555" }, title));
+  svg.append(el("svg:text", { x: 0, y: 12, "font-size": 11, fill: ink("soft") }, title));
   const finite = values.concat(nulls || []).filter((v) => v !== null && Number.isFinite(v));
   const lo = Math.min(0, ...finite), hi = Math.max(1e-6, ...finite);
   const scale = (v) => left + ((v - lo) / (hi - lo || 1)) * (valueX - left - 10);
@@ -296,7 +297,7 @@ function barChart({ labels, values, nulls = null, spreads = null, testid, title,
     if (v !== null && Number.isFinite(v)) {
       const x0 = scale(Math.min(0, v)), x1 = scale(Math.max(0, v));
       svg.append(el("svg:rect", { x: x0, y: y + 2, width: Math.max(1, x1 - x0), height: rowH - 6, fill: "#4e79a7" }));
-      svg.append(el("svg:text", { x: valueX, y: y + 12, "font-size": 10, fill: "#333" }, v.toFixed(digits)));
+      svg.append(el("svg:text", { x: valueX, y: y + 12, "font-size": 10, fill: ink("soft") }, v.toFixed(digits)));
     }
     if (nulls && nulls[i] !== null && Number.isFinite(nulls[i])) {
       const m = nulls[i], s = spreads && spreads[i] !== null ? spreads[i] : 0;

@@ -5,7 +5,7 @@
 
 const STYLE = `
 .isw-bar { display: inline-block; height: 8px; background: #4e79a7; vertical-align: middle; }
-.isw-mechanism-grid img { width: 56px; height: 56px; image-rendering: pixelated; border: 1px solid #ccc; background: #000; }
+.isw-mechanism-grid img { width: 56px; height: 56px; image-rendering: pixelated; border: 1px solid var(--isw-border); background: #000; }
 `;
 
 function drawSelection(box, model) {

@@ -8,11 +8,11 @@
 
 const STYLE = `
 .isw-confusion td.isw-cell { cursor: pointer; min-width: 28px; }
-.isw-confusion td.isw-cell.isw-selected { outline: 2px solid #111; }
+.isw-confusion td.isw-cell.isw-selected { outline: 2px solid var(--isw-ink); }
 .isw-pick { cursor: pointer; }
-.isw-pick.isw-selected img { outline: 3px solid #b42318; }
-.isw-unit { border: 1px solid #ddd; border-radius: 6px; padding: 6px 8px; margin: 0 0 8px; }
-.isw-unit.isw-off { background: #fff4f2; border-color: #b42318; }
+.isw-pick.isw-selected img { outline: 3px solid var(--isw-wrong); }
+.isw-unit { border: 1px solid var(--isw-border); border-radius: 6px; padding: 6px 8px; margin: 0 0 8px; }
+.isw-unit.isw-off { background: var(--isw-off); border-color: var(--isw-wrong); }
 .isw-boxed { position: relative; display: inline-block; width: 96px; height: 96px; margin-right: 8px; vertical-align: top; overflow: hidden; }
 .isw-boxed img { display: block; width: 96px; height: 96px; image-rendering: pixelated; background: #000; }
 .isw-boxed div { position: absolute; border: 2px solid #ff2d2d; box-sizing: border-box; pointer-events: none;
@@ -85,7 +85,7 @@ function bars(/** @type {UnitRow} */ u, scale) {
   const rows = [["this image", u.this_image], ["errors (mean)", u.on_errors], ["correct reference", u.on_reference]];
   const svg = el("svg:svg", { width, height: rowH * rows.length + 2, "data-testid": "unit-bars" });
   const mid = left + (width - left) / 2, half = (width - left) / 2 - 4;
-  svg.append(el("svg:line", { x1: mid, x2: mid, y1: 0, y2: rowH * rows.length, stroke: "#999" }));
+  svg.append(el("svg:line", { x1: mid, x2: mid, y1: 0, y2: rowH * rows.length, stroke: ink("edge") }));
   rows.forEach(([name, v], i) => {
     const y = i * rowH;
     svg.append(el("svg:text", { x: left - 6, y: y + 11, "text-anchor": "end", "font-size": 10 }, name));

@@ -71,9 +71,11 @@ def wait_for_idle_kernel(base: str, token: str, timeout: float = 300, quiet: flo
     raise TimeoutError(f"the notebook's kernel did not become idle in {timeout:.0f} s")
 
 
-def write_settings(folder: Path) -> None:
-    """Render every cell (no windowing), never autosave into the notebook, no update checks."""
+def write_settings(folder: Path, theme: str = "JupyterLab Light") -> None:
+    """Render every cell (no windowing), never autosave into the notebook, no update checks,
+    and JupyterLab's ``theme``."""
     settings = {
+        "@jupyterlab/apputils-extension/themes.jupyterlab-settings": {"theme": theme},
         "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "defer"},
         "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
         "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"checkForUpdates": False, "fetchNews": "false"},
@@ -111,13 +113,14 @@ def write_notebook(folder: Path, name: str, cells: list[str]) -> None:
 
 
 @contextmanager
-def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A JupyterLab server on copies of the notebooks in ``tmp_path``: (its address, its token)."""
+def jupyter_lab(tmp_path: Path, theme: str = "JupyterLab Light") -> Iterator[tuple[str, str]]:
+    """A JupyterLab server on copies of the notebooks in ``tmp_path``, in ``theme``: (its
+    address, its token)."""
     root = lab_root(tmp_path)
     root.mkdir()
     for notebook in ("01_quickstart.ipynb", "03_circuits.ipynb", "04_critical_neurons.ipynb", "05_debugging.ipynb"):
         shutil.copy(ROOT / "notebooks" / notebook, root)
-    write_settings(tmp_path / "settings")
+    write_settings(tmp_path / "settings", theme)
     port, token = free_port(), "innersight-test"
     with open(tmp_path / "lab.log", "w") as log:  # the server writes to its own copy of the file
         server = subprocess.Popen(

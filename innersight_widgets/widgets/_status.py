@@ -6,7 +6,9 @@ import html
 
 import ipywidgets as w
 
-_COLOURS = {"busy": "#555", "idle": "#1a7f37", "error": "#b42318"}
+#: The mark before the words says the state by colour; the words take the notebook's own text
+#: colour, so that they read in light and dark themes alike.
+_MARKS = {"busy": ("#8c8c8c", "◌"), "idle": ("#2da44e", "●"), "error": ("#e5484d", "▲")}
 
 
 class StatusLine(w.HTML):
@@ -21,6 +23,7 @@ class StatusLine(w.HTML):
 
     def show(self, kind: str, text: str) -> None:
         self.value = (
-            f'<div data-testid="{self._testid}" data-kind="{kind}" style="color:{_COLOURS[kind]};font-size:13px">'
-            f"{html.escape(text)}</div>"
+            f'<div data-testid="{self._testid}" data-kind="{kind}" style="font-size:13px">'
+            f'<span aria-hidden="true" style="color:{_MARKS[kind][0]}">{_MARKS[kind][1]}</span> '
+            f'<span{" style=font-weight:600" if kind == "error" else ""}>{html.escape(text)}</span></div>'
         )

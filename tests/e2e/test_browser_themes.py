@@ -1,0 +1,89 @@
+"""The four widgets read well in JupyterLab's light and dark themes: every piece of text
+they draw has a contrast of at least 4.5 (WCAG AA) against what lies behind it, in
+Debian's headless Chromium (helpers: tests/_browser.py)."""
+
+from __future__ import annotations
+
+import pytest
+from _browser import (
+    browser_page,
+    jupyter_lab,
+    lab_root,
+    open_and_run,
+    screenshot_dir,
+    settled,
+    shoot,
+    wait_for_loaded_images,
+    write_notebook,
+)
+
+CELLS = [
+    "from innersight_widgets import Analysis, CircuitView, CommunityExplorer, CriticalNeuronsView\n"
+    "from innersight_widgets import MisclassificationDebugger, build_circuit, load_pretrained, load_shapes\n"
+    'an = Analysis(load_pretrained("shapes-spurious-cnn"), load_shapes("test", n=240), layers=["layer2", "layer3"], progress=False)',
+    'CommunityExplorer(an, layers="layer2")',
+    'CircuitView(build_circuit(an, "star", layers=["layer3", "layer2"]))',
+    'CriticalNeuronsView(an, layer="layer3", target_class="star", concept="colour")',
+    'MisclassificationDebugger(an, layer="layer3")',
+]
+
+# Each visible piece of text in the widgets' outputs, with the contrast of its colour
+# against the first opaque background behind it (a halo drawn under SVG text, when there
+# is one, is that background). Decorative marks (aria-hidden) are left out.
+CONTRASTS = """() => {
+  const rgba = (css) => { const m = css.match(/[\\d.]+/g); return m ? m.map(Number).concat([1]).slice(0, 4) : null; };
+  const back = (node) => {
+    for (let n = node; n && n.nodeType === 1; n = n.parentElement) {
+      const c = rgba(getComputedStyle(n).backgroundColor);
+      if (c && c[3] > 0.5) return c;
+    }
+    return [255, 255, 255, 1];
+  };
+  const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+                       return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  const over = (fg, bg) => [0, 1, 2].map((i) => fg[i] * fg[3] + bg[i] * (1 - fg[3]));
+  const out = [];
+  const roots = [...document.querySelectorAll('.jp-OutputArea-output .isw-root, .jp-OutputArea-output [data-testid$="-status"]')];
+  for (const root of roots) {
+    for (const node of [root, ...root.querySelectorAll('*')]) {
+      if (node.closest('[aria-hidden="true"]') || node.closest('title')) continue;
+      const own = [...node.childNodes].filter((c) => c.nodeType === 3 && c.textContent.trim()).map((c) => c.textContent.trim()).join(' ');
+      if (!own) continue;
+      const box = node.getBoundingClientRect();
+      if (box.width === 0 || box.height === 0) continue;
+      const style = getComputedStyle(node);
+      if (style.visibility === 'hidden' || Number(style.opacity) === 0) continue;
+      const svg = node instanceof SVGElement;
+      const halo = svg && style.stroke !== 'none' && style.paintOrder.startsWith('stroke') && parseFloat(style.strokeWidth) >= 2;
+      const bg = halo ? over(rgba(style.stroke), back(node.parentElement)) : back(node.parentElement);
+      const fg = over(rgba(svg ? style.fill : style.color), bg);
+      const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+      out.push({ text: own.slice(0, 40), ratio: (a + 0.05) / (b + 0.05), fg: fg.map(Math.round).join(','), bg: bg.map(Math.round).join(',') });
+    }
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
+def test_every_widget_text_reads_in_light_and_dark_themes(theme, tmp_path):
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path, "themes")
+    slug = theme.split()[-1].lower()
+    with jupyter_lab(tmp_path, theme) as (base, token), browser_page(shots) as (page, errors):
+        write_notebook(lab_root(tmp_path), "themes.ipynb", CELLS)
+        open_and_run(page, base, token, "lab/tree/themes.ipynb")
+        expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "true" if slug == "light" else "false")
+        for name in ("explorer", "circuit", "critical", "debugger"):
+            settled(base, token, page.get_by_test_id(f"{name}-status"))
+        expect(page.get_by_test_id("critical-count")).to_contain_text("critical neurons", timeout=120_000)
+        wait_for_loaded_images(page, "mechanism-image", 120_000)
+        texts = page.evaluate(CONTRASTS)
+        assert len(texts) > 50, texts  # the views drew their text
+        low = [t for t in texts if t["ratio"] < 4.5]
+        shoot(page, page.get_by_test_id("community-explorer"), shots / f"explorer-{slug}.png")
+        shoot(page, page.get_by_test_id("debugger-view"), shots / f"debugger-{slug}.png")
+        assert not low, f"{len(low)} of {len(texts)} texts under contrast 4.5 in {theme}: {low[:15]}"
+        expect(page.locator(".isw-root.isw-dark")).to_have_count(4 if slug == "dark" else 0)
+        assert not errors, errors
