@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "innersight_widgets"
 # Each room's layer: a module may import its own room and rooms of lower layers only. Rooms of
 # one layer (the three methods) do not import each other.
 LAYERS = {
-    "_validation": 0, "_png": 0,
+    "_validation": 0, "_png": 0, "_progress": 0,
     "data": 1,
     "models": 2,
     "engine": 3,

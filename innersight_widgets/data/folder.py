@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
-from tqdm.std import tqdm
 
+from .._progress import bar as progress_bar
 from .._validation import Constraint, Interval, Options, check, validate_params
 from ._dataset import ImageDataset, UnreadableImage
 
@@ -170,12 +170,14 @@ class ImageFolder(Dataset):
             Item index -> why its file cannot be read; empty when every file can.
         """
         bad = {}
-        for i, path in enumerate(tqdm(self.files, desc="checking images", unit="img", disable=not progress, leave=False)):
-            try:
-                with Image.open(path) as image:
-                    image.convert(_MODE)
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-                bad[i] = f"{path}: {error}"
+        with progress_bar(total=len(self.files), desc="checking images", unit="img", disable=not progress) as shown:
+            for i, path in enumerate(self.files):
+                try:
+                    with Image.open(path) as image:
+                        image.convert(_MODE)
+                except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+                    bad[i] = f"{path}: {error}"
+                shown.update(1)
         return bad
 
     @property

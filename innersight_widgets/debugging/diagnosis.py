@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 import numpy as np
 import torch
-from tqdm.std import tqdm
 
+from .._progress import bar as progress_bar
 from .._validation import Interval, Options, validate_params
 from ..engine import Cancelled, neurons_first, pandas_module, step_mean_gradient
 from ..innersightnet import RANKING, Communities, CommunityReport, ConceptScore, Patch, aggregator
@@ -526,7 +526,7 @@ def _margin_attributions(
     out = {info.name: np.empty((len(images), info.num_neurons), np.float32) for info in infos}
     alphas = (torch.arange(steps, device=analysis.device, dtype=torch.float32) + 0.5) / steps
     total, done = len(images) * len(infos), 0
-    with tqdm(total=total, desc="diagnosis", unit="row", disable=not analysis.progress, leave=False) as bar:
+    with progress_bar(total=total, desc="diagnosis", unit="row", disable=not analysis.progress) as bar:
 
         def work(rows: slice) -> None:
             nonlocal done

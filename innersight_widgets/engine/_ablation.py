@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from tqdm.std import tqdm
 
+from .._progress import bar as progress_bar
 from ..data import ProbeSet
 from . import _distributed
 from ._layers import LayerInfo
@@ -142,7 +142,7 @@ class Ablator:
                     ablate_chunk(x, first, chunk)
                 first += len(x)
 
-        with tqdm(total=s_total * n, desc="ablation", unit="img", disable=not self.progress or rank != 0, leave=False) as bar:
+        with progress_bar(total=s_total * n, desc="ablation", unit="img", disable=not self.progress or rank != 0) as bar:
             _distributed.sharded(n, runner.batch_size, run, out)
         return out
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.std import tqdm  # text bars: a widget bar leaves a dead view in a reopened notebook
 
+from .._progress import bar as progress_bar
 from ..data import UNREADABLE, ProbeSet
 from . import _distributed
 from ._cache import Store
@@ -115,8 +115,8 @@ def streaming_pass(
                 mean_sums[name] = torch.as_tensor(saved, dtype=torch.float64, device=dev)
         at["block"], filled = first, 0
         indices = None if (first, share.stop) == (0, n) else np.arange(first, share.stop)
-        bar = tqdm(total=share.stop - share.start, initial=first - share.start, desc="probe pass", unit="img",
-                   leave=False, disable=not progress or rank != 0)
+        bar = progress_bar(total=share.stop - share.start, initial=first - share.start, desc="probe pass", unit="img",
+                           disable=not progress or rank != 0)
         with bar:
             for rows, x, y in data.batches(runner.batch_size, indices, pin_memory=dev.type == "cuda", skip_unreadable=True):
                 _check_labels(y, rows, data.class_names, data.labels)

@@ -100,16 +100,39 @@ def test_the_widget_a_notebook_shows_finishes_its_work_without_an_error(name, wi
     assert 'data-kind="idle"' in statuses[0][1], statuses[0][1]
 
 
+def rendered(text: str) -> str:
+    """A stream's text as a terminal or JupyterLab shows it: a carriage return goes back to
+    the start of the line, and what follows writes over it."""
+    lines = []
+    for line in text.split("\n"):
+        shown: list[str] = []
+        for part in line.split("\r"):
+            shown[: len(part)] = part
+        lines.append("".join(shown))
+    return "\n".join(lines)
+
+
 @pytest.mark.parametrize("name", ALL)
-def test_progress_leaves_no_widget_views(name, executed):
-    """Widget views in the outputs come only from our widgets: a progress bar drawn as a
-    widget (tqdm.auto in a kernel) would be a dead 'model not found' view once the notebook
-    is saved and reopened. Progress is text on stderr."""
+def test_progress_leaves_nothing_behind(name, executed):
+    """Progress bars leave no trace in a cell: no blank stderr box (a cleared text bar), no
+    widget view but our widgets' (a widget bar would be a dead 'model not found' view once
+    the notebook is saved and reopened), no bar left standing."""
     for index, cell in enumerate(executed(name).cells):
-        for output in cell.get("outputs", []):
-            if WIDGET_VIEW in output.get("data", {}):
-                shown = output["data"].get("text/plain", "")
+        streams: dict[str, str] = {}  # consecutive outputs of one stream show as one box
+        for output in cell.get("outputs", []) + [{}]:
+            if output.get("output_type") == "stream":
+                streams[output["name"]] = streams.get(output["name"], "") + output["text"]
+                continue
+            for stream, text in streams.items():
+                assert rendered(text).strip(), f"cell {index} of {name} shows a blank {stream} box"
+                assert "probe pass" not in rendered(text), f"cell {index} of {name}: a bar left standing"
+            streams = {}
+            data = output.get("data", {})
+            if WIDGET_VIEW in data:
+                shown = data.get("text/plain", "")
                 assert shown.startswith(OUR_WIDGETS), f"cell {index} of {name} displays a widget that is not ours: {shown[:120]}"
+            elif "text/plain" in data and "img/s" in data["text/plain"]:
+                raise AssertionError(f"cell {index} of {name}: a bar left standing: {data['text/plain'][:120]}")
 
 
 def test_quickstart_prints_accuracy_and_a_community_table(executed):
