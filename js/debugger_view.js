@@ -130,7 +130,7 @@ function drawUnits(box, model, thumbs) {
     title.append(what, label);
     card.append(title);
     card.append(el("div", { "data-testid": "unit-score" },
-      `on the errors ${fixed(u.evidence, 3)} · contribution ${fixed(u.contribution, 3)} ± ${fixed(u.spread, 3)}`));
+      `evidence ${fixed(u.evidence, 3)} · contribution ${fixed(u.contribution, 3)} ± ${fixed(u.spread, 3)} · mean on the errors ${fixed(u.on_errors, 3)}`));
     const row = el("div");
     const boxed = el("span", { class: "isw-boxed", title: `#${u.image.index}` });
     const img = el("img", { alt: `image ${u.image.index}`, "data-testid": "unit-image", "data-thumb": u.image.thumb });

@@ -278,7 +278,7 @@ class MisclassificationDebugger(w.VBox):
             self._show_diagnosis(title)
             best = diagnosis.units[0]
             return (f"{len(diagnosis.errors)} errors, {len(diagnosis.units)} units ranked; best {best.name} "
-                    f"{diagnosis.evidence[0]:+.3f} on the errors; toggle ablate to switch units off")
+                    f"evidence {diagnosis.evidence[0]:+.3f}; toggle ablate to switch units off")
 
         self._title = title
         self._live.submit("diagnosis", f"attributing the errors to {what} …", compute, apply,

@@ -44,6 +44,7 @@ def assert_shows(debugger, analysis, cell):
     assert [u["name"] for u in shown["units"]] == [u.name for u in direct.units[: debugger.units_shown]]
     assert [u["contribution"] for u in shown["units"]] == pytest.approx(direct.contributions[: debugger.units_shown], abs=1e-4)
     assert [u["evidence"] for u in shown["units"]] == pytest.approx(direct.evidence[: debugger.units_shown], abs=1e-4)
+    assert [u["on_errors"] for u in shown["units"]] == pytest.approx(direct.attribution.mean(1)[: debugger.units_shown], abs=1e-4)
     assert [u["top_images"][0]["index"] for u in shown["units"]] == [int(u.top_images[0]) for u in direct.units[: debugger.units_shown]]
     assert debugger.drawing.thumbnails["owner"] == shown["owner"]
     wanted = {p["thumb"] for u in shown["units"] for p in [u["image"], *u["top_images"]]}

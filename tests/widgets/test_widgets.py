@@ -61,9 +61,14 @@ def test_selecting_a_community_fills_the_details(analysis):
     assert imp is not None and imp["draws"] == imp["total_draws"] == 5
     expected = report.importance(1, draws=5, images=explorer.images)
     assert imp["images"] == min(explorer.images, len(analysis.data)) and imp["probe_images"] == len(analysis.data)
-    assert imp["accuracy_drop"] == pytest.approx(expected.accuracy_drop, abs=1e-4)
-    assert imp["p_value"] == pytest.approx(expected.p_value, abs=1e-4)
-    assert "p = " in explorer.status.value
+    assert imp["accuracy_drop"] == pytest.approx(expected.accuracy_drop, abs=5e-4)
+    assert imp["p_value"] == pytest.approx(expected.p_value, abs=5e-4)
+    # one number, one text: the view prints these figures to 3 decimals, as the status line
+    # does, from values that already have 3 (so that no second rounding changes a digit)
+    shown = [f"{imp[k]:.3f}" for k in ("accuracy_drop", "null_mean", "null_std", "p_value")]
+    assert [imp[k] for k in ("accuracy_drop", "null_mean", "null_std", "p_value")] == [float(t) for t in shown]
+    assert (f"drops accuracy by {shown[0]} (random sets {shown[1]} ± {shown[2]}, p = {shown[3]};"
+            in explorer.status.value), explorer.status.value
 
 
 def test_twenty_rapid_slider_moves_end_on_the_last_value(analysis):
@@ -270,7 +275,7 @@ def test_two_hundred_mixed_events_end_as_a_direct_call_would(analysis):
         report = analysis.evaluate(direct)
         assert [m["index"] for m in explorer.view.details["images"]] == report.top_images(1, 12).tolist()
         expected = report.importance(1, draws=5, images=explorer.images)
-        assert explorer.view.details["importance"]["accuracy_drop"] == pytest.approx(expected.accuracy_drop, abs=1e-4)
+        assert explorer.view.details["importance"]["accuracy_drop"] == pytest.approx(expected.accuracy_drop, abs=5e-4)
 
 
 def test_results_are_applied_on_the_kernel_thread(analysis):

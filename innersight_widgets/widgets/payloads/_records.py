@@ -230,9 +230,11 @@ class Record(traitlets.Dict):
         return super().validate(obj, value)
 
 
-def rounded(x: Any) -> float | None:
-    """A finite number as a float rounded for display, or None (JSON has no NaN)."""
-    return None if x is None or not np.isfinite(x) else round(float(x), 4)
+def rounded(x: Any, digits: int = 4) -> float | None:
+    """A finite number as a float rounded for display, or None (JSON has no NaN). A figure
+    the status line also prints goes at the digits both show, so that the view's own
+    formatting cannot round it a second time to another last digit."""
+    return None if x is None or not np.isfinite(x) else round(float(x), digits)
 
 
 @dataclass(frozen=True)

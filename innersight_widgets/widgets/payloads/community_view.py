@@ -341,22 +341,26 @@ def community_details(
     return details, thumbnails(owner, shown_pictures, boxes={q.thumb: q.box for q in crops})
 
 
+#: Decimals of the importance figures, in the view and in the explorer's status line alike.
+SHOWN = 3
+
+
 def importance_summary(imp: Importance, total_draws: int, probe_images: int) -> ImportanceSummary:
     """An importance test, finished or partial (fewer than ``total_draws`` random sets so far)."""
     draws = len(imp.null_drops)
     return ImportanceSummary(
-        accuracy_drop=round(float(imp.accuracy_drop), 4),
+        accuracy_drop=rounded(imp.accuracy_drop, SHOWN),
         class_drop=[rounded(v) for v in imp.class_accuracy_drop],
         draws=draws,
         total_draws=total_draws,
         images=int(imp.images),
         probe_images=probe_images,
-        null_mean=rounded(imp.null_mean) if draws else None,
-        null_std=rounded(imp.null_std) if draws > 1 else None,
+        null_mean=rounded(imp.null_mean, SHOWN) if draws else None,
+        null_std=rounded(imp.null_std, SHOWN) if draws > 1 else None,
         null_class_mean=[rounded(v) for v in imp.null_class_mean],
         null_class_std=[rounded(v) for v in imp.null_class_std],
         z_score=rounded(imp.z_score) if draws > 1 else None,
-        p_value=rounded(imp.p_value) if draws else None,
+        p_value=rounded(imp.p_value, SHOWN) if draws else None,
     )
 
 
