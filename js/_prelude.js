@@ -6,19 +6,15 @@
 // checks every field read through it against the Python schema.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
-const PALETTE = [
-  "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-  "#9c755f", "#bab0ac", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-];
 // Colours come from variables that follow the page's theme (see followTheme): the light
 // set below, or the dark one when the notebook's background is dark.
 const BASE_STYLE = `
 .isw-root { --isw-fg: #222; --isw-soft: #555; --isw-muted: #666; --isw-ink: #111; --isw-bg: #fcfcfc; --isw-border: #ddd;
   --isw-line: #eee; --isw-wrong: #b42318; --isw-note: #8a5a00; --isw-tip: rgba(255, 255, 255, 0.96); --isw-edge: #888;
-  --isw-link: #9aa5b1; --isw-box: #eee; --isw-box-edge: #555; --isw-off: #fff4f2; }
+  --isw-link: #9aa5b1; --isw-box: #eee; --isw-box-edge: #555; --isw-off: #fff4f2; --isw-null: #7a7a7a; }
 .isw-root.isw-dark { --isw-fg: #e8e8e8; --isw-soft: #c4c4c4; --isw-muted: #a9a9a9; --isw-ink: #f4f4f4; --isw-bg: #1c1c1c;
   --isw-border: #4a4a4a; --isw-line: #353535; --isw-wrong: #ff9585; --isw-note: #f2b84b; --isw-tip: rgba(36, 36, 36, 0.97);
-  --isw-edge: #8a8a8a; --isw-link: #6f7b88; --isw-box: #3a3a3a; --isw-box-edge: #b0b0b0; --isw-off: #3b1f1c; }
+  --isw-edge: #8a8a8a; --isw-link: #6f7b88; --isw-box: #3a3a3a; --isw-box-edge: #b0b0b0; --isw-off: #3b1f1c; --isw-null: #a0a0a0; }
 .isw-root { display: flex; flex-wrap: wrap; gap: 16px; font: 13px system-ui, sans-serif; color: var(--isw-fg); align-items: flex-start; }
 .isw-root svg { fill: var(--isw-fg); }
 .isw-root svg.isw-canvas { border: 1px solid var(--isw-border); border-radius: 6px; background: var(--isw-bg); max-width: 100%; height: auto; }
@@ -102,8 +98,10 @@ function followTheme(root) {
   return root;
 }
 
-function colour(index) {
-  return index < 0 ? "#bbb" : PALETTE[index % PALETTE.length];
+// A community's fill from the colours its view was sent (a community labelled "red" is
+// red), grey for none (-1: a dead neuron).
+function colour(colours, index) {
+  return index < 0 || !colours ? "#bbb" : colours[index] || "#bbb";
 }
 
 function fixed(value, digits = 2) {

@@ -14,9 +14,9 @@ const STYLE = `
 .isw-pathways { flex: 0 1 auto; max-width: 460px; }
 .isw-pathways text { paint-order: stroke; stroke: var(--isw-bg); stroke-width: 3px; stroke-linejoin: round; }
 .isw-link { fill: none; stroke: var(--isw-link); }
-.isw-link.isw-on-path { stroke: #d62728; }
+.isw-link.isw-on-path { stroke: var(--isw-ink); }
 .isw-class { cursor: pointer; fill: var(--isw-box); stroke: var(--isw-box-edge); stroke-width: 1; }
-.isw-class.isw-chosen { fill: #d62728; stroke: var(--isw-ink); }
+.isw-class.isw-chosen { fill: var(--isw-ink); stroke: var(--isw-ink); }
 .isw-threshold { display: flex; align-items: center; gap: 6px; margin: 4px 0; }
 `;
 
@@ -45,7 +45,7 @@ function drawCommunities(container, model) {
   for (/** @type {CommunityNode} */ const n of nodes) {
     const r = 8 + 22 * Math.sqrt(n.size / maxSize);
     const circle = el("svg:circle", {
-      cx: px(n.x), cy: px(n.y), r, fill: colour(n.community),
+      cx: px(n.x), cy: px(n.y), r, fill: colour(graph.colours, n.community),
       class: "isw-node" + (n.community === selected ? " isw-selected" : ""),
       "data-testid": "community-node", "data-community": n.community,
     });
@@ -138,13 +138,14 @@ function neuronCanvas(model) {
       ctx.stroke();
     }
     ctx.globalAlpha = 1;
+    /** @type {CommunityGraph} */ const graph = model.get("graph") || {};
     const r = radius(), selected = model.get("selected"), paths = new Map(), chosen = new Path2D();
     let drawn = 0;
     for (let i = 0; i < points.n; i++) {
       const x = sx(i), y = sy(i), c = points.c[i];
       if (c < 0 || x < -r || y < -r || x > SIZE + r || y > SIZE + r) continue;
       drawn++;
-      const fill = colour(c);
+      const fill = colour(graph.colours, c);
       if (!paths.has(fill)) paths.set(fill, new Path2D());
       const target = c === selected ? chosen : paths.get(fill);
       target.moveTo(x + r, y);
@@ -152,7 +153,7 @@ function neuronCanvas(model) {
     }
     paths.forEach((path, fill) => { ctx.fillStyle = fill; ctx.fill(path); });
     if (selected >= 0) {
-      ctx.fillStyle = colour(selected);
+      ctx.fillStyle = colour(graph.colours, selected);
       ctx.fill(chosen);
       ctx.strokeStyle = themeColour(canvas, "ink");
       ctx.lineWidth = 1;
@@ -301,8 +302,8 @@ function barChart({ labels, values, nulls = null, spreads = null, testid, title,
     }
     if (nulls && nulls[i] !== null && Number.isFinite(nulls[i])) {
       const m = nulls[i], s = spreads && spreads[i] !== null ? spreads[i] : 0;
-      svg.append(el("svg:line", { x1: scale(m - s), x2: scale(m + s), y1: y + rowH / 2, y2: y + rowH / 2, stroke: "#e15759", "stroke-width": 2 }));
-      svg.append(el("svg:circle", { cx: scale(m), cy: y + rowH / 2, r: 3, fill: "#e15759" }));
+      svg.append(el("svg:line", { x1: scale(m - s), x2: scale(m + s), y1: y + rowH / 2, y2: y + rowH / 2, stroke: ink("null"), "stroke-width": 2 }));
+      svg.append(el("svg:circle", { cx: scale(m), cy: y + rowH / 2, r: 3, fill: ink("null") }));
     }
   });
   return svg;
@@ -335,7 +336,7 @@ function drawImportance(container, /** @type {CommunityDetails} */ d) {
   container.append(barChart({
     labels: d.classes, values: imp.class_drop, nulls: imp.null_class_mean, spreads: imp.null_class_std,
     testid: "ablation-chart", digits: 3,
-    title: `blue: this community · red: ${imp.draws} of ${imp.total_draws} random sets of its size (mean ± sd)`,
+    title: `blue bars: this community · grey dots: ${imp.draws} of ${imp.total_draws} random sets of its size (mean ± sd)`,
   }));
   const against = imp.draws
     ? ` vs random ${fixed(imp.null_mean, 3)} ± ${fixed(imp.null_std, 3)}, p = ${fixed(imp.p_value, 3)}` + (imp.z_score === null ? "" : `, z = ${imp.z_score.toFixed(1)}`)
@@ -449,11 +450,13 @@ function pathwaysView(model) {
       svg.append(link);
     }
     svg.setAttribute("data-links-drawn", drawn);
+    /** @type {CommunityGraph} */ const graph = model.get("graph") || {};
+    const fills = graph.colours;
     const maxSize = Math.max(1, ...p.nodes.map((/** @type {PathwayNode} */ n) => n.size)), selected = model.get("selected");
     for (/** @type {PathwayNode} */ const n of p.nodes) {
       const [x, y] = place.get(n.id);
       const circle = el("svg:circle", {
-        cx: x, cy: y, r: 4 + 11 * Math.sqrt(n.size / maxSize), fill: colour(n.community),
+        cx: x, cy: y, r: 4 + 11 * Math.sqrt(n.size / maxSize), fill: colour(fills, n.community),
         class: "isw-node" + (n.community === selected ? " isw-selected" : ""), "stroke-opacity": onNode.has(n.id) || !cls ? 1 : 0.3,
         "data-testid": "pathway-node", "data-community": n.community, "data-id": n.id,
       });

@@ -123,7 +123,7 @@ def _pathways(report: CommunityReport, k: int = 3) -> Div:
     for name in report.analysis.data.class_names:
         for rank, path in enumerate(report.pathways(name, k=k)):
             steps = " &rarr; ".join(
-                f"{html.escape(layer)} c{c} ({html.escape(label or 'no label')})"
+                f"{html.escape(layer)} community {c} ({html.escape(label or 'no label')})"
                 for layer, c, label in zip(path.layers, path.communities, path.labels)
             )
             first = f"<td rowspan='{k}'><b>{html.escape(name)}</b></td>" if rank == 0 else ""
@@ -154,7 +154,7 @@ def _graph(
         "y": [float(position[f"c{c}"][1]) for c in range(k)],
         "size": [10 + 2 * np.sqrt(s) for s in report.communities.sizes],
         "colour": colours.tolist(),
-        "name": [f"c{c}" for c in range(k)],
+        "name": _names(report),
         "members": [int(s) for s in report.communities.sizes],
         "layers": [graph.nodes[f"c{c}"]["layers"] for c in range(k)],
         "label": [_label(report, c) for c in range(k)],
@@ -165,7 +165,7 @@ def _graph(
         "images": [
             image_strip(
                 [png_data_uri(image) for image in analysis.images(report.top_images(c, top_images, ranking))],
-                f"community c{c}: {_label(report, c)}; top classes {', '.join(report.top_classes(c))}; "
+                f"community {c}: {_label(report, c)}; top classes {', '.join(report.top_classes(c))}; "
                 f"images ranked by {ranking} score",
             )
             for c in range(k)
@@ -198,7 +198,7 @@ def _selectivity(report: CommunityReport) -> figure:
     """Mean community score over each class's images: classes x communities."""
     means, _ = report.class_selectivity()
     classes = list(report.analysis.data.class_names)
-    names = [f"c{c}" for c in range(report.num_communities)]
+    names = _names(report)
     cls, com = np.meshgrid(np.arange(len(classes)), np.arange(len(names)), indexing="ij")
     source = ColumnDataSource(
         {
@@ -243,7 +243,7 @@ def _selectivity(report: CommunityReport) -> figure:
 
 def _importance(report: CommunityReport, tested: list[Importance]) -> figure:
     """Each community's accuracy drop beside the random sets' drops (mean, +-1 sd, each draw)."""
-    names = [f"c{c}" for c in range(report.num_communities)]
+    names = _names(report)
     own = ColumnDataSource(
         {
             "community": names,
@@ -263,7 +263,7 @@ def _importance(report: CommunityReport, tested: list[Importance]) -> figure:
         }
     )
     plot = figure(
-        title="accuracy drop when ablated: community (red) against random sets of its size (grey)",
+        title="accuracy drop when ablated: community (blue) against random sets of its size (grey)",
         x_range=names,
         width=900,
         height=320,
@@ -272,7 +272,7 @@ def _importance(report: CommunityReport, tested: list[Importance]) -> figure:
     )
     plot.scatter("community", "drop", source=draws, color="#9e9e9e", alpha=0.5, size=5)
     plot.segment("community", "low", "community", "high", source=own, color="#616161", line_width=2)
-    dots = plot.scatter("community", "drop", source=own, color="#d62728", size=11)
+    dots = plot.scatter("community", "drop", source=own, color="#4e79a7", size=11)
     plot.add_tools(
         HoverTool(
             renderers=[dots],
@@ -287,6 +287,12 @@ def _importance(report: CommunityReport, tested: list[Importance]) -> figure:
         )
     )
     return plot
+
+
+def _names(report: CommunityReport) -> list[str]:
+    """Each community as the explorer names its disc: its number and its label's value."""
+    labels = [report.label(c) for c in range(report.num_communities)]
+    return [str(c) if label is None else f"{c} · {label.value}" for c, label in enumerate(labels)]
 
 
 def _label(report: CommunityReport, c: int) -> str:

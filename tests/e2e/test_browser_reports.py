@@ -207,7 +207,7 @@ def test_shapes_report_from_the_command_line_offline_small_hover_and_click(tmp_p
             {
                 *graphs,
                 "mean community score per class",
-                "accuracy drop when ablated: community (red) against random sets of its size (grey)",
+                "accuracy drop when ablated: community (blue) against random sets of its size (grey)",
             },
         )
         nodes = page.evaluate(MODEL_DATA, "nodes1")

@@ -200,7 +200,7 @@ def test_a_report_of_several_layers_lists_each_class_pathways(analysis, tmp_path
     page = "".join(texts(report.to_html(tmp_path / "communities.html", top_images=1, draws=None)))
     for name in analysis.data.class_names:
         best = report.pathways(name, k=3)[0]
-        steps = " &rarr; ".join(f"{layer} c{c} ({label or 'no label'})" for layer, c, label in
+        steps = " &rarr; ".join(f"{layer} community {c} ({label or 'no label'})" for layer, c, label in
                                 zip(best.layers, best.communities, best.labels))
         assert f"{steps} &rarr; {name}</td><td>{best.score:.3f}</td>" in page
     assert page.count("report-pathway") == 3 * len(analysis.data.class_names)

@@ -113,7 +113,7 @@ def test_packed_bytes_must_be_whole_rows_as_many_as_their_count_says():
         points(strength=STRENGTH.pack(np.array([255, 3])))
     with pytest.raises(traitlets.TraitError, match=r"CommunityGraph\.neurons\.xy: expected bytes, got list"):
         CommunityView().graph = {
-            "mode": "neurons", "nodes": [], "edges": [], "communities": 1, "note": "", "neurons": asdict(points()) | {"xy": [0, 0]},
+            "mode": "neurons", "nodes": [], "edges": [], "communities": 1, "note": "", "colours": ["#4e79a7"], "neurons": asdict(points()) | {"xy": [0, 0]},
         }
 
 

@@ -348,3 +348,21 @@ def test_more_stability_runs_asked_while_the_graph_is_redrawn_are_measured(analy
     explorer.wait()
     direct = analysis.communities("layer3", "louvain", stability_runs=5, **explorer.current_params())
     assert explorer.view.stability["runs"] == 5 and explorer.view.stability["value"] == round(direct.stability, 4)
+
+
+def test_a_community_labelled_with_a_colour_is_drawn_in_that_colour(analysis):
+    """On a colour dataset a disc captioned "blue" must not be red: a community whose label
+    names a colour takes that colour, and the others take hues no colour word names."""
+    from innersight_widgets.widgets.payloads.community_view import NAMED_COLOURS, WORDLESS
+
+    explorer = make(analysis)
+    graph = explorer.view.graph
+    captions = {n["community"]: n["caption"] for n in graph["nodes"]}
+    assert len(graph["colours"]) == graph["communities"] == len(captions)
+    named = {c: caption for c, caption in captions.items() if caption in NAMED_COLOURS}
+    assert len(named) >= 2, captions  # the spurious model's layer3 has colour communities
+    for c, fill in enumerate(graph["colours"]):
+        if c in named:
+            assert fill == NAMED_COLOURS[named[c]], (c, captions[c], fill)
+        else:
+            assert fill in WORDLESS, (c, captions[c], fill)

@@ -69,6 +69,7 @@ class CommunityGraph(Payload):
     communities: int
     neurons: NeuronPoints | None  # the neuron view's points; None for the community graph
     note: str  # what is not drawn and why ("" when everything asked for is)
+    colours: list[str]  # each community's fill (CSS), in every drawing of the view
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,46 @@ def community_graph(
         for c, (size, label) in enumerate(zip(communities.sizes, labels))
     ]
     mode = "communities" if neurons is None else "neurons"
-    return CommunityGraph(mode, nodes, edges, communities.num_communities, neurons, note)
+    colours = community_colours([None if label is None else label.value for label in labels])
+    return CommunityGraph(mode, nodes, edges, communities.num_communities, neurons, note, colours)
+
+
+#: Fills for communities when no label names a colour.
+PALETTE = (
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+)
+#: The fill of a community labelled with a colour name: that colour.
+NAMED_COLOURS = {
+    "red": "#d62728", "green": "#2ca02c", "blue": "#1f77b4", "yellow": "#e9c53a", "orange": "#f28e2b",
+    "purple": "#9467bd", "violet": "#9467bd", "pink": "#f5a3c0", "brown": "#8c564b", "cyan": "#17becf",
+    "magenta": "#d64fbf", "black": "#333333", "white": "#f4f4f4", "grey": "#9e9e9e", "gray": "#9e9e9e",
+}
+#: Fills for the other communities when some label names a colour: hues no colour word
+#: above calls its own, so that an unlabelled disc never reads as one of those words.
+WORDLESS = ("#76b7b2", "#b07aa1", "#b6a38d", "#8da0cb", "#a6b86c", "#c9a0a0", "#7f8f99", "#d3b5e0")
+
+
+def community_colours(captions: list[str | None]) -> list[str]:
+    """Each community's fill, chosen so that colour never contradicts a label: a community
+    captioned with a colour name ("red") is drawn in that colour; when any caption names a
+    colour, the others take hues that no colour word names.
+
+    Parameters
+    ----------
+    captions : list of str or None
+        K communities' label values (None: unlabelled).
+
+    Returns
+    -------
+    list of str
+        K CSS colours.
+    """
+    named = [NAMED_COLOURS.get((caption or "").strip().lower()) for caption in captions]
+    if not any(named):
+        return [PALETTE[c % len(PALETTE)] for c in range(len(captions))]
+    others = iter(range(len(captions)))
+    return [fill or WORDLESS[next(others) % len(WORDLESS)] for fill in named]
 
 
 def neuron_points(
