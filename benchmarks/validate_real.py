@@ -2,6 +2,7 @@
 
     python benchmarks/validate_real.py [--networks resnet56 resnet20 lenet5 efficientnet-lite0]
         [--real ../shared/real] [--threads 1] [--quick] [--out figures.json]
+        [--pass-repeats 1] [--pass-only]
 
 Run it from the repository root. ``--real`` is the shared folder of real models and
 images (never needed by the package or its tests); EfficientNet-Lite0 also needs the
@@ -10,23 +11,29 @@ with the package's public calls:
 
 - **pass**: the streaming pass (``Analysis(...).predictions``, no cache) against a plain
   ``DataLoader`` forward of the model over the same data and batch size, wall and process
-  CPU seconds, plain forward timed first;
-- **communities**: Louvain on one layer (``an.communities(layer)``, default parameters),
-  and per community from ``an.evaluate``: its two top classes, class selectivity,
-  coherence (mean correlation of members against with the layer's other neurons), the
-  share of its 16 top images (specific ranking) in its top class; then the ablation
+  CPU seconds, plain forward timed first (medians of ``--pass-repeats`` rounds, each with
+  a fresh analysis; ``--pass-only`` measures only this);
+- **communities**: Louvain on one layer (``an.communities(layer)``, default parameters;
+  the last block of the ResNets, ``layer3.8.relu2`` / ``layer3.2.relu2``, LeNet-5's
+  hidden ``relu3``, EfficientNet-Lite0's last block ``_blocks.15``), and per community
+  from ``an.evaluate``: its two top classes, class selectivity, coherence (mean
+  correlation between members, and of members with the layer's other neurons), the share
+  of its 16 top images (specific ranking) in its top class; then the ablation
   specificity: every community and 20 random sets of its size (drawn as the importance
   test draws them: uniform without replacement over the layer) zeroed in one
-  ``ablate_many`` pass over all probe images, read as ``Importance.from_ablations``: the
-  accuracy drop and its empirical p, the class hit hardest, and the drop of the
-  community's own top class against the random sets' drops of that class, with its p;
+  ``ablate_many`` pass over all probe images (EfficientNet-Lite0: 64 of the photos),
+  read as ``Importance.from_ablations``: the accuracy drop and its empirical p, the class
+  hit hardest, and the drop of the community's own top class against the random sets'
+  drops of that class, with its p;
 - **neucept**: ``critical_neurons(an, layer, cls, fdr=0.1)`` and
   ``ablation_comparison`` (the class's accuracy drop when the critical neurons, as many
   most salient ones, and 10 random sets of that size are zeroed);
-- **circuit**: ``build_circuit(an, cls, layers)`` and ``circuit.fidelity(upper layer)``
-  (change of each core neuron's top crops when its core inputs are zeroed, against as
-  many random inputs);
-- **debugger**: for the 3 most frequent confusions, ``diagnose`` with the communities
+- **circuit**: ``build_circuit(an, cls, [layer, the layer below])`` with ``tau=8`` and
+  ``max_images=12`` (EfficientNet-Lite0: ``tau=2, top_k=10, ig_steps=8, max_images=1``),
+  and ``circuit.fidelity(layer, draws=3)`` (change of each core neuron's top crops when
+  its core inputs are zeroed, against as many random inputs): fidelity runs the model
+  over every crop once per core neuron and draw, so its cost grows with tau x images;
+- **debugger**: for the 3 most frequent confusions (EfficientNet-Lite0: 2), ``diagnose`` with the communities
   above as units and ``intervene`` with its top 5 units: the best single unit's fix rate,
   its cost (accuracy change on the other images and on the images right before), and the
   same for all 5 together.
@@ -135,18 +142,27 @@ def networks(real: Path, quick: bool) -> dict[str, dict[str, Any]]:
     }
 
 
-def pass_against_forward(model: torch.nn.Module, data: Any, layers: list[str], batch_size: int) -> tuple[Analysis, dict]:
-    """A plain DataLoader forward, then the streaming pass over the same data."""
+def pass_against_forward(model: torch.nn.Module, data: Any, layers: list[str], batch_size: int,
+                         repeats: int) -> tuple[Analysis, dict]:
+    """``repeats`` rounds of a plain DataLoader forward, then the streaming pass (a fresh
+    analysis, no cache) over the same data: medians of the seconds and of each round's ratio."""
     def plain() -> None:
         with torch.inference_mode():
             for x, _ in torch.utils.data.DataLoader(data, batch_size=batch_size):
                 model(x)
 
-    _, plain_wall, plain_cpu = timed(plain)
-    an = Analysis(model, data, layers=layers, device="cpu", batch_size=batch_size, progress=False)
-    _, pass_wall, pass_cpu = timed(lambda: an.predictions)
-    return an, {"plain_forward_s": round(plain_wall, 2), "pass_s": round(pass_wall, 2),
-                "ratio": round(pass_wall / plain_wall, 3), "cpu_ratio": round(pass_cpu / plain_cpu, 3)}
+    rounds = []
+    for _ in range(repeats):
+        _, plain_wall, plain_cpu = timed(plain)
+        an = Analysis(model, data, layers=layers, device="cpu", batch_size=batch_size, progress=False)
+        _, pass_wall, pass_cpu = timed(lambda: an.predictions)
+        rounds.append((plain_wall, plain_cpu, pass_wall, pass_cpu))
+    plain_wall, plain_cpu, pass_wall, pass_cpu = np.median(np.array(rounds), axis=0)
+    wall_ratios = [r[2] / r[0] for r in rounds]
+    cpu_ratios = [r[3] / r[1] for r in rounds]
+    return an, {"plain_forward_s": round(plain_wall, 2), "pass_s": round(pass_wall, 2), "repeats": repeats,
+                "ratio": round(float(np.median(wall_ratios)), 3), "cpu_ratio": round(float(np.median(cpu_ratios)), 3),
+                "rounds_ratio": [round(v, 3) for v in wall_ratios], "rounds_cpu_ratio": [round(v, 3) for v in cpu_ratios]}
 
 
 def null_specs(an: Analysis, spec: dict[str, Any], rng: np.random.Generator) -> dict[str, list[int]]:
@@ -164,7 +180,7 @@ def study_communities(an: Analysis, layer: str, images: int | None) -> tuple[Any
         found = an.communities(layer)
     report = an.evaluate(found)
     names = an.data.class_names
-    means, selectivity = report.class_selectivity()
+    _, selectivity = report.class_selectivity()
     within, outside = report.coherence()
     k = found.num_communities
     rng = np.random.default_rng(0)
@@ -270,8 +286,8 @@ def study_debugger(an: Analysis, found: Any, confusions: int) -> list[dict]:
         best = int(np.argmax(single))
         last = len(fix.names) - 1
         rows.append({
-            "confusion": f"{names[true]} -> {names[predicted]}", "errors": int(len(images)),
-            "reference": reference, "reference_images": int(len(diagnosis.reference)),
+            "confusion": f"{names[true]} -> {names[predicted]}", "errors": len(images),
+            "reference": reference, "reference_images": len(diagnosis.reference),
             "top_unit": units[0].name, "top_unit_neurons": units[0].num_neurons,
             "top_unit_fix_rate": round(float(single[0]), 3),
             "best_unit": units[best].name, "best_fix_rate": round(float(single[best]), 3),
@@ -285,13 +301,14 @@ def study_debugger(an: Analysis, found: Any, confusions: int) -> list[dict]:
     return rows
 
 
-def study(name: str, setting: dict[str, Any], batch_size: int, quick: bool) -> dict:
+def study(name: str, setting: dict[str, Any], batch_size: int, quick: bool, pass_repeats: int = 1,
+          pass_only: bool = False) -> dict:
     t = time.perf_counter()
     model, data = setting["load"]()
     layer = setting["layer"]
     circuit_layers = setting.get("circuit_layers") or [layer, setting["lower"]]
     layers = list(dict.fromkeys([layer, *circuit_layers]))
-    an, passed = pass_against_forward(model, data, layers, batch_size)
+    an, passed = pass_against_forward(model, data, layers, batch_size, pass_repeats)
     counts = np.bincount(an.labels, minlength=an.data.num_classes)
     target = setting["target"]
     if target is None:  # the class with the most probe images that the model predicts at least once
@@ -300,6 +317,9 @@ def study(name: str, setting: dict[str, Any], batch_size: int, quick: bool) -> d
     out: dict[str, Any] = {"network": name, "images": len(an.data), "accuracy": round(float(an.predictions.accuracy), 4),
                            "classes_present": int((counts > 0).sum()), "threads": torch.get_num_threads(),
                            "pass": passed}
+    if pass_only:
+        out["seconds"] = round(time.perf_counter() - t, 1)
+        return out
     found, out["communities"] = study_communities(an, layer, setting.get("importance_images"))
     out["neucept"] = study_neucept(an, layer, target)
     try:
@@ -324,7 +344,7 @@ def table(results: list[dict]) -> str:
                      f"class in {c['hardest_hit_in_top_classes']}; top-class p < 0.05 in {c['top_class_p_below_0.05']}")
         for row in c["per_community"]:
             lines.append(f"  {row['community']}: {row['size']:4d} {'/'.join(row['top_classes']):28s} sel {row['selectivity']:.2f} "
-                         f"coh {row['coherence_within']:.2f}/{row['coherence_outside']:.2f} hardest {str(row['hardest_hit']):12s} "
+                         f"coh {row['coherence_within']:.2f}/{row['coherence_outside']:.2f} hardest {row['hardest_hit']!s:12s} "
                          f"top-class drop {row['top_class_drop']:.3f} vs {row['top_class_null_mean']:.3f} p {row['top_class_p']:.3f}; "
                          f"acc drop {row['accuracy_drop']:.3f} vs {row['null_mean']:.3f} p {row['p_value']:.3f}")
         if "selected" in n:
@@ -349,6 +369,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--quick", action="store_true", help="small subsets and a small circuit: a smoke run")
+    parser.add_argument("--pass-repeats", type=int, default=1, help="rounds of the pass against plain forward (medians)")
+    parser.add_argument("--pass-only", action="store_true", help="only the pass against a plain forward")
     parser.add_argument("--out", type=Path, default=None, help="write all figures to this JSON file")
     args = parser.parse_args()
     if not (args.real / "real_models.py").exists():
@@ -358,12 +380,13 @@ def main() -> None:
     results = []
     for name in args.networks:
         try:
-            results.append(study(name, settings[name], args.batch_size, args.quick))
+            results.append(study(name, settings[name], args.batch_size, args.quick, args.pass_repeats, args.pass_only))
         except ImportError as missing:
             print(json.dumps({"network": name, "skipped": str(missing)}), flush=True)
             continue
         print(json.dumps(results[-1]), flush=True)
-    print(table(results))
+    if not args.pass_only:
+        print(table(results))
     if args.out:
         args.out.write_text(json.dumps({"quick": args.quick, "threads": args.threads, "results": results}, indent=1))
 
