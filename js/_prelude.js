@@ -26,7 +26,7 @@ const BASE_STYLE = `
 .isw-grid { display: flex; flex-wrap: wrap; gap: 6px; margin: 4px 0 10px; }
 .isw-grid figure { margin: 0; width: 76px; text-align: center; }
 .isw-grid img { width: 72px; height: 72px; object-fit: contain; image-rendering: pixelated; border: 1px solid var(--isw-border); background: #000; }
-.isw-grid figcaption { font-size: 10px; line-height: 1.2; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.isw-grid figcaption { font-size: 10px; line-height: 1.2; overflow-wrap: anywhere; }
 .isw-wrong { color: var(--isw-wrong); }
 .isw-muted { color: var(--isw-muted); }
 .isw-section { margin: 8px 0 2px; font-weight: 600; }

@@ -17,6 +17,7 @@ const STYLE = `
 .isw-link.isw-on-path { stroke: var(--isw-ink); }
 .isw-class { cursor: pointer; fill: var(--isw-box); stroke: var(--isw-box-edge); stroke-width: 1; }
 .isw-class.isw-chosen { fill: var(--isw-ink); stroke: var(--isw-ink); }
+.isw-chart-title { font-size: 11px; color: var(--isw-soft); max-width: 440px; }
 .isw-threshold { display: flex; align-items: center; gap: 6px; margin: 4px 0; }
 `;
 
@@ -282,11 +283,17 @@ function drawStability(container, model) {
 }
 
 function barChart({ labels, values, nulls = null, spreads = null, testid, title, digits = 2 }) {
-  const width = 440, rowH = 18, left = 96, top = 18, valueX = width - 48;
+  const width = 440, rowH = 18, left = 96, top = 4, valueX = width - 48;
   const height = top + rowH * labels.length + 6;
   const svg = el("svg:svg", { width, height, "data-testid": testid });
-  svg.append(el("svg:text", { x: 0, y: 12, "font-size": 11, fill: ink("soft") }, title));
-  const finite = values.concat(nulls || []).filter((v) => v !== null && Number.isFinite(v));
+  const chart = el("div", { class: "isw-chart" });
+  chart.append(el("div", { class: "isw-chart-title" }, title), svg);  // HTML, so that a long title wraps
+  // whiskers (mean ± sd of the random sets) stay inside the plot, clear of the class names
+  const whiskers = (nulls || []).flatMap((m, i) => {
+    const s = spreads && spreads[i] !== null ? spreads[i] : 0;
+    return m === null ? [] : [m - s, m + s];
+  });
+  const finite = values.concat(nulls || [], whiskers).filter((v) => v !== null && Number.isFinite(v));
   const lo = Math.min(0, ...finite), hi = Math.max(1e-6, ...finite);
   const scale = (v) => left + ((v - lo) / (hi - lo || 1)) * (valueX - left - 10);
   labels.forEach((label, i) => {
@@ -306,7 +313,7 @@ function barChart({ labels, values, nulls = null, spreads = null, testid, title,
       svg.append(el("svg:circle", { cx: scale(m), cy: y + rowH / 2, r: 3, fill: ink("null") }));
     }
   });
-  return svg;
+  return chart;
 }
 
 function imageGrid(items, url, testid, itemid, caption) {

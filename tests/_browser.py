@@ -257,8 +257,10 @@ def wait_for_loaded_images(page, testid: str, timeout: int) -> None:
 
 
 def assert_no_clipped_labels(page) -> None:
-    """No control's description is cut off ("k neighbo…") at the default notebook width."""
-    clipped = page.evaluate("""() => [...document.querySelectorAll('.widget-label, .widget-label-basic')]
+    """No control's description, button or image caption is cut off ("k neighbo…", "debug
+    this ima…", "square → tria…") at the default notebook width."""
+    clipped = page.evaluate("""() => [...document.querySelectorAll(
+            '.widget-label, .widget-label-basic, .jupyter-button, .isw-root figcaption')]
         .filter(l => l.offsetParent !== null && l.scrollWidth > l.clientWidth + 1).map(l => l.innerText)""")
     assert not clipped, f"clipped labels: {clipped}"
 

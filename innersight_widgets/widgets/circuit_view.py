@@ -68,7 +68,7 @@ class CircuitView(w.VBox):
         self.misclassified = w.Dropdown(options=options, value=NO_IMAGE, description="misclassified", style=wide)
         self.image_index = w.BoundedIntText(value=0, min=0, max=len(analysis.data) - 1, description="image #", style=wide,
                                             layout=w.Layout(width="150px"))
-        self.debug_button = w.Button(description="debug this image", icon="search")
+        self.debug_button = w.Button(description="debug this image", icon="search", layout=w.Layout(width="auto"))
         self.layer = w.Dropdown(options=circuit.layers, value=circuit.layers[0], description="layer", style=wide)
         self.status = StatusLine("circuit-status")
         self.drawing = CircuitDrawing(graph=circuit_graph(circuit))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from _browser import (
+    assert_no_clipped_labels,
     browser_page,
     jupyter_lab,
     lab_root,
@@ -64,6 +65,23 @@ CONTRASTS = """() => {
   return out;
 }"""
 
+# SVG text that crosses its drawing's edge (cut off), and the ablation chart's whiskers,
+# which must stay right of the class names (x = 96) and left of the values (x = 382).
+INSIDE = """() => {
+  const outside = [];
+  for (const svg of document.querySelectorAll('.isw-root svg')) {
+    const width = svg.viewBox.baseVal && svg.viewBox.baseVal.width || svg.width.baseVal.value;
+    for (const t of svg.querySelectorAll('text')) {
+      const b = t.getBBox();
+      if (b.width && (b.x < -0.5 || b.x + b.width > width + 0.5)) outside.push(t.textContent.slice(0, 60));
+    }
+  }
+  const whiskers = [...document.querySelectorAll('[data-testid="ablation-chart"] line')]
+    .map((l) => [Number(l.getAttribute('x1')), Number(l.getAttribute('x2'))]);
+  for (const [a, b] of whiskers) if (a < 96 || b > 382) outside.push(`whisker ${a.toFixed(0)}-${b.toFixed(0)}`);
+  return { outside, whiskers: whiskers.length };
+}"""
+
 
 @pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
 def test_every_widget_text_reads_in_light_and_dark_themes(theme, tmp_path):
@@ -79,6 +97,12 @@ def test_every_widget_text_reads_in_light_and_dark_themes(theme, tmp_path):
             settled(base, token, page.get_by_test_id(f"{name}-status"))
         expect(page.get_by_test_id("critical-count")).to_contain_text("critical neurons", timeout=120_000)
         wait_for_loaded_images(page, "mechanism-image", 120_000)
+        page.get_by_test_id("community-node").first.click()  # the details panel: captions, charts
+        wait_for_loaded_images(page, "community-image", 120_000)
+        settled(base, token, page.get_by_test_id("explorer-status"))
+        expect(page.get_by_test_id("ablation-summary")).to_be_visible(timeout=300_000)
+        inside = page.evaluate(INSIDE)
+        assert inside["whiskers"] and not inside["outside"], inside
         texts = page.evaluate(CONTRASTS)
         assert len(texts) > 50, texts  # the views drew their text
         low = [t for t in texts if t["ratio"] < 4.5]
@@ -86,4 +110,5 @@ def test_every_widget_text_reads_in_light_and_dark_themes(theme, tmp_path):
         shoot(page, page.get_by_test_id("debugger-view"), shots / f"debugger-{slug}.png")
         assert not low, f"{len(low)} of {len(texts)} texts under contrast 4.5 in {theme}: {low[:15]}"
         expect(page.locator(".isw-root.isw-dark")).to_have_count(4 if slug == "dark" else 0)
+        assert_no_clipped_labels(page)
         assert not errors, errors
