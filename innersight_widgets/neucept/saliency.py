@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["saliency"]
 
 
-def saliency(analysis: Probe, layer: str, target_class: int, steps: int = 16,
+def saliency(analysis: Probe, layer: str, target_class: int | str, steps: int = 16,
              should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """Mean integrated-gradient attribution of the class logit to each neuron of ``layer``,
     over the images of that class (``should_stop`` asked between batches).
@@ -28,8 +28,8 @@ def saliency(analysis: Probe, layer: str, target_class: int, steps: int = 16,
         The analysis whose probe images are used.
     layer : str
         A layer of the model.
-    target_class : int
-        The class index; its probe images (by true label) are attributed.
+    target_class : int or str
+        The class, by index or by name; its probe images (by true label) are attributed.
     steps : int
         Integrated Gradients steps (zero baseline, midpoint rule).
     should_stop : callable, optional
@@ -41,6 +41,7 @@ def saliency(analysis: Probe, layer: str, target_class: int, steps: int = 16,
         C float32: each neuron's score (its IG map reduced over positions), averaged over
         the class's images; zeros when the class has no image.
     """
+    target_class = analysis.class_index(target_class)  # a name compared with labels would match nothing
     images = np.flatnonzero(analysis.labels == target_class)
     info = analysis.layer_info(layer)
     total = np.zeros(info.num_neurons, dtype=np.float64)

@@ -117,3 +117,15 @@ def test_too_few_images_and_a_never_predicted_class(analysis):
     only_even = Analysis(analysis.model, analysis.data.subset(called_even), layers=["fc1"], progress=False)
     with pytest.raises(ValueError, match="never predicts 'odd'"):
         critical_neurons(only_even, "fc1", "odd")
+
+
+def test_saliency_takes_a_class_by_name_as_by_index(analysis):
+    """A name compared with the integer labels matched no image and gave all zeros, so the
+    'most salient' neurons were simply the first ones."""
+    from innersight_widgets.neucept.saliency import saliency
+
+    by_index = saliency(analysis, "relu3", 0, steps=4)
+    assert np.abs(by_index).max() > 0
+    np.testing.assert_array_equal(saliency(analysis, "relu3", "even", steps=4), by_index)
+    with pytest.raises(ValueError, match="unknown class 'evn'; the classes are even, odd"):
+        saliency(analysis, "relu3", "evn")
