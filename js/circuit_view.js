@@ -38,7 +38,8 @@ function drawGraph(box, model) {
     /** @type {GroupMatch} */ const m = byGroup.get(n.id);
     const debugged = debug.layer === n.layer;
     const lit = debugged && m !== undefined && m.lit;
-    const fill = debugged ? (lit ? "#e15759" : ink("box")) : n.share >= 0.5 ? "#4e79a7" : "#9db3cc";
+    // no hue for "lit": a group labelled "red" drawn red would say a colour it may not detect
+    const fill = debugged ? (lit ? ink("ink") : ink("box")) : n.share >= 0.5 ? "#4e79a7" : "#9db3cc";
     const r = 7 + 12 * Math.sqrt(n.size / maxSize);
     const circle = el("svg:circle", {
       cx: px(n), cy: py(n), r, fill,
@@ -56,7 +57,9 @@ function drawGraph(box, model) {
   }
   box.append(svg);
   box.append(el("div", { class: "isw-muted" },
-    "edge width = weight; blue: groups with a dominant annotated concept" + (debug.rule ? `; ${debug.rule}` : "")));
+    "edge width = weight; dark blue: a group whose concept label holds for at least half its concepts, light blue: " +
+    "one whose label holds for fewer" + (debug.layer ? `; in ${debug.layer}, black or white: groups the image lights, grey: groups it does not` : "") +
+    (debug.rule ? `; ${debug.rule}` : "")));
 }
 
 function drawGroup(box, model, thumbs) {
