@@ -17,6 +17,7 @@ from .._validation import Constraint, Interval, check
 from ..neurflow import Circuit
 from ._assets import esm
 from ._live import LiveRunner
+from ._static import StaticFallback
 from ._status import StatusLine
 from .payloads import Record, Thumbnails
 from .payloads.circuit_view import (
@@ -41,7 +42,7 @@ class CircuitDrawing(anywidget.AnyWidget):
     debug_image = Record(Thumbnails).tag(sync=True)
 
 
-class CircuitView(w.VBox):
+class CircuitView(StaticFallback, w.VBox):
     """``CircuitView(circuit)``: the class circuit, its groups, and image debugging.
 
     The image box, the "misclassified" drop-down and the debug panel always name the same

@@ -21,6 +21,7 @@ from ..innersightnet import RANKING, Communities, CommunityReport, Importance, r
 from ._assets import esm
 from ._controls import CommunityControls
 from ._live import Job, LiveRunner
+from ._static import StaticFallback
 from ._status import StatusLine
 from .geometry import MAX_SPRING_NODES, graph_layout, neuron_layout
 from .payloads import Record, Thumbnails
@@ -63,7 +64,7 @@ class CommunityView(anywidget.AnyWidget):
     thumbnails = Record(Thumbnails).tag(sync=True)
 
 
-class CommunityExplorer(w.VBox):
+class CommunityExplorer(StaticFallback, w.VBox):
     """Explore the communities of an :class:`Analysis` in a notebook.
 
     ``CommunityExplorer(an)`` shows controls (layers, method, its slider, k neighbours,

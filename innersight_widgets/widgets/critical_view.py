@@ -18,6 +18,7 @@ from ..neucept import (
 )
 from ._assets import esm
 from ._live import Job, LiveRunner
+from ._static import StaticFallback
 from ._status import StatusLine
 from .payloads import Record, Thumbnails
 from .payloads.critical_view import CriticalSelection, MechanismsView, critical_selection, mechanism_views
@@ -30,7 +31,7 @@ class CriticalDrawing(anywidget.AnyWidget):
     thumbnails = Record(Thumbnails).tag(sync=True)
 
 
-class CriticalNeuronsView(w.VBox):
+class CriticalNeuronsView(StaticFallback, w.VBox):
     """``CriticalNeuronsView(an)``: pick a layer and a class; move the FDR slider (instant);
     see the selected neurons with their W and selection frequency over knockoff runs, the
     mechanisms (clusters of the class's images, shown by their most typical images) and how

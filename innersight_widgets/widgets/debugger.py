@@ -20,6 +20,7 @@ from ..neurflow import Circuit
 from ._assets import esm
 from ._controls import CommunityControls
 from ._live import Job, LiveRunner
+from ._static import StaticFallback
 from ._status import StatusLine
 from .payloads import Record, Thumbnails
 from .payloads.debugger_view import (
@@ -54,7 +55,7 @@ class DebuggerDrawing(anywidget.AnyWidget):
     intervention = Record(InterventionView).tag(sync=True)
 
 
-class MisclassificationDebugger(w.VBox):
+class MisclassificationDebugger(StaticFallback, w.VBox):
     """``MisclassificationDebugger(an)``: click a cell of the confusion table to rank the
     units (communities of the chosen layer, or the groups of ``circuit``) by their
     contrastive contribution to that confusion; click one of its images to see each

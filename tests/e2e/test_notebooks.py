@@ -8,6 +8,7 @@ reports its errors in its status line, not as a cell error: a last cell, added h
 for every widget the notebook made and prints its status line.
 """
 
+import copy
 import os
 import re
 from pathlib import Path
@@ -204,3 +205,18 @@ def test_the_vision_transformer_notebook_reads_patch_grids_and_labels_communitie
     assert labelled, text
     for _, _, top, left, bottom, right in labelled:  # every box is one whole 8x8 patch
         assert (int(bottom) - int(top), int(right) - int(left)) == (8, 8) and int(top) % 8 == int(left) % 8 == 0
+
+
+def test_a_saved_notebook_shows_a_card_where_a_widget_was_without_a_kernel(executed):
+    """GitHub, nbviewer and nbconvert's HTML cannot draw a widget without its saved state and
+    fall back on the output's HTML: a card that names the widget and says how to see it."""
+    from nbconvert import HTMLExporter
+
+    notebook = executed("01_quickstart.ipynb")
+    views = [o for o in outputs(notebook) if WIDGET_VIEW in o.get("data", {})]
+    assert views and all("data-innersight-static" in o["data"]["text/html"] for o in views)
+    saved = copy.deepcopy(notebook)
+    saved.metadata.pop("widgets", None)  # as VS Code saves it: no widget state, so no live view
+    page, _ = HTMLExporter().from_notebook_node(saved)
+    assert page.count('data-innersight-static="1"') == len(views)
+    assert "<b>CommunityExplorer</b>: Explore the communities" in page and "needs a running Python kernel" in page
