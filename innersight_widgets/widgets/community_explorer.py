@@ -23,7 +23,7 @@ from ._controls import CommunityControls
 from ._live import Job, LiveRunner
 from ._static import StaticFallback
 from ._status import StatusLine
-from .geometry import MAX_SPRING_NODES, graph_layout, neuron_layout
+from .geometry import MAX_SPRING_NODES, disc_radii, graph_layout, neuron_layout, separate
 from .payloads import Record, Thumbnails
 from .payloads.community_view import (
     CommunityDetails,
@@ -297,6 +297,8 @@ class CommunityExplorer(StaticFallback, w.VBox):
             f"the neuron view draws at most {MAX_DRAWN_NEURONS:,} neurons and these layers have {m:,}: "
             "their communities are shown instead; select fewer layers to see the neurons"
         )
+        # the discs drawn must not cover each other (positions in community order, as the radii)
+        centres = separate({f"c{c}": centres[f"c{c}"] for c in range(k)}, disc_radii(communities.sizes))
         return community_graph(report, centres, community_edges(graph), labels, note=note)
 
     # ------------------------------------------------------------ stability

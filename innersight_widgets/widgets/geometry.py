@@ -69,6 +69,64 @@ def graph_layout(graph: nx.Graph, weight: str) -> dict[Hashable, tuple[float, fl
     return {node: (round(float(x), 4), round(float(y), 4)) for node, (x, y) in zip(graph.nodes, scaled)}
 
 
+#: The community graph's discs as js/community_view.js draws them: a radius of
+#: ``DISC_MIN + DISC_GROWTH * sqrt(size / largest)`` pixels in a drawing whose unit square
+#: spans ``DRAWING`` pixels; ``DISC_GAP`` more keeps a disc's caption off its neighbour.
+DISC_MIN, DISC_GROWTH, DRAWING, DISC_GAP = 8.0, 22.0, 360.0, 4.0
+
+
+def disc_radii(sizes: np.ndarray) -> np.ndarray:
+    """Each community disc's radius in the unit square (K sizes -> K radii, gap included)."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    return (DISC_MIN + DISC_GROWTH * np.sqrt(sizes / max(sizes.max(initial=1.0), 1.0)) + DISC_GAP) / DRAWING
+
+
+def separate(
+    positions: dict[Hashable, tuple[float, float]], radii: np.ndarray, rounds: int = 300
+) -> dict[Hashable, tuple[float, float]]:
+    """Move overlapping discs apart, as little as it takes, inside the unit square.
+
+    A force layout places nodes by their links and knows nothing of their discs' sizes:
+    two large communities can land on each other. Each round pushes every overlapping
+    pair apart along the line between their centres, by half the overlap each, and
+    keeps the centres in the square; it stops when no pair overlaps.
+
+    Parameters
+    ----------
+    positions : dict
+        K nodes' (x, y) in [0, 1]^2, in the order of ``radii``.
+    radii : np.ndarray
+        K radii in the same units (:func:`disc_radii`).
+    rounds : int
+        At most this many rounds (the discs may not fit: the last round's places stand).
+
+    Returns
+    -------
+    dict
+        The same nodes, (x, y) rounded to 4 decimals.
+    """
+    nodes = list(positions)
+    xy = np.array([positions[n] for n in nodes], dtype=np.float64).reshape(-1, 2)
+    radii = np.asarray(radii, dtype=np.float64)
+    for turn in range(rounds):
+        moved = False
+        for i in range(len(xy)):
+            for j in range(i + 1, len(xy)):
+                gap = xy[j] - xy[i]
+                distance = float(np.hypot(*gap))
+                overlap = radii[i] + radii[j] - distance
+                if overlap > 1e-6:
+                    # coincident centres part along a direction that depends on the pair only
+                    direction = gap / distance if distance > 1e-9 else np.array([np.cos(i + j + turn), np.sin(i + j + turn)])
+                    xy[i] -= direction * overlap / 2
+                    xy[j] += direction * overlap / 2
+                    moved = True
+        np.clip(xy, 0.0, 1.0, out=xy)
+        if not moved:
+            break
+    return {node: (round(float(x), 4), round(float(y), 4)) for node, (x, y) in zip(nodes, xy)}
+
+
 def neuron_layout(
     labels: np.ndarray, centres: dict[str, tuple[float, float]], rows: np.ndarray, cols: np.ndarray, weights: np.ndarray
 ) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:

@@ -116,3 +116,22 @@ def test_without_living_neurons_nothing_moves():
     centres = {"c0": (0.5, 0.5)}
     xy, moved = neuron_layout(np.full(4, -1), centres, np.zeros(0, int), np.zeros(0, int), np.zeros(0))
     assert np.array_equal(xy, np.zeros((4, 2))) and moved is centres
+
+
+def test_discs_that_overlap_are_moved_apart_inside_the_square():
+    """A spring layout knows nothing of the discs' sizes: two large communities can land on
+    each other (spectral, 8 communities on the spurious model's layer3 did)."""
+    from innersight_widgets.widgets.geometry import disc_radii, separate
+
+    sizes = np.array([40, 35, 30, 8, 8, 5])
+    radii = disc_radii(sizes)
+    assert radii[0] == pytest.approx((8 + 22 + 4) / 360)
+    start = {"a": (0.5, 0.5), "b": (0.52, 0.5), "c": (0.5, 0.5), "d": (1.0, 1.0), "e": (0.99, 1.0), "f": (0.1, 0.1)}
+    placed = separate(start, radii)
+    xy = np.array(list(placed.values()))
+    assert list(placed) == list(start) and ((xy >= 0) & (xy <= 1)).all()
+    for i in range(len(xy)):
+        for j in range(i + 1, len(xy)):
+            assert np.hypot(*(xy[i] - xy[j])) >= radii[i] + radii[j] - 1e-3, (i, j)
+    assert placed["f"] == start["f"]  # a disc clear of the others stays where it was
+    assert separate(placed, radii) == placed  # nothing overlaps: nothing moves
