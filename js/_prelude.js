@@ -20,6 +20,8 @@ const BASE_STYLE = `
 .isw-root svg.isw-canvas { border: 1px solid var(--isw-border); border-radius: 6px; background: var(--isw-bg); max-width: 100%; height: auto; }
 .isw-node { cursor: pointer; stroke: var(--isw-bg); stroke-width: 1.5; }
 .isw-node.isw-selected { stroke: var(--isw-ink); stroke-width: 3; }
+.isw-root [role="button"]:focus-visible { outline: 2px solid var(--isw-ink); outline-offset: 2px; }
+.isw-root svg [role="button"]:focus-visible { outline: none; stroke: var(--isw-ink); stroke-width: 3; stroke-dasharray: 3 2; }
 .isw-root text.isw-on-disc { fill: #111; paint-order: stroke; stroke: rgba(255, 255, 255, 0.85); stroke-width: 3px; stroke-linejoin: round; }
 .isw-panel { flex: 1 1 340px; min-width: 300px; max-width: 560px; overflow-wrap: anywhere; }
 .isw-panel h3 { margin: 0 0 6px; font-size: 15px; }
@@ -106,6 +108,22 @@ function colour(colours, index) {
 
 function fixed(value, digits = 2) {
   return value === null || value === undefined || !Number.isFinite(value) ? "–" : value.toFixed(digits);
+}
+
+// Click, Enter or Space on `node` runs `action`: it is in the tab order, a button to a
+// screen reader, and named by `label`.
+function pressable(node, label, action) {
+  node.setAttribute("tabindex", "0");
+  node.setAttribute("role", "button");
+  node.setAttribute("aria-label", label);
+  node.addEventListener("click", action);
+  node.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      action();
+    }
+  });
+  return node;
 }
 
 // The root of a view: base and own CSS, and a wrapper with the given test id.

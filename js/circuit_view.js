@@ -48,7 +48,7 @@ function drawGraph(box, model) {
     });
     circle.append(el("svg:title", {}, `${n.id}: ${n.size} concepts${n.label ? ", " + n.label + " (" + n.share + ")" : ""}` +
       (debugged && m ? ` · best score ${m.best.toFixed(2)}, threshold ${m.threshold.toFixed(2)}` : "")));
-    circle.addEventListener("click", () => { model.set("selected", n.id); model.save_changes(); });
+    pressable(circle, `group ${n.id}${n.label ? ", " + n.label : ""}`, () => { model.set("selected", n.id); model.save_changes(); });
     svg.append(circle);
     if (n.label) {
       svg.append(el("svg:text", { x: px(n), y: py(n) + r + 10, "text-anchor": "middle", "font-size": 9, fill: ink("soft"), "pointer-events": "none" },

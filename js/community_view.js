@@ -51,7 +51,7 @@ function drawCommunities(container, model) {
       "data-testid": "community-node", "data-community": n.community,
     });
     circle.append(el("svg:title", {}, n.title));
-    circle.addEventListener("click", () => {
+    pressable(circle, n.title, () => {
       model.set("selected", n.community);
       model.save_changes();
     });
@@ -468,7 +468,8 @@ function pathwaysView(model) {
         "data-testid": "pathway-node", "data-community": n.community, "data-id": n.id,
       });
       circle.append(el("svg:title", {}, `community ${n.community} in ${p.layers[n.column]}: ${n.size} neurons${n.label ? `, ${n.label}` : ""}`));
-      circle.addEventListener("click", () => { model.set("selected", n.community); model.save_changes(); });
+      pressable(circle, `community ${n.community} in ${p.layers[n.column]}${n.label ? `, ${n.label}` : ""}`,
+        () => { model.set("selected", n.community); model.save_changes(); });
       svg.append(circle, el("svg:text", { x: x + 16, y: y + 4, "font-size": 10, "pointer-events": "none" },
         n.label ? `${n.community} · ${n.label}` : String(n.community)));
     }
@@ -480,7 +481,7 @@ function pathwaysView(model) {
       });
       const scores = c.scores.map((s) => s.toFixed(3)).join(", ");
       square.append(el("svg:title", {}, c.paths.length ? `${c.name}: its ${c.paths.length} strongest pathways carry ${scores} of its attribution` : `${c.name}: no pathway`));
-      square.addEventListener("click", () => { chosen = chosen === c.id ? null : c.id; draw(); });
+      pressable(square, `class ${c.name}: highlight its pathways`, () => { chosen = chosen === c.id ? null : c.id; draw(); });
       svg.append(square, el("svg:text", { x: x + 12, y: y + 4, "font-size": 11, "pointer-events": "none" }, c.name));
     }
     words.textContent = `share ≥ ${threshold.toFixed(2)}: ${drawn} of ${p.links.length} links drawn`;

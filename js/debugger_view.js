@@ -44,7 +44,7 @@ function drawTable(box, model) {
         style: `background: rgba(180, 35, 24, ${(0.6 * count / most).toFixed(3)})`,
         "data-testid": "confusion-cell", "data-true": i, "data-predicted": j,
       }, String(count));
-      td.addEventListener("click", () => {
+      pressable(td, `${count} images of ${t.class_names[i]} predicted ${t.class_names[j]}`, () => {
         model.set("image", -1);
         model.set("cell", [i, j]);
         model.save_changes();
@@ -72,7 +72,7 @@ function drawGrid(box, model, thumbs) {
     const src = thumbs.url(g.owner, p.thumb);
     if (src) img.src = src;
     figure.append(img, el("figcaption", {}, `#${p.index}`));
-    figure.addEventListener("click", () => { model.set("image", p.index === chosen ? -1 : p.index); model.save_changes(); });
+    pressable(figure, `debug image ${p.index}`, () => { model.set("image", p.index === chosen ? -1 : p.index); model.save_changes(); });
     grid.append(figure);
   }
   box.append(grid);

@@ -1,6 +1,7 @@
 """The four widgets read well in JupyterLab's light and dark themes: every piece of text
-they draw has a contrast of at least 4.5 (WCAG AA) against what lies behind it, in
-Debian's headless Chromium (helpers: tests/_browser.py)."""
+they draw has a contrast of at least 4.5 (WCAG AA) against what lies behind it, nothing
+is cut off, and what a click chooses can be chosen from the keyboard, in Debian's
+headless Chromium (helpers: tests/_browser.py)."""
 
 from __future__ import annotations
 
@@ -97,7 +98,9 @@ def test_every_widget_text_reads_in_light_and_dark_themes(theme, tmp_path):
             settled(base, token, page.get_by_test_id(f"{name}-status"))
         expect(page.get_by_test_id("critical-count")).to_contain_text("critical neurons", timeout=120_000)
         wait_for_loaded_images(page, "mechanism-image", 120_000)
-        page.get_by_test_id("community-node").first.click()  # the details panel: captions, charts
+        # by keyboard, as a reader without a mouse: the details panel (captions, charts) opens
+        page.get_by_test_id("community-node").first.focus()
+        page.keyboard.press("Enter")
         wait_for_loaded_images(page, "community-image", 120_000)
         settled(base, token, page.get_by_test_id("explorer-status"))
         expect(page.get_by_test_id("ablation-summary")).to_be_visible(timeout=300_000)
@@ -111,4 +114,9 @@ def test_every_widget_text_reads_in_light_and_dark_themes(theme, tmp_path):
         assert not low, f"{len(low)} of {len(texts)} texts under contrast 4.5 in {theme}: {low[:15]}"
         expect(page.locator(".isw-root.isw-dark")).to_have_count(4 if slug == "dark" else 0)
         assert_no_clipped_labels(page)
+        unnamed = page.evaluate("""() => [...document.querySelectorAll('.isw-root [data-testid]')]
+            .filter((n) => ['community-node', 'pathway-node', 'circuit-group', 'confusion-cell'].includes(n.dataset.testid))
+            .filter((n) => n.getAttribute('tabindex') !== '0' || n.getAttribute('role') !== 'button' || !n.getAttribute('aria-label'))
+            .map((n) => n.dataset.testid)""")
+        assert not unnamed, f"clickable but not reachable by keyboard or unnamed: {unnamed}"
         assert not errors, errors
