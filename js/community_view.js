@@ -61,7 +61,8 @@ function drawCommunities(container, model) {
     }, String(n.community)));
     if (n.caption) {
       svg.append(el("svg:text", {
-        x: px(n.x), y: px(n.y) + r + 11, "text-anchor": "middle", "font-size": 10, "pointer-events": "none",
+        // under the disc, or over it where the drawing ends below
+        x: px(n.x), y: px(n.y) + r + 11 <= SIZE - 3 ? px(n.y) + r + 11 : px(n.y) - r - 4, "text-anchor": "middle", "font-size": 10, "pointer-events": "none",
         fill: ink("soft"), "data-testid": "community-caption",
       }, n.caption));
     }

@@ -72,9 +72,12 @@ INSIDE = """() => {
   const outside = [];
   for (const svg of document.querySelectorAll('.isw-root svg')) {
     const width = svg.viewBox.baseVal && svg.viewBox.baseVal.width || svg.width.baseVal.value;
+    const height = svg.viewBox.baseVal && svg.viewBox.baseVal.height || svg.height.baseVal.value;
     for (const t of svg.querySelectorAll('text')) {
       const b = t.getBBox();
-      if (b.width && (b.x < -0.5 || b.x + b.width > width + 0.5)) outside.push(t.textContent.slice(0, 60));
+      if (b.width && (b.x < -0.5 || b.x + b.width > width + 0.5 || b.y < -0.5 || b.y + b.height > height + 0.5)) {
+        outside.push(t.textContent.slice(0, 60));
+      }
     }
   }
   const whiskers = [...document.querySelectorAll('[data-testid="ablation-chart"] line')]
