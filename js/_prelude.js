@@ -126,6 +126,26 @@ function pressable(node, label, action) {
   return node;
 }
 
+// A graph as a table, folded under `summary`, for readers who do not see the drawing:
+// one row per node (`rows`: arrays of cells), and pressing a row does what clicking the
+// node does (`choose(i)` for row i).
+function tableOf(summary, header, rows, testid, choose) {
+  const details = el("details", { "data-testid": testid });
+  details.append(el("summary", {}, summary));
+  const table = el("table");
+  const head = el("tr");
+  header.forEach((h) => head.append(el("th", {}, h)));
+  table.append(head);
+  rows.forEach((cells, i) => {
+    const tr = el("tr");
+    cells.forEach((c) => tr.append(el("td", {}, String(c))));
+    pressable(tr, `${header[0]} ${cells[0]}: open`, () => choose(i));
+    table.append(tr);
+  });
+  details.append(table);
+  return details;
+}
+
 // The root of a view: base and own CSS, and a wrapper with the given test id.
 function mount(root, css, testid) {
   const style = document.createElement("style");

@@ -60,6 +60,11 @@ function drawGraph(box, model) {
     "edge width = weight; dark blue: a group whose concept label holds for at least half its concepts, light blue: " +
     "one whose label holds for fewer" + (debug.layer ? `; in ${debug.layer}, black or white: groups the image lights, grey: groups it does not` : "") +
     (debug.rule ? `; ${debug.rule}` : "")));
+  box.append(tableOf("the groups as a table", ["group", "layer", "concepts", "label", "the image lights it"],
+    nodes.map((/** @type {CircuitNode} */ n) => {
+      /** @type {GroupMatch} */ const m = byGroup.get(n.id);
+      return [n.id, n.layer, n.size, n.label || "none", debug.layer !== n.layer ? "–" : m && m.lit ? "yes" : "no"];
+    }), "circuit-table", (i) => { model.set("selected", nodes[i].id); model.save_changes(); }));
 }
 
 function drawGroup(box, model, thumbs) {

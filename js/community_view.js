@@ -69,6 +69,9 @@ function drawCommunities(container, model) {
   }
   container.append(svg, el("div", { class: "isw-muted" },
     "each disc is a community (area = members), captioned with the concept it best detects; click one to open it"));
+  container.append(tableOf("the communities as a table", ["community", "neurons", "concept label"],
+    nodes.map((/** @type {CommunityNode} */ n) => [n.community, n.size, n.caption || "none"]), "community-table",
+    (i) => { model.set("selected", nodes[i].community); model.save_changes(); }));
 }
 
 // ipywidgets hands `bytes` over as a DataView (or an ArrayBuffer): read it little-endian.

@@ -107,6 +107,13 @@ def test_every_widget_text_reads_in_light_and_dark_themes(theme, tmp_path):
         wait_for_loaded_images(page, "community-image", 120_000)
         settled(base, token, page.get_by_test_id("explorer-status"))
         expect(page.get_by_test_id("ablation-summary")).to_be_visible(timeout=300_000)
+        # each graph has a table for readers who do not see the drawing, a row per node
+        for table, node in (("community-table", "community-node"), ("circuit-table", "circuit-group")):
+            page.get_by_test_id(table).locator("summary").click()
+            expect(page.get_by_test_id(table).locator("tr")).to_have_count(page.get_by_test_id(node).count() + 1)
+        captions = page.get_by_test_id("community-caption").all_text_contents()
+        labels = page.get_by_test_id("community-table").locator("td:nth-child(3)").all_inner_texts()
+        assert sorted(c for c in labels if c != "none") == sorted(captions)
         inside = page.evaluate(INSIDE)
         assert inside["whiskers"] and not inside["outside"], inside
         texts = page.evaluate(CONTRASTS)
