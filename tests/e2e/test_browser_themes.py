@@ -87,16 +87,22 @@ INSIDE = """() => {
 }"""
 
 
-@pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
-def test_every_widget_text_reads_in_light_and_dark_themes(theme, tmp_path):
+@pytest.mark.parametrize(
+    ("front_end", "theme"),
+    [("lab/tree", "JupyterLab Light"), ("lab/tree", "JupyterLab Dark"), ("notebooks", "JupyterLab Dark")],
+    ids=["jupyterlab-light", "jupyterlab-dark", "notebook7-dark"],
+)
+def test_every_widget_text_reads_in_light_and_dark_themes(front_end, theme, tmp_path):
+    """In JupyterLab 4 and in Notebook 7 (its address /notebooks/...), which share the theme setting."""
     from playwright.sync_api import expect
 
     shots = screenshot_dir(tmp_path, "themes")
-    slug = theme.split()[-1].lower()
+    slug = theme.split()[-1].lower() + ("" if front_end == "lab/tree" else "-notebook7")
     with jupyter_lab(tmp_path, theme) as (base, token), browser_page(shots) as (page, errors):
         write_notebook(lab_root(tmp_path), "themes.ipynb", CELLS)
-        open_and_run(page, base, token, "lab/tree/themes.ipynb")
-        expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "true" if slug == "light" else "false")
+        open_and_run(page, base, token, f"{front_end}/themes.ipynb")
+        dark = theme.endswith("Dark")
+        expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false" if dark else "true")
         for name in ("explorer", "circuit", "critical", "debugger"):
             settled(base, token, page.get_by_test_id(f"{name}-status"))
         expect(page.get_by_test_id("critical-count")).to_contain_text("critical neurons", timeout=120_000)
@@ -122,11 +128,14 @@ def test_every_widget_text_reads_in_light_and_dark_themes(theme, tmp_path):
         shoot(page, page.get_by_test_id("community-explorer"), shots / f"explorer-{slug}.png")
         shoot(page, page.get_by_test_id("debugger-view"), shots / f"debugger-{slug}.png")
         assert not low, f"{len(low)} of {len(texts)} texts under contrast 4.5 in {theme}: {low[:15]}"
-        expect(page.locator(".isw-root.isw-dark")).to_have_count(4 if slug == "dark" else 0)
+        expect(page.locator(".isw-root.isw-dark")).to_have_count(4 if dark else 0)
         assert_no_clipped_labels(page)
         unnamed = page.evaluate("""() => [...document.querySelectorAll('.isw-root [data-testid]')]
             .filter((n) => ['community-node', 'pathway-node', 'circuit-group', 'confusion-cell'].includes(n.dataset.testid))
             .filter((n) => n.getAttribute('tabindex') !== '0' || n.getAttribute('role') !== 'button' || !n.getAttribute('aria-label'))
             .map((n) => n.dataset.testid)""")
         assert not unnamed, f"clickable but not reachable by keyboard or unnamed: {unnamed}"
-        assert not errors, errors
+        # Notebook 7's own start-up fails to read the schema of a JupyterLab-only setting the
+        # test server writes (notebook_core.js, before any widget exists): not ours
+        ours = [e for e in errors if not ("reading 'schema'" in e and "notebook_core" in e)]
+        assert not ours, ours
