@@ -494,13 +494,46 @@ function pathwaysView(model) {
   return { element: box, draw };
 }
 
+// Where the view stands alone (no ipywidgets around it: marimo), it draws the method's
+// slider and the status line itself; elsewhere nothing.
+function ownControls(model) {
+  const element = el("div", { class: "isw-own" });
+  const label = el("label", { class: "isw-threshold" });
+  const name = el("span");
+  const slider = el("input", { type: "range", "data-testid": "explorer-slider" });
+  const readout = el("span");
+  label.append(name, slider, readout);
+  const status = el("div");
+  element.append(label, status);
+  slider.addEventListener("input", () => { readout.textContent = slider.value; });
+  slider.addEventListener("change", () => { model.set("parameter", Number(slider.value)); model.save_changes(); });
+  const draw = () => {
+    const alone = model.get("standalone");
+    element.style.display = alone ? "" : "none";
+    // the status line's test id only where it is the one shown (ipywidgets draws its own)
+    if (alone) status.setAttribute("data-testid", "explorer-status"); else status.removeAttribute("data-testid");
+    const [text, low, high, step] = model.get("parameter_range") || [];
+    if (text !== undefined) {
+      name.textContent = text;
+      Object.assign(slider, { min: low, max: high, step });
+      slider.value = model.get("parameter");
+      readout.textContent = slider.value;
+    }
+    status.setAttribute("data-kind", model.get("status_kind"));
+    status.textContent = model.get("status_text");
+  };
+  draw();
+  return { element, draw };
+}
+
 function render({ model, el: root }) {
   const wrapper = mount(root, STYLE, "community-explorer");
   const heading = el("div", { "data-testid": "community-count" });
   const stabilityBox = el("div");
   const drawing = el("div");
   const graphBox = el("div", { class: "isw-graph" });
-  graphBox.append(heading, stabilityBox, drawing);
+  const own = ownControls(model);
+  graphBox.append(own.element, heading, stabilityBox, drawing);
   const detailsBox = el("div", { class: "isw-panel", "data-testid": "community-details" });
   const pathways = pathwaysView(model);
   wrapper.append(graphBox, pathways.element, detailsBox);
@@ -526,6 +559,11 @@ function render({ model, el: root }) {
     ["change:stability", redrawStability],
     ["change:details", redrawDetails],
     ["change:thumbnails", () => { thumbs.refresh(); redrawDetails(); }],
+    ["change:standalone", own.draw],
+    ["change:parameter", own.draw],
+    ["change:parameter_range", own.draw],
+    ["change:status_kind", own.draw],
+    ["change:status_text", own.draw],
   ], thumbs.release);
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 import ipywidgets as w
 
@@ -20,8 +21,12 @@ class StatusLine(w.HTML):
         super().__init__()
         self._testid = testid
         self.last_error: BaseException | None = None
+        #: Called with (kind, text) on every change: a view that draws the line itself.
+        self.listeners: list[Callable[[str, str], None]] = []
 
     def show(self, kind: str, text: str) -> None:
+        for listener in self.listeners:
+            listener(kind, text)
         self.value = (
             f'<div data-testid="{self._testid}" data-kind="{kind}" style="font-size:13px">'
             f'<span aria-hidden="true" style="color:{_MARKS[kind][0]}">{_MARKS[kind][1]}</span> '

@@ -62,6 +62,13 @@ class CommunityView(anywidget.AnyWidget):
     stability = Record(StabilitySummary).tag(sync=True)
     details = Record(CommunityDetails).tag(sync=True)
     thumbnails = Record(Thumbnails).tag(sync=True)
+    # Drawn by the view itself only when it stands alone (``CommunityExplorer.standalone``),
+    # where no ipywidgets controls are shown: the method's slider and the status line.
+    standalone = traitlets.Bool(False).tag(sync=True)
+    parameter = traitlets.Float(0.0).tag(sync=True)
+    parameter_range = traitlets.List([]).tag(sync=True)  # [label, low, high, step]
+    status_kind = traitlets.Unicode("").tag(sync=True)
+    status_text = traitlets.Unicode("").tag(sync=True)
 
 
 class CommunityExplorer(StaticFallback, w.VBox):
@@ -199,6 +206,10 @@ class CommunityExplorer(StaticFallback, w.VBox):
         self.ranking.observe(self._on_ranking, names="value")
         self.measure.on_click(lambda _button: self._measure_stability(asked=True))
         self.view.observe(self._on_select, names="selected")
+        self.status.listeners.append(self._mirror_status)
+        self.parameter.observe(self._mirror_parameter, names=["value", "min", "max", "step", "description"])
+        self.view.observe(self._on_view_parameter, names="parameter")
+        self._mirror_parameter()
 
         controls = w.HBox([
             w.VBox([self.layers, self.method, w.HBox([self.stability_runs, self.measure])]),
@@ -211,6 +222,34 @@ class CommunityExplorer(StaticFallback, w.VBox):
     def current_params(self) -> dict[str, Any]:
         """The parameters the controls show now, as ``Analysis.communities`` takes them."""
         return self.settings.current_params()
+
+    def standalone(self) -> CommunityView:
+        """The explorer as one anywidget, for front ends that take an anywidget but not
+        ipywidgets (marimo: ``mo.ui.anywidget(explorer.standalone())``). The view then
+        draws the method's slider and the status line itself; the other settings keep the
+        values they were given (set them on this explorer: ``explorer.method.value``).
+
+        Returns
+        -------
+        CommunityView
+            The drawing, live: a click and the slider work as in the full explorer.
+        """
+        self.view.standalone = True
+        return self.view
+
+    def _mirror_status(self, kind: str, text: str) -> None:
+        with self.view.hold_sync():
+            self.view.status_kind, self.view.status_text = kind, text
+
+    def _mirror_parameter(self, _change: dict | None = None) -> None:
+        slider = self.parameter
+        with self.view.hold_sync():
+            self.view.parameter_range = [slider.description, slider.min, slider.max, slider.step]
+            self.view.parameter = float(slider.value)
+
+    def _on_view_parameter(self, change: dict) -> None:
+        if change["new"] != self.parameter.value:
+            self.parameter.value = change["new"]  # the slider's own observer asks for the partition
 
     # ----------------------------------------------------------- partitions
     def _request_partition(self) -> None:

@@ -366,3 +366,19 @@ def test_a_community_labelled_with_a_colour_is_drawn_in_that_colour(analysis):
             assert fill == NAMED_COLOURS[named[c]], (c, captions[c], fill)
         else:
             assert fill in WORDLESS, (c, captions[c], fill)
+
+
+def test_standing_alone_the_view_carries_the_slider_and_the_status_line(analysis):
+    """For marimo (an anywidget, no ipywidgets): the view mirrors the method's slider and the
+    status line, and a value sent from its own slider re-partitions as the ipywidgets one does."""
+    explorer = make(analysis)
+    view = explorer.standalone()
+    assert view is explorer.view and view.standalone
+    assert view.parameter == explorer.parameter.value == 1.0
+    assert view.parameter_range == [explorer.parameter.description, explorer.parameter.min, explorer.parameter.max, explorer.parameter.step]
+    assert view.status_kind == "idle" and f"{explorer.communities.num_communities} communities" in view.status_text
+    before = explorer.communities.num_communities
+    view.set_state({"parameter": explorer.parameter.max})  # what the browser sends
+    explorer.wait()
+    assert explorer.parameter.value == explorer.parameter.max
+    assert explorer.communities.num_communities > before and f"{explorer.communities.num_communities} communities" in view.status_text

@@ -1,0 +1,85 @@
+"""The CommunityExplorer in a marimo notebook, which takes an anywidget but not ipywidgets:
+``mo.ui.anywidget(explorer.standalone())`` draws the graph, the method's slider and the
+status line in one view. marimo serves the notebook as an app; Debian's headless Chromium
+moves the slider and clicks a community (helpers: tests/_browser.py)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from _browser import ROOT, browser_page, free_port, screenshot_dir
+
+APP = '''
+import marimo
+
+app = marimo.App()
+
+
+@app.cell
+def _():
+    import marimo as mo
+    from innersight_widgets import Analysis, CommunityExplorer, load_pretrained, load_shapes
+
+    an = Analysis(load_pretrained("shapes-spurious-cnn"), load_shapes("test", n=240), layers=["layer2"], progress=False)
+    explorer = CommunityExplorer(an, layers="layer2")
+    mo.ui.anywidget(explorer.standalone())
+    return
+'''
+
+
+def test_the_explorer_in_marimo_moves_its_slider_and_opens_a_community(tmp_path):
+    if os.environ.get("CI") is None:
+        pytest.importorskip("marimo")
+    from playwright.sync_api import expect
+
+    (tmp_path / "app.py").write_text(APP)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    with open(tmp_path / "marimo.log", "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "marimo", "run", "app.py", "--headless", "--host", "127.0.0.1", "--port", str(port), "--no-token"],
+            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+    try:
+        base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(base, timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("marimo did not start:\n" + (tmp_path / "marimo.log").read_text()[-3000:]) from None
+                time.sleep(0.5)
+        shots = screenshot_dir(tmp_path, "marimo")
+        with browser_page(shots) as (page, errors):
+            page.goto(base)
+            status = page.get_by_test_id("explorer-status")
+            expect(status).to_have_attribute("data-kind", "idle", timeout=180_000)
+            expect(status).to_contain_text("communities of 64 neurons")
+            before = page.get_by_test_id("community-node").count()
+            assert before >= 2
+
+            slider = page.get_by_test_id("explorer-slider")
+            assert slider.input_value() == "1"  # Louvain's resolution γ, its default
+            slider.focus()
+            page.keyboard.press("End")  # the slider's maximum: a finer partition
+            expect(status).to_contain_text(re.compile(r"^(?!5 communities)\d+ communities"), timeout=120_000)
+            expect(status).to_have_attribute("data-kind", "idle", timeout=120_000)
+            assert page.get_by_test_id("community-node").count() > before
+
+            page.get_by_test_id("community-node").first.click()
+            expect(page.get_by_test_id("community-image").first).to_be_visible(timeout=120_000)
+            page.get_by_test_id("community-explorer").screenshot(path=str(shots / "marimo.png"))
+            assert not errors, errors
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
