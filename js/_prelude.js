@@ -23,6 +23,7 @@ const BASE_STYLE = `
 .isw-root [role="button"]:focus-visible { outline: 2px solid var(--isw-ink); outline-offset: 2px; }
 .isw-root svg [role="button"]:focus-visible { outline: none; stroke: var(--isw-ink); stroke-width: 3; stroke-dasharray: 3 2; }
 .isw-root text.isw-on-disc { fill: #111; paint-order: stroke; stroke: rgba(255, 255, 255, 0.85); stroke-width: 3px; stroke-linejoin: round; }
+.isw-own-status { flex: 1 0 100%; }
 .isw-panel { flex: 1 1 340px; min-width: 300px; max-width: 560px; overflow-wrap: anywhere; }
 .isw-panel h3 { margin: 0 0 6px; font-size: 15px; }
 .isw-grid { display: flex; flex-wrap: wrap; gap: 6px; margin: 4px 0 10px; }
@@ -144,6 +145,23 @@ function tableOf(summary, header, rows, testid, choose) {
   });
   details.append(table);
   return details;
+}
+
+// The status line a view draws itself when it stands alone (no ipywidgets around it:
+// marimo), first in `wrapper`, with the test id the ipywidgets line has elsewhere; returns
+// the [event, handler] pairs that keep it current, for listen().
+function ownStatus(model, wrapper, testid) {
+  const line = el("div", { class: "isw-own-status" });
+  wrapper.prepend(line);
+  const draw = () => {
+    const alone = model.get("standalone");
+    line.style.display = alone ? "" : "none";
+    if (alone) line.setAttribute("data-testid", testid); else line.removeAttribute("data-testid");
+    line.setAttribute("data-kind", model.get("status_kind"));
+    line.textContent = model.get("status_text");
+  };
+  draw();
+  return ["change:standalone", "change:status_kind", "change:status_text"].map((event) => [event, draw]);
 }
 
 // The root of a view: base and own CSS, and a wrapper with the given test id.

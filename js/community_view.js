@@ -495,7 +495,7 @@ function pathwaysView(model) {
 }
 
 // Where the view stands alone (no ipywidgets around it: marimo), it draws the method's
-// slider and the status line itself; elsewhere nothing.
+// slider itself; elsewhere nothing.
 function ownControls(model) {
   const element = el("div", { class: "isw-own" });
   const label = el("label", { class: "isw-threshold" });
@@ -503,15 +503,11 @@ function ownControls(model) {
   const slider = el("input", { type: "range", "data-testid": "explorer-slider" });
   const readout = el("span");
   label.append(name, slider, readout);
-  const status = el("div");
-  element.append(label, status);
+  element.append(label);
   slider.addEventListener("input", () => { readout.textContent = slider.value; });
   slider.addEventListener("change", () => { model.set("parameter", Number(slider.value)); model.save_changes(); });
   const draw = () => {
-    const alone = model.get("standalone");
-    element.style.display = alone ? "" : "none";
-    // the status line's test id only where it is the one shown (ipywidgets draws its own)
-    if (alone) status.setAttribute("data-testid", "explorer-status"); else status.removeAttribute("data-testid");
+    element.style.display = model.get("standalone") ? "" : "none";
     const [text, low, high, step] = model.get("parameter_range") || [];
     if (text !== undefined) {
       name.textContent = text;
@@ -519,8 +515,6 @@ function ownControls(model) {
       slider.value = model.get("parameter");
       readout.textContent = slider.value;
     }
-    status.setAttribute("data-kind", model.get("status_kind"));
-    status.textContent = model.get("status_text");
   };
   draw();
   return { element, draw };
@@ -562,8 +556,7 @@ function render({ model, el: root }) {
     ["change:standalone", own.draw],
     ["change:parameter", own.draw],
     ["change:parameter_range", own.draw],
-    ["change:status_kind", own.draw],
-    ["change:status_text", own.draw],
+    ...ownStatus(model, wrapper, "explorer-status"),
   ], thumbs.release);
 }
 

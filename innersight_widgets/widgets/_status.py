@@ -23,8 +23,11 @@ class StatusLine(w.HTML):
         self.last_error: BaseException | None = None
         #: Called with (kind, text) on every change: a view that draws the line itself.
         self.listeners: list[Callable[[str, str], None]] = []
+        #: What the line says now ("busy", "idle" or "error", and the words).
+        self.kind, self.text = "", ""
 
     def show(self, kind: str, text: str) -> None:
+        self.kind, self.text = kind, text
         for listener in self.listeners:
             listener(kind, text)
         self.value = (

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import anywidget
 import ipywidgets as w
 import numpy as np
 import traitlets
@@ -17,6 +16,7 @@ from .._validation import Constraint, Interval, check
 from ..neurflow import Circuit
 from ._assets import esm
 from ._live import LiveRunner
+from ._standalone import Drawing, StandsAlone
 from ._static import StaticFallback
 from ._status import StatusLine
 from .payloads import Record, Thumbnails
@@ -32,7 +32,7 @@ from .payloads.circuit_view import (
 NO_IMAGE = -1
 
 
-class CircuitDrawing(anywidget.AnyWidget):
+class CircuitDrawing(Drawing):
     _esm = esm("js/circuit_view.js")
     graph = Record(CircuitGraph).tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
@@ -42,7 +42,7 @@ class CircuitDrawing(anywidget.AnyWidget):
     debug_image = Record(Thumbnails).tag(sync=True)
 
 
-class CircuitView(StaticFallback, w.VBox):
+class CircuitView(StaticFallback, StandsAlone, w.VBox):
     """``CircuitView(circuit)``: the class circuit, its groups, and image debugging.
 
     The image box, the "misclassified" drop-down and the debug panel always name the same

@@ -10,7 +10,6 @@ import time
 from dataclasses import replace
 from typing import Any, ClassVar
 
-import anywidget
 import ipywidgets as w
 import networkx as nx
 import traitlets
@@ -21,6 +20,7 @@ from ..innersightnet import RANKING, Communities, CommunityReport, Importance, r
 from ._assets import esm
 from ._controls import CommunityControls
 from ._live import Job, LiveRunner
+from ._standalone import Drawing, StandsAlone
 from ._static import StaticFallback
 from ._status import StatusLine
 from .geometry import MAX_SPRING_NODES, disc_radii, graph_layout, neuron_layout, separate
@@ -52,7 +52,7 @@ AUTOMATIC_BOOTSTRAP_MAX = 4_096
 PATHWAYS_PER_CLASS = 3
 
 
-class CommunityView(anywidget.AnyWidget):
+class CommunityView(Drawing):
     """The drawing: community or neuron graph, the pathways, and the selected community's details."""
 
     _esm = esm("js/community_view.js")
@@ -63,15 +63,12 @@ class CommunityView(anywidget.AnyWidget):
     details = Record(CommunityDetails).tag(sync=True)
     thumbnails = Record(Thumbnails).tag(sync=True)
     # Drawn by the view itself only when it stands alone (``CommunityExplorer.standalone``),
-    # where no ipywidgets controls are shown: the method's slider and the status line.
-    standalone = traitlets.Bool(False).tag(sync=True)
+    # where no ipywidgets controls are shown: the method's slider.
     parameter = traitlets.Float(0.0).tag(sync=True)
     parameter_range = traitlets.List([]).tag(sync=True)  # [label, low, high, step]
-    status_kind = traitlets.Unicode("").tag(sync=True)
-    status_text = traitlets.Unicode("").tag(sync=True)
 
 
-class CommunityExplorer(StaticFallback, w.VBox):
+class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
     """Explore the communities of an :class:`Analysis` in a notebook.
 
     ``CommunityExplorer(an)`` shows controls (layers, method, its slider, k neighbours,
@@ -126,6 +123,8 @@ class CommunityExplorer(StaticFallback, w.VBox):
         Probe images the pathways view's flow is averaged over (and at most as many of each
         class for the edges into the classes).
     """
+
+    drawing_name = "view"
 
     #: The constructor's declared constraints: ``stability_runs`` and ``draws`` are those of
     #: ``Analysis.communities`` and ``CommunityReport.importance``, which they go to (the
@@ -206,7 +205,6 @@ class CommunityExplorer(StaticFallback, w.VBox):
         self.ranking.observe(self._on_ranking, names="value")
         self.measure.on_click(lambda _button: self._measure_stability(asked=True))
         self.view.observe(self._on_select, names="selected")
-        self.status.listeners.append(self._mirror_status)
         self.parameter.observe(self._mirror_parameter, names=["value", "min", "max", "step", "description"])
         self.view.observe(self._on_view_parameter, names="parameter")
         self._mirror_parameter()
@@ -222,24 +220,6 @@ class CommunityExplorer(StaticFallback, w.VBox):
     def current_params(self) -> dict[str, Any]:
         """The parameters the controls show now, as ``Analysis.communities`` takes them."""
         return self.settings.current_params()
-
-    def standalone(self) -> CommunityView:
-        """The explorer as one anywidget, for front ends that take an anywidget but not
-        ipywidgets (marimo: ``mo.ui.anywidget(explorer.standalone())``). The view then
-        draws the method's slider and the status line itself; the other settings keep the
-        values they were given (set them on this explorer: ``explorer.method.value``).
-
-        Returns
-        -------
-        CommunityView
-            The drawing, live: a click and the slider work as in the full explorer.
-        """
-        self.view.standalone = True
-        return self.view
-
-    def _mirror_status(self, kind: str, text: str) -> None:
-        with self.view.hold_sync():
-            self.view.status_kind, self.view.status_text = kind, text
 
     def _mirror_parameter(self, _change: dict | None = None) -> None:
         slider = self.parameter

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import anywidget
 import ipywidgets as w
 
 from .._validation import Constraint, Interval, check
@@ -18,20 +17,21 @@ from ..neucept import (
 )
 from ._assets import esm
 from ._live import Job, LiveRunner
+from ._standalone import Drawing, StandsAlone
 from ._static import StaticFallback
 from ._status import StatusLine
 from .payloads import Record, Thumbnails
 from .payloads.critical_view import CriticalSelection, MechanismsView, critical_selection, mechanism_views
 
 
-class CriticalDrawing(anywidget.AnyWidget):
+class CriticalDrawing(Drawing):
     _esm = esm("js/critical_view.js")
     selection = Record(CriticalSelection).tag(sync=True)
     mechanisms = Record(MechanismsView).tag(sync=True)
     thumbnails = Record(Thumbnails).tag(sync=True)
 
 
-class CriticalNeuronsView(StaticFallback, w.VBox):
+class CriticalNeuronsView(StaticFallback, StandsAlone, w.VBox):
     """``CriticalNeuronsView(an)``: pick a layer and a class; move the FDR slider (instant);
     see the selected neurons with their W and selection frequency over knockoff runs, the
     mechanisms (clusters of the class's images, shown by their most typical images) and how

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import anywidget
 import ipywidgets as w
 import traitlets
 
@@ -20,6 +19,7 @@ from ..neurflow import Circuit
 from ._assets import esm
 from ._controls import CommunityControls
 from ._live import Job, LiveRunner
+from ._standalone import Drawing, StandsAlone
 from ._static import StaticFallback
 from ._status import StatusLine
 from .payloads import Record, Thumbnails
@@ -37,7 +37,7 @@ from .payloads.debugger_view import (
 WHOLE_CONFUSION = -1
 
 
-class DebuggerDrawing(anywidget.AnyWidget):
+class DebuggerDrawing(Drawing):
     """The drawing: confusion table, the chosen confusion's images, ranked units, intervention.
 
     The front end sets ``cell`` ([true, predicted]), ``image`` (a probe image of the
@@ -55,7 +55,7 @@ class DebuggerDrawing(anywidget.AnyWidget):
     intervention = Record(InterventionView).tag(sync=True)
 
 
-class MisclassificationDebugger(StaticFallback, w.VBox):
+class MisclassificationDebugger(StaticFallback, StandsAlone, w.VBox):
     """``MisclassificationDebugger(an)``: click a cell of the confusion table to rank the
     units (communities of the chosen layer, or the groups of ``circuit``) by their
     contrastive contribution to that confusion; click one of its images to see each

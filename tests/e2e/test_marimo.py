@@ -1,6 +1,6 @@
-"""The CommunityExplorer in a marimo notebook, which takes an anywidget but not ipywidgets:
-``mo.ui.anywidget(explorer.standalone())`` draws the graph, the method's slider and the
-status line in one view. marimo serves the notebook as an app; Debian's headless Chromium
+"""The CommunityExplorer and the debugger in a marimo notebook, which takes an anywidget but
+not ipywidgets: ``mo.ui.anywidget(widget.standalone())`` draws the widget's drawing with
+its status line (and the explorer's method slider) in one view. marimo serves the notebook as an app; Debian's headless Chromium
 moves the slider and clicks a community (helpers: tests/_browser.py)."""
 
 from __future__ import annotations
@@ -24,16 +24,17 @@ app = marimo.App()
 @app.cell
 def _():
     import marimo as mo
-    from innersight_widgets import Analysis, CommunityExplorer, load_pretrained, load_shapes
+    from innersight_widgets import Analysis, CommunityExplorer, MisclassificationDebugger, load_pretrained, load_shapes
 
     an = Analysis(load_pretrained("shapes-spurious-cnn"), load_shapes("test", n=240), layers=["layer2"], progress=False)
     explorer = CommunityExplorer(an, layers="layer2")
-    mo.ui.anywidget(explorer.standalone())
+    debugger = MisclassificationDebugger(an, layer="layer2")
+    mo.vstack([mo.ui.anywidget(explorer.standalone()), mo.ui.anywidget(debugger.standalone())])
     return
 '''
 
 
-def test_the_explorer_in_marimo_moves_its_slider_and_opens_a_community(tmp_path):
+def test_the_widgets_in_marimo_move_the_slider_and_answer_clicks(tmp_path):
     if os.environ.get("CI") is None:
         pytest.importorskip("marimo")
     from playwright.sync_api import expect
@@ -76,6 +77,13 @@ def test_the_explorer_in_marimo_moves_its_slider_and_opens_a_community(tmp_path)
             page.get_by_test_id("community-node").first.click()
             expect(page.get_by_test_id("community-image").first).to_be_visible(timeout=120_000)
             page.get_by_test_id("community-explorer").screenshot(path=str(shots / "marimo.png"))
+
+            # the debugger stands alone too: its status line, and a click on another confusion
+            expect(page.get_by_test_id("debugger-status")).to_have_attribute("data-kind", "idle", timeout=180_000)
+            caption = page.get_by_test_id("error-caption")
+            first = caption.inner_text()
+            page.locator('[data-testid="confusion-cell"]:not(.isw-selected)').first.click()
+            expect(caption).not_to_have_text(first, timeout=120_000)
             assert not errors, errors
     finally:
         server.terminate()

@@ -382,3 +382,21 @@ def test_standing_alone_the_view_carries_the_slider_and_the_status_line(analysis
     explorer.wait()
     assert explorer.parameter.value == explorer.parameter.max
     assert explorer.communities.num_communities > before and f"{explorer.communities.num_communities} communities" in view.status_text
+
+
+def test_every_widget_stands_alone_with_its_status_line(analysis):
+    """marimo takes one anywidget: each widget's drawing, standing alone, carries the status
+    line the ipywidgets line shows, and keeps it current."""
+    from innersight_widgets import CircuitView, CriticalNeuronsView, MisclassificationDebugger, build_circuit
+
+    for widget in (
+        CriticalNeuronsView(analysis, layer="layer3", target_class="star", concept="colour"),
+        MisclassificationDebugger(analysis, layer="layer3"),
+        CircuitView(build_circuit(analysis, "star", layers=["layer3", "layer2"])),
+    ):
+        widget.wait()
+        drawing = widget.standalone()
+        assert drawing.standalone and drawing is widget.drawing
+        assert (drawing.status_kind, drawing.status_text) == (widget.status.kind, widget.status.text) != ("", "")
+        widget.status.show("busy", "a newer request")
+        assert (drawing.status_kind, drawing.status_text) == ("busy", "a newer request")
