@@ -122,28 +122,34 @@ def jupyter_lab(tmp_path: Path, theme: str = "JupyterLab Light") -> Iterator[tup
         shutil.copy(ROOT / "notebooks" / notebook, root)
     write_settings(tmp_path / "settings", theme)
     port, token = free_port(), "innersight-test"
-    with open(tmp_path / "lab.log", "w") as log:  # the server writes to its own copy of the file
-        server = subprocess.Popen(
-            [
-                sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
-                f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
-                f"--LabApp.user_settings_dir={tmp_path / 'settings'}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-            ],
-            stdout=log, stderr=subprocess.STDOUT, env=lab_environment(),
-        )
+    command = [
+        sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
+        f"--LabApp.user_settings_dir={tmp_path / 'settings'}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+    ]
     base = f"http://127.0.0.1:{port}"
+    with serving(command, tmp_path / "lab.log", f"{base}/api/status?token={token}", env=lab_environment()):
+        yield base, token
+
+
+@contextmanager
+def serving(command: list[str], log: Path, ready: str, env: dict[str, str], cwd: Path | None = None) -> Iterator[None]:
+    """Run a server (``command``, its output in ``log``) until ``ready`` answers, hold it
+    while the block runs, then stop it; one that dies or takes over 180 s fails with its log."""
+    with open(log, "w") as out:  # the server writes to its own copy of the file
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     deadline = time.monotonic() + 180
     while True:
         try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            urllib.request.urlopen(ready, timeout=2)
             break
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
                 server.kill()
-                raise RuntimeError("JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:])
+                raise RuntimeError(f"{' '.join(command[2:4])} did not start:\n" + log.read_text()[-3000:]) from None
             time.sleep(0.5)
     try:
-        yield base, token
+        yield
     finally:
         server.terminate()
         try:

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
-from _browser import ROOT, browser_page, free_port, screenshot_dir
+from _browser import ROOT, browser_page, free_port, screenshot_dir, serving
 
 APP = '''
 import marimo
@@ -42,21 +39,9 @@ def test_the_widgets_in_marimo_move_the_slider_and_answer_clicks(tmp_path):
     (tmp_path / "app.py").write_text(APP)
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
-    with open(tmp_path / "marimo.log", "w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "marimo", "run", "app.py", "--headless", "--host", "127.0.0.1", "--port", str(port), "--no-token"],
-            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
-    try:
-        base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(base, timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("marimo did not start:\n" + (tmp_path / "marimo.log").read_text()[-3000:]) from None
-                time.sleep(0.5)
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "marimo", "run", "app.py", "--headless", "--host", "127.0.0.1", "--port", str(port), "--no-token"]
+    with serving(command, tmp_path / "marimo.log", base, env=env, cwd=tmp_path):
         shots = screenshot_dir(tmp_path, "marimo")
         with browser_page(shots) as (page, errors):
             page.goto(base)
@@ -85,9 +70,3 @@ def test_the_widgets_in_marimo_move_the_slider_and_answer_clicks(tmp_path):
             page.locator('[data-testid="confusion-cell"]:not(.isw-selected)').first.click()
             expect(caption).not_to_have_text(first, timeout=120_000)
             assert not errors, errors
-    finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
