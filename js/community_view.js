@@ -12,7 +12,7 @@ const STYLE = `
   border-radius: 4px; padding: 2px 6px; font-size: 12px; white-space: nowrap; box-shadow: 0 1px 3px rgba(0, 0, 0, 0.15); }
 .isw-note { color: var(--isw-note); }
 .isw-pathways { flex: 0 1 auto; max-width: 460px; }
-.isw-pathways text { paint-order: stroke; stroke: var(--isw-bg); stroke-width: 3px; stroke-linejoin: round; }
+.isw-pathways text { paint-order: stroke; stroke: var(--isw-bg); stroke-width: 5px; stroke-linejoin: round; }
 .isw-link { fill: none; stroke: var(--isw-link); }
 .isw-link.isw-on-path { stroke: var(--isw-ink); }
 .isw-class { cursor: pointer; fill: var(--isw-box); stroke: var(--isw-box-edge); stroke-width: 1; }
