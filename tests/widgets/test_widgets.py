@@ -1,6 +1,7 @@
 """CommunityExplorer without a browser: set controls and deliver clicks as the front end would."""
 
 import asyncio
+import colorsys
 import threading
 import time
 
@@ -352,7 +353,8 @@ def test_more_stability_runs_asked_while_the_graph_is_redrawn_are_measured(analy
 
 def test_a_community_labelled_with_a_colour_is_drawn_in_that_colour(analysis):
     """On a colour dataset a disc captioned "blue" must not be red: a community whose label
-    names a colour takes that colour, and the others take hues no colour word names."""
+    names a colour takes that colour (shades of it for several), and the others take hues
+    no colour word names."""
     from innersight_widgets.widgets.payloads.community_view import NAMED_COLOURS, WORDLESS
 
     explorer = make(analysis)
@@ -361,11 +363,15 @@ def test_a_community_labelled_with_a_colour_is_drawn_in_that_colour(analysis):
     assert len(graph["colours"]) == graph["communities"] == len(captions)
     named = {c: caption for c, caption in captions.items() if caption in NAMED_COLOURS}
     assert len(named) >= 2, captions  # the spurious model's layer3 has colour communities
+    def hue(css):
+        return colorsys.rgb_to_hsv(*(int(css[i : i + 2], 16) / 255 for i in (1, 3, 5)))[0]
+
     for c, fill in enumerate(graph["colours"]):
-        if c in named:
-            assert fill == NAMED_COLOURS[named[c]], (c, captions[c], fill)
+        if c in named:  # that colour's hue (several "blue" communities: shades of one blue)
+            assert abs(hue(fill) - hue(NAMED_COLOURS[named[c]])) < 0.02, (c, captions[c], fill)
         else:
             assert fill in WORDLESS, (c, captions[c], fill)
+    assert len(set(graph["colours"])) == len(graph["colours"])  # no two communities alike
 
 
 def test_standing_alone_the_view_carries_the_slider_and_the_status_line(analysis):
@@ -400,3 +406,15 @@ def test_every_widget_stands_alone_with_its_status_line(analysis):
         assert (drawing.status_kind, drawing.status_text) == (widget.status.kind, widget.status.text) != ("", "")
         widget.status.show("busy", "a newer request")
         assert (drawing.status_kind, drawing.status_text) == ("busy", "a newer request")
+
+
+def test_several_communities_of_one_colour_word_are_shades_of_it():
+    """Four "blue" communities (the 8,192-neuron view had them): one hue, four shades, so
+    that neighbours stay apart; the unlabelled one takes a hue no colour word names."""
+    from innersight_widgets.widgets.payloads.community_view import NAMED_COLOURS, WORDLESS, community_colours
+
+    fills = community_colours(["blue", "blue", "red", "blue", None, "blue"])
+    assert len(set(fills)) == 6 and fills[2] == NAMED_COLOURS["red"] and fills[4] in WORDLESS
+    blue = colorsys.rgb_to_hsv(*(int(NAMED_COLOURS["blue"][i : i + 2], 16) / 255 for i in (1, 3, 5)))[0]
+    for fill in (fills[0], fills[1], fills[3], fills[5]):
+        assert abs(colorsys.rgb_to_hsv(*(int(fill[i : i + 2], 16) / 255 for i in (1, 3, 5)))[0] - blue) < 0.02

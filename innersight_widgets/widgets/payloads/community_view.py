@@ -234,8 +234,28 @@ def community_colours(captions: list[str | None]) -> list[str]:
     named = [NAMED_COLOURS.get((caption or "").strip().lower()) for caption in captions]
     if not any(named):
         return [PALETTE[c % len(PALETTE)] for c in range(len(captions))]
-    others = iter(range(len(captions)))
-    return [fill or WORDLESS[next(others) % len(WORDLESS)] for fill in named]
+    others, seen = iter(range(len(captions))), {}
+    fills = []
+    for fill in named:
+        if fill is None:
+            fills.append(WORDLESS[next(others) % len(WORDLESS)])
+        else:  # several "blue" communities: shades of blue, told apart, none another hue
+            seen[fill] = seen.get(fill, -1) + 1
+            fills.append(_shade(fill, seen[fill]))
+    return fills
+
+
+#: The shades of one named colour for its 2nd, 3rd, ... community: darker, lighter, ...
+#: (the share of black or white mixed in; the hue stays).
+SHADES = (0.0, -0.3, 0.35, -0.5, 0.55)
+
+
+def _shade(colour: str, repeat: int) -> str:
+    """``colour`` ("#rrggbb") mixed with black (negative share) or white (positive)."""
+    share = SHADES[repeat % len(SHADES)]
+    rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    mixed = [round(c * (1 + share)) if share < 0 else round(c + (255 - c) * share) for c in rgb]
+    return "#" + "".join(f"{c:02x}" for c in mixed)
 
 
 def neuron_points(
