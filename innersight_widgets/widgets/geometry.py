@@ -82,14 +82,16 @@ def disc_radii(sizes: np.ndarray) -> np.ndarray:
 
 
 def separate(
-    positions: dict[Hashable, tuple[float, float]], radii: np.ndarray, rounds: int = 300
+    positions: dict[Hashable, tuple[float, float]], radii: np.ndarray, rounds: int = 100
 ) -> dict[Hashable, tuple[float, float]]:
     """Move overlapping discs apart, as little as it takes, inside the unit square.
 
     A force layout places nodes by their links and knows nothing of their discs' sizes:
     two large communities can land on each other. Each round pushes every overlapping
-    pair apart along the line between their centres, by half the overlap each, and
-    keeps the centres in the square; it stops when no pair overlaps.
+    pair apart along the line between their centres, by half the overlap each (all pairs
+    at once, as arrays), and keeps the centres in the square; it stops when no pair
+    overlaps. Above :data:`MAX_SPRING_NODES` discs the layout is a sunflower, whose discs
+    could not all fit anyway: the places stand.
 
     Parameters
     ----------
@@ -108,22 +110,25 @@ def separate(
     nodes = list(positions)
     xy = np.array([positions[n] for n in nodes], dtype=np.float64).reshape(-1, 2)
     radii = np.asarray(radii, dtype=np.float64)
-    for turn in range(rounds):
-        moved = False
-        for i in range(len(xy)):
-            for j in range(i + 1, len(xy)):
-                gap = xy[j] - xy[i]
-                distance = float(np.hypot(*gap))
-                overlap = radii[i] + radii[j] - distance
-                if overlap > 1e-6:
-                    # coincident centres part along a direction that depends on the pair only
-                    direction = gap / distance if distance > 1e-9 else np.array([np.cos(i + j + turn), np.sin(i + j + turn)])
-                    xy[i] -= direction * overlap / 2
-                    xy[j] += direction * overlap / 2
-                    moved = True
-        np.clip(xy, 0.0, 1.0, out=xy)
-        if not moved:
-            break
+    k = len(xy)
+    if 1 < k <= MAX_SPRING_NODES:
+        upper = np.triu(np.ones((k, k), dtype=bool), 1)
+        pair_angle = np.add.outer(np.arange(k), np.arange(k)).astype(np.float64)
+        reach = radii[:, None] + radii[None, :]
+        for turn in range(rounds):
+            gap = xy[None, :, :] - xy[:, None, :]  # gap[i, j] = xy[j] - xy[i]
+            distance = np.hypot(gap[..., 0], gap[..., 1])
+            overlap = np.where(upper, reach - distance, 0.0)
+            if overlap.max() <= 1e-6:
+                break
+            # coincident centres part along a direction that depends on the pair only
+            angle = pair_angle + turn
+            apart = distance > 1e-9
+            unit = np.where(apart[..., None], gap / np.where(apart, distance, 1.0)[..., None],
+                            np.stack([np.cos(angle), np.sin(angle)], axis=-1))
+            push = unit * (np.clip(overlap, 0.0, None) / 2)[..., None]
+            xy += push.sum(axis=0) - push.sum(axis=1)  # j moves along the gap, i against it
+            np.clip(xy, 0.0, 1.0, out=xy)
     return {node: (round(float(x), 4), round(float(y), 4)) for node, (x, y) in zip(nodes, xy)}
 
 
