@@ -4,8 +4,6 @@ controls (the explorer: its method's slider)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import anywidget
 import traitlets
 
@@ -47,6 +45,6 @@ class StandsAlone:
         return drawing
 
 
-def _mirror(drawing: Drawing, kind: str, text: str) -> Any:
+def _mirror(drawing: Drawing, kind: str, text: str) -> None:
     with drawing.hold_sync():
         drawing.status_kind, drawing.status_text = kind, text

@@ -245,14 +245,13 @@ def community_colours(captions: list[str | None]) -> list[str]:
     return fills
 
 
-#: The shades of one named colour for its 2nd, 3rd, ... community: darker, lighter, ...
-#: (the share of black or white mixed in; the hue stays).
-SHADES = (0.0, -0.3, 0.35, -0.5, 0.55)
-
-
 def _shade(colour: str, repeat: int) -> str:
-    """``colour`` ("#rrggbb") mixed with black (negative share) or white (positive)."""
-    share = SHADES[repeat % len(SHADES)]
+    """``colour`` ("#rrggbb") for the ``repeat``-th other community of its name: darker,
+    lighter, darker still, ... (black or white mixed in, a share growing from 0.25 by 0.15
+    to 0.85; the hue stays), distinct up to 9 communities of one colour word."""
+    if repeat == 0:
+        return colour
+    share = (-1 if repeat % 2 else 1) * min(0.85, 0.25 + 0.15 * ((repeat - 1) // 2))
     rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
     mixed = [round(c * (1 + share)) if share < 0 else round(c + (255 - c) * share) for c in rgb]
     return "#" + "".join(f"{c:02x}" for c in mixed)
