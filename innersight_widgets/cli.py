@@ -31,16 +31,13 @@ _DEMO_DATA = {
     "shapes-spurious-cnn": lambda: load_shapes("test"),
 }
 DEFAULT_MODEL = "shapes-spurious-cnn"
-#: Probe images per importance test in the demo: a fourth of the shapes test split, for a
-#: third of the demo's CPU time; the drops keep their order, the p-values move (docs/cli.md).
-DEMO_IMAGES = 500
 # The layer whose communities the demo prints: a mid-depth block output.
 _MID_LAYER = {"digits-cnn": "relu2", "parity-cnn": "relu2", "shapes-cnn": "layer2", "shapes-spurious-cnn": "layer2"}
 
 
 def demo(
     model_name: str = DEFAULT_MODEL, device: str | None = None, cache_dir: str | None = None, draws: int = 20,
-    images: int | None = DEMO_IMAGES,
+    images: int | None = None,
 ) -> Analysis:
     """Analyse a shipped model on its test split and print a summary: layers, accuracy,
     and the communities of one mid layer with their labels and ablation importance (each
@@ -554,8 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--cache-dir", default=None, help="cache the pass in this folder")
     demo_parser.add_argument("--draws", type=_draws, default=20, help="random neuron sets per importance test")
     demo_parser.add_argument(
-        "--images", type=_count("--images", "probe images per importance test"), default=DEMO_IMAGES,
-        help=f"probe images each importance test runs on (default: {DEMO_IMAGES})",
+        "--images", type=_count("--images", "probe images per importance test"), default=None,
+        help="probe images each importance test runs on (default: all)",
     )
     lab_parser = commands.add_parser(
         "lab",

@@ -35,7 +35,7 @@ def test_python_dash_m_runs_the_embedded_default(tmp_path):
     assert "layer3.conv2" in done.stdout
     assert "where colour agrees with shape" in done.stdout and "disagrees" in done.stdout
     assert "as meant: it was trained where colour gave the shape away" in done.stdout  # why accuracy is 0.521
-    assert "(on 500 of the 2000 images)" in done.stdout
+    assert "(on all 2000 images)" in done.stdout
     assert "communities of layer2" in done.stdout and "colour=" in done.stdout
     assert list(tmp_path.glob("pass-*/meta.json"))
 
