@@ -351,6 +351,11 @@ def test_more_stability_runs_asked_while_the_graph_is_redrawn_are_measured(analy
     assert explorer.view.stability["runs"] == 5 and explorer.view.stability["value"] == round(direct.stability, 4)
 
 
+def hue(css: str) -> float:
+    """The hue (0..1) of a "#rrggbb" colour."""
+    return colorsys.rgb_to_hsv(*(int(css[i : i + 2], 16) / 255 for i in (1, 3, 5)))[0]
+
+
 def test_a_community_labelled_with_a_colour_is_drawn_in_that_colour(analysis):
     """On a colour dataset a disc captioned "blue" must not be red: a community whose label
     names a colour takes that colour (shades of it for several), and the others take hues
@@ -363,9 +368,6 @@ def test_a_community_labelled_with_a_colour_is_drawn_in_that_colour(analysis):
     assert len(graph["colours"]) == graph["communities"] == len(captions)
     named = {c: caption for c, caption in captions.items() if caption in NAMED_COLOURS}
     assert len(named) >= 2, captions  # the spurious model's layer3 has colour communities
-    def hue(css):
-        return colorsys.rgb_to_hsv(*(int(css[i : i + 2], 16) / 255 for i in (1, 3, 5)))[0]
-
     for c, fill in enumerate(graph["colours"]):
         if c in named:  # that colour's hue (several "blue" communities: shades of one blue)
             assert abs(hue(fill) - hue(NAMED_COLOURS[named[c]])) < 0.02, (c, captions[c], fill)
@@ -415,6 +417,5 @@ def test_several_communities_of_one_colour_word_are_shades_of_it():
 
     fills = community_colours(["blue", "blue", "red", "blue", None, "blue"])
     assert len(set(fills)) == 6 and fills[2] == NAMED_COLOURS["red"] and fills[4] in WORDLESS
-    blue = colorsys.rgb_to_hsv(*(int(NAMED_COLOURS["blue"][i : i + 2], 16) / 255 for i in (1, 3, 5)))[0]
     for fill in (fills[0], fills[1], fills[3], fills[5]):
-        assert abs(colorsys.rgb_to_hsv(*(int(fill[i : i + 2], 16) / 255 for i in (1, 3, 5)))[0] - blue) < 0.02
+        assert abs(hue(fill) - hue(NAMED_COLOURS["blue"])) < 0.02
