@@ -4,7 +4,7 @@
 // Thumbnails, each through a variable annotated with its name.
 
 const STYLE = `
-.isw-circuit-graph { flex: 0 0 auto; }
+.isw-circuit-graph { flex: 0 0 auto; max-width: 542px; }
 .isw-debug-table td:first-child { text-align: left; }
 `;
 
@@ -39,10 +39,10 @@ function drawGraph(box, model) {
     const debugged = debug.layer === n.layer;
     const lit = debugged && m !== undefined && m.lit;
     // no hue for "lit": a group labelled "red" drawn red would say a colour it may not detect
-    const fill = debugged ? (lit ? ink("ink") : ink("box")) : n.share >= 0.5 ? "#4e79a7" : "#9db3cc";
+    const fill = debugged ? (lit ? ink("ink") : ink("box")) : n.fill;
     const r = 7 + 12 * Math.sqrt(n.size / maxSize);
     const circle = el("svg:circle", {
-      cx: px(n), cy: py(n), r, fill,
+      cx: px(n), cy: py(n), r, fill, "fill-opacity": debugged || n.share >= 0.5 ? 1 : 0.5,
       class: "isw-node" + (n.id === selected ? " isw-selected" : ""),
       "data-testid": "circuit-group", "data-group": n.id, "data-lit": lit ? "1" : "0",
     });
@@ -57,8 +57,8 @@ function drawGraph(box, model) {
   }
   box.append(svg);
   box.append(el("div", { class: "isw-muted" },
-    "edge width = weight; dark blue: a group whose concept label holds for at least half its concepts, light blue: " +
-    "one whose label holds for fewer" + (debug.layer ? `; in ${debug.layer}, black or white: groups the image lights, grey: groups it does not` : "") +
+    "edge width = weight; a group labelled with a colour is drawn in it, the others in hues no colour word names; " +
+    "faint: a group whose label holds for fewer than half its concepts" + (debug.layer ? `; in ${debug.layer}, black or white: groups the image lights, grey: groups it does not` : "") +
     (debug.rule ? `; ${debug.rule}` : "")));
   box.append(tableOf("the groups as a table", ["group", "layer", "concepts", "label", "the image lights it"],
     nodes.map((/** @type {CircuitNode} */ n) => {

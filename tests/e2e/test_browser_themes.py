@@ -126,7 +126,8 @@ def test_every_widget_text_reads_in_light_and_dark_themes(front_end, theme, tmp_
         assert len(texts) > 50, texts  # the views drew their text
         low = [t for t in texts if t["ratio"] < 4.5]
         shoot(page, page.get_by_test_id("community-explorer"), shots / f"explorer-{slug}.png")
-        shoot(page, page.get_by_test_id("debugger-view"), shots / f"debugger-{slug}.png")
+        for view in ("debugger-view", "circuit-view", "critical-view"):
+            shoot(page, page.get_by_test_id(view), shots / f"{view.split('-')[0]}-{slug}.png")
         assert not low, f"{len(low)} of {len(texts)} texts under contrast 4.5 in {theme}: {low[:15]}"
         expect(page.locator(".isw-root.isw-dark")).to_have_count(4 if dark else 0)
         assert_no_clipped_labels(page)

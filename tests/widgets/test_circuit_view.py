@@ -98,3 +98,28 @@ def test_an_image_index_outside_the_probe_set_is_refused_not_wrapped(view):
             view.debug(image)
     view.wait()
     assert view.drawing.debug == {}  # -1 did not debug the last image
+
+
+def test_a_group_labelled_with_a_colour_is_drawn_in_that_colour(view):
+    """As in the explorer: a group whose label names a colour ("colour=green") is drawn in
+    that colour's hue, the others in hues no colour word names."""
+    import colorsys
+
+    from innersight_widgets.widgets.payloads.community_view import NAMED_COLOURS, WORDLESS
+
+    def hue(css):
+        return colorsys.rgb_to_hsv(*(int(css[i : i + 2], 16) / 255 for i in (1, 3, 5)))[0]
+
+    def apart(css, word):  # a grey, or a hue at least 0.1 round the circle from the word's
+        h, saturation, _ = colorsys.rgb_to_hsv(*(int(css[i : i + 2], 16) / 255 for i in (1, 3, 5)))
+        gap = abs(h - hue(NAMED_COLOURS[word]))
+        return saturation < 0.2 or min(gap, 1 - gap) >= 0.1
+
+    nodes = view.drawing.graph["nodes"]
+    named = [n for n in nodes if n["label"].split("=")[-1] in NAMED_COLOURS]
+    assert named, [n["label"] for n in nodes]  # the spurious model's star circuit has colour groups
+    for n in nodes:
+        if n in named:
+            assert abs(hue(n["fill"]) - hue(NAMED_COLOURS[n["label"].split("=")[-1]])) < 0.02, n
+        else:  # a hue no label's colour has (or a grey)
+            assert n["fill"] in WORDLESS and all(apart(n["fill"], m["label"].split("=")[-1]) for m in named), n

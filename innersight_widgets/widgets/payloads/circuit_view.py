@@ -9,6 +9,7 @@ import numpy as np
 
 from ...neurflow import Circuit
 from ._records import Edge, Payload, Thumbnails, thumbnails
+from .community_view import community_colours
 
 # A group is lit by an image when a crop of it scores above this and above the group's own
 # threshold: the log-barrier score is the mean log ratio to the group's mean activation, so
@@ -26,6 +27,7 @@ class CircuitNode(Payload):
     share: float
     x: float
     y: float
+    fill: str  # by the same rule as a community's: a colour label's colour, else a hue no colour word names
 
 
 @dataclass(frozen=True)
@@ -85,15 +87,21 @@ def circuit_graph(circuit: Circuit) -> CircuitGraph:
     """Groups as nodes on levels (the class on top), edges weighted by flow."""
     graph = circuit.graph()
     levels = ["logit", *circuit.layers]
+    placed = [
+        (node, level, level_index, i, len(ids))
+        for level_index, level in enumerate(levels)
+        for ids in [[n for n, d in graph.nodes(data=True) if d["layer"] == level]]
+        for i, node in enumerate(ids)
+    ]
+    # a label is "concept=value": the value names a colour or not
+    fills = community_colours([(graph.nodes[node]["label"] or "").split("=")[-1] or None for node, *_ in placed])
     nodes = []
-    for level_index, level in enumerate(levels):
-        ids = [n for n, d in graph.nodes(data=True) if d["layer"] == level]
-        for i, node in enumerate(ids):
-            d = graph.nodes[node]
-            nodes.append(CircuitNode(
-                node, level, level_index, int(d["size"]), d["label"] or "", round(float(d["share"]), 2),
-                (i + 1) / (len(ids) + 1), level_index / max(1, len(levels) - 1),
-            ))
+    for (node, level, level_index, i, count), fill in zip(placed, fills):
+        d = graph.nodes[node]
+        nodes.append(CircuitNode(
+            node, level, level_index, int(d["size"]), d["label"] or "", round(float(d["share"]), 2),
+            (i + 1) / (count + 1), level_index / max(1, len(levels) - 1), fill,
+        ))
     edges = [Edge(a, b, round(float(d["weight"]), 4)) for a, b, d in graph.edges(data=True)]
     return CircuitGraph(nodes, edges, ["class " + circuit.class_name, *circuit.layers])
 

@@ -3,6 +3,7 @@ the stability figure and a community's details (CommunityExplorer)."""
 
 from __future__ import annotations
 
+import colorsys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
@@ -211,9 +212,11 @@ NAMED_COLOURS = {
     "purple": "#9467bd", "violet": "#9467bd", "pink": "#f5a3c0", "brown": "#8c564b", "cyan": "#17becf",
     "magenta": "#d64fbf", "black": "#333333", "white": "#f4f4f4", "grey": "#9e9e9e", "gray": "#9e9e9e",
 }
-#: Fills for the other communities when some label names a colour: hues no colour word
-#: above calls its own, so that an unlabelled disc never reads as one of those words.
+#: Fills for the other communities when some label names a colour; those whose hue is
+#: within :data:`HUE_APART` of a colour the labels name are left out (greys always stay),
+#: so that an unlabelled disc never reads as one of those words.
 WORDLESS = ("#76b7b2", "#b07aa1", "#b6a38d", "#8da0cb", "#a6b86c", "#c9a0a0", "#7f8f99", "#d3b5e0")
+HUE_APART = 0.1
 
 
 def community_colours(captions: list[str | None]) -> list[str]:
@@ -234,15 +237,27 @@ def community_colours(captions: list[str | None]) -> list[str]:
     named = [NAMED_COLOURS.get((caption or "").strip().lower()) for caption in captions]
     if not any(named):
         return [PALETTE[c % len(PALETTE)] for c in range(len(captions))]
+    used = {_hue(fill)[0] for fill in named if fill is not None}
+    spare = [c for c in WORDLESS if _hue(c)[1] < 0.2 or min(_hue_gap(_hue(c)[0], h) for h in used) >= HUE_APART]
     others, seen = iter(range(len(captions))), {}
     fills = []
     for fill in named:
         if fill is None:
-            fills.append(WORDLESS[next(others) % len(WORDLESS)])
+            fills.append(spare[next(others) % len(spare)])
         else:  # several "blue" communities: shades of blue, told apart, none another hue
             seen[fill] = seen.get(fill, -1) + 1
             fills.append(_shade(fill, seen[fill]))
     return fills
+
+
+def _hue(colour: str) -> tuple[float, float]:
+    """Hue (0..1, around the circle) and saturation of "#rrggbb"."""
+    h, saturation, _ = colorsys.rgb_to_hsv(*(int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)))
+    return h, saturation
+
+
+def _hue_gap(a: float, b: float) -> float:
+    return min(abs(a - b), 1 - abs(a - b))
 
 
 def _shade(colour: str, repeat: int) -> str:
