@@ -153,7 +153,7 @@ def debug_view(circuit: Circuit, image: int, layer: str) -> tuple[DebugView, Thu
         height=int(height),
         width=int(width),
         caption=f"#{image}: {names[int(analysis.labels[image])]}, predicted {names[int(analysis.predictions.classes[image])]}",
-        rule=f"lit (red): a crop scores above {LIT_ABOVE:g} and above the group's own threshold",
+        rule=f"lit: a crop scores above {LIT_ABOVE:g} and above the group's own threshold",
         matches=matches,
     )
     return view, thumbnails(owner, {"image": analysis.images([int(image)])[0]}, size=192)
