@@ -24,6 +24,10 @@ const BASE_STYLE = `
 .isw-root svg [role="button"]:focus-visible { outline: none; stroke: var(--isw-ink); stroke-width: 3; stroke-dasharray: 3 2; }
 .isw-root text.isw-on-disc { fill: #111; paint-order: stroke; stroke: rgba(255, 255, 255, 0.85); stroke-width: 3px; stroke-linejoin: round; }
 .isw-own-status { flex: 1 0 100%; }
+.isw-own-controls { flex: 1 0 100%; display: flex; flex-wrap: wrap; gap: 6px 14px; align-items: center; }
+.isw-own-control { display: inline-flex; align-items: center; gap: 6px; }
+.isw-own-control select, .isw-own-control input, .isw-own-control button { font: inherit; color: inherit; background: var(--isw-bg); border: 1px solid var(--isw-border); border-radius: 4px; }
+.isw-own-control button[aria-pressed="true"] { background: var(--isw-box); border-color: var(--isw-ink); }
 .isw-panel { flex: 1 1 340px; min-width: 300px; max-width: 560px; overflow-wrap: anywhere; }
 .isw-panel h3 { margin: 0 0 6px; font-size: 15px; }
 .isw-grid { display: flex; flex-wrap: wrap; gap: 6px; margin: 4px 0 10px; }
@@ -147,21 +151,99 @@ function tableOf(summary, header, rows, testid, choose) {
   return details;
 }
 
-// The status line a view draws itself when it stands alone (no ipywidgets around it:
-// marimo), first in `wrapper`, with the test id the ipywidgets line has elsewhere; returns
-// the [event, handler] pairs that keep it current, for listen().
-function ownStatus(model, wrapper, testid) {
+// What a view draws itself when it stands alone (no ipywidgets around it: marimo), first in
+// `wrapper`: the status line, with the test id the ipywidgets line has elsewhere, and the
+// widget's controls as described in the `controls` trait (innersight_widgets/widgets/
+// _standalone.py). Input goes back as `control_input`, which Python applies to the
+// ipywidget. Returns the [event, handler] pairs that keep both current, for listen().
+function ownChrome(model, wrapper, testid) {
   const line = el("div", { class: "isw-own-status" });
-  wrapper.prepend(line);
-  const draw = () => {
+  const bar = el("div", { class: "isw-own-controls" });
+  wrapper.prepend(line, bar);
+  let sent = 0;
+  const send = (index, value) => {
+    sent += 1;
+    model.set("control_input", { index, value, n: sent });
+    model.save_changes();
+  };
+  let shape = "";
+  let slots = [];
+  const drawStatus = () => {
     const alone = model.get("standalone");
     line.style.display = alone ? "" : "none";
     if (alone) line.setAttribute("data-testid", testid); else line.removeAttribute("data-testid");
     line.setAttribute("data-kind", model.get("status_kind"));
     line.textContent = model.get("status_text");
   };
-  draw();
-  return ["change:standalone", "change:status_kind", "change:status_text"].map((event) => [event, draw]);
+  const drawControls = () => {
+    const specs = model.get("controls") || [];
+    bar.style.display = model.get("standalone") && specs.length ? "" : "none";
+    const now = JSON.stringify(specs.map((s) => [s.kind, s.label, s.options]));
+    if (now !== shape) {
+      shape = now;
+      slots = specs.map((spec, i) => ownControl(spec, (value) => send(i, value)));
+      bar.replaceChildren(...slots.map((slot) => slot.element));
+    }
+    specs.forEach((spec, i) => slots[i].update(spec));
+  };
+  drawStatus();
+  drawControls();
+  return [
+    ...["change:standalone", "change:status_kind", "change:status_text"].map((event) => [event, drawStatus]),
+    ["change:standalone", drawControls],
+    ["change:controls", drawControls],
+  ];
+}
+
+// One drawn control: its element, and update(spec) that shows a new state in place (the
+// element keeps the keyboard focus). `send(value)` reports the reader's input.
+function ownControl(spec, send) {
+  const element = el("label", { class: "isw-own-control", "data-testid": "own-control" });
+  const name = el("span", {}, spec.label);
+  if (spec.kind === "button" || spec.kind === "toggle") {
+    const button = el("button", { type: "button" }, spec.label);
+    let pressed = false;
+    button.addEventListener("click", () => send(spec.kind === "toggle" ? !pressed : null));
+    element.append(button);
+    return { element, update: (s) => {
+      pressed = Boolean(s.value);
+      if (s.kind === "toggle") button.setAttribute("aria-pressed", String(pressed));
+      Object.assign(button, { disabled: s.disabled, title: s.tooltip });
+      element.style.display = s.hidden ? "none" : "";
+    } };
+  }
+  if (spec.kind === "range" || spec.kind === "number") {
+    const input = el("input", { type: spec.kind, "aria-label": spec.label });
+    const readout = el("span", { class: "isw-readout" });
+    let decimals = 0;
+    input.addEventListener("input", () => { readout.textContent = Number(input.value).toFixed(decimals); });
+    input.addEventListener("change", () => send(Number(input.value)));
+    element.append(name, input);
+    if (spec.kind === "range") element.append(readout);
+    return { element, update: (s) => {
+      decimals = s.decimals;
+      Object.assign(input, { min: s.min, max: s.max, step: s.step, disabled: s.disabled, title: s.tooltip });
+      input.value = s.value;
+      readout.textContent = Number(s.value).toFixed(decimals);
+      element.style.display = s.hidden ? "none" : "";
+    } };
+  }
+  const multiple = spec.kind === "multi";
+  const select = el("select", { "aria-label": spec.label });
+  select.multiple = multiple;
+  if (multiple) select.size = Math.min(6, spec.options.length);
+  spec.options.forEach((text, i) => select.append(el("option", { value: String(i) }, text)));
+  select.addEventListener("change", () => {
+    const chosen = Array.from(select.selectedOptions, (option) => Number(option.value));
+    send(multiple ? chosen : chosen[0]);
+  });
+  element.append(name, select);
+  return { element, update: (s) => {
+    const chosen = new Set(multiple ? s.index : [s.index]);
+    Array.from(select.options).forEach((option, i) => { option.selected = chosen.has(i); });
+    Object.assign(select, { disabled: s.disabled, title: s.tooltip });
+    element.style.display = s.hidden ? "none" : "";
+  } };
 }
 
 // The root of a view: base and own CSS, and a wrapper with the given test id.

@@ -149,7 +149,7 @@ function render({ model, el: root }) {
     ["change:debug", redraw],
     ["change:thumbnails", () => { thumbs.refresh(); redraw(); }],
     ["change:debug_image", () => { picture.refresh(); redraw(); }],
-    ...ownStatus(model, wrapper, "circuit-status"),
+    ...ownChrome(model, wrapper, "circuit-status"),
   ], () => { thumbs.release(); picture.release(); });
 }
 

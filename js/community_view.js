@@ -494,40 +494,13 @@ function pathwaysView(model) {
   return { element: box, draw };
 }
 
-// Where the view stands alone (no ipywidgets around it: marimo), it draws the method's
-// slider itself; elsewhere nothing.
-function ownControls(model) {
-  const element = el("div", { class: "isw-own" });
-  const label = el("label", { class: "isw-threshold" });
-  const name = el("span");
-  const slider = el("input", { type: "range", "data-testid": "explorer-slider" });
-  const readout = el("span");
-  label.append(name, slider, readout);
-  element.append(label);
-  slider.addEventListener("input", () => { readout.textContent = slider.value; });
-  slider.addEventListener("change", () => { model.set("parameter", Number(slider.value)); model.save_changes(); });
-  const draw = () => {
-    element.style.display = model.get("standalone") ? "" : "none";
-    const [text, low, high, step] = model.get("parameter_range") || [];
-    if (text !== undefined) {
-      name.textContent = text;
-      Object.assign(slider, { min: low, max: high, step });
-      slider.value = model.get("parameter");
-      readout.textContent = slider.value;
-    }
-  };
-  draw();
-  return { element, draw };
-}
-
 function render({ model, el: root }) {
   const wrapper = mount(root, STYLE, "community-explorer");
   const heading = el("div", { "data-testid": "community-count" });
   const stabilityBox = el("div");
   const drawing = el("div");
   const graphBox = el("div", { class: "isw-graph" });
-  const own = ownControls(model);
-  graphBox.append(own.element, heading, stabilityBox, drawing);
+  graphBox.append(heading, stabilityBox, drawing);
   const detailsBox = el("div", { class: "isw-panel", "data-testid": "community-details" });
   const pathways = pathwaysView(model);
   wrapper.append(graphBox, pathways.element, detailsBox);
@@ -553,10 +526,7 @@ function render({ model, el: root }) {
     ["change:stability", redrawStability],
     ["change:details", redrawDetails],
     ["change:thumbnails", () => { thumbs.refresh(); redrawDetails(); }],
-    ["change:standalone", own.draw],
-    ["change:parameter", own.draw],
-    ["change:parameter_range", own.draw],
-    ...ownStatus(model, wrapper, "explorer-status"),
+    ...ownChrome(model, wrapper, "explorer-status"),
   ], thumbs.release);
 }
 

@@ -76,7 +76,7 @@ function render({ model, el: root }) {
     ["change:selection", redraw],
     ["change:mechanisms", redraw],
     ["change:thumbnails", () => { thumbs.refresh(); redraw(); }],
-    ...ownStatus(model, wrapper, "critical-status"),
+    ...ownChrome(model, wrapper, "critical-status"),
   ], thumbs.release);
 }
 

@@ -211,7 +211,7 @@ function render({ model, el: root }) {
     ["change:ablate", redrawUnits],
     ["change:thumbnails", () => { thumbs.refresh(); redrawUnits(); }],
     ["change:intervention", redrawFix],
-    ...ownStatus(model, wrapper, "debugger-status"),
+    ...ownChrome(model, wrapper, "debugger-status"),
   ], () => { thumbs.release(); errorThumbs.release(); });
 }
 

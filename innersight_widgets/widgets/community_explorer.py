@@ -62,10 +62,6 @@ class CommunityView(Drawing):
     stability = Record(StabilitySummary).tag(sync=True)
     details = Record(CommunityDetails).tag(sync=True)
     thumbnails = Record(Thumbnails).tag(sync=True)
-    # Drawn by the view itself only when it stands alone (``CommunityExplorer.standalone``),
-    # where no ipywidgets controls are shown: the method's slider.
-    parameter = traitlets.Float(0.0).tag(sync=True)
-    parameter_range = traitlets.List([]).tag(sync=True)  # [label, low, high, step]
 
 
 class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
@@ -205,9 +201,6 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
         self.ranking.observe(self._on_ranking, names="value")
         self.measure.on_click(lambda _button: self._measure_stability(asked=True))
         self.view.observe(self._on_select, names="selected")
-        self.parameter.observe(self._mirror_parameter, names=["value", "min", "max", "step", "description"])
-        self.view.observe(self._on_view_parameter, names="parameter")
-        self._mirror_parameter()
 
         controls = w.HBox([
             w.VBox([self.layers, self.method, w.HBox([self.stability_runs, self.measure])]),
@@ -220,16 +213,6 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
     def current_params(self) -> dict[str, Any]:
         """The parameters the controls show now, as ``Analysis.communities`` takes them."""
         return self.settings.current_params()
-
-    def _mirror_parameter(self, _change: dict | None = None) -> None:
-        slider = self.parameter
-        with self.view.hold_sync():
-            self.view.parameter_range = [slider.description, slider.min, slider.max, slider.step]
-            self.view.parameter = float(slider.value)
-
-    def _on_view_parameter(self, change: dict) -> None:
-        if change["new"] != self.parameter.value:
-            self.parameter.value = change["new"]  # the slider's own observer asks for the partition
 
     # ----------------------------------------------------------- partitions
     def _request_partition(self) -> None:

@@ -1,7 +1,8 @@
 """The CommunityExplorer and the debugger in a marimo notebook, which takes an anywidget but
 not ipywidgets: ``mo.ui.anywidget(widget.standalone())`` draws the widget's drawing with
-its status line (and the explorer's method slider) in one view. marimo serves the notebook as an app; Debian's headless Chromium
-moves the slider and clicks a community (helpers: tests/_browser.py)."""
+its status line and its controls in one view. marimo serves the notebook as an app; Debian's
+headless Chromium moves the explorer's slider, clicks a community, and switches the
+debugger's method (helpers: tests/_browser.py)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def test_the_widgets_in_marimo_move_the_slider_and_answer_clicks(tmp_path):
             before = page.get_by_test_id("community-node").count()
             assert before >= 2
 
-            slider = page.get_by_test_id("explorer-slider")
+            explorer = page.get_by_test_id("community-explorer")
+            slider = explorer.get_by_role("slider", name="resolution γ")
             assert slider.input_value() == "1"  # Louvain's resolution γ, its default
             slider.focus()
             page.keyboard.press("End")  # the slider's maximum: a finer partition
@@ -69,4 +71,12 @@ def test_the_widgets_in_marimo_move_the_slider_and_answer_clicks(tmp_path):
             first = caption.inner_text()
             page.locator('[data-testid="confusion-cell"]:not(.isw-selected)').first.click()
             expect(caption).not_to_have_text(first, timeout=120_000)
+
+            # the debugger's own controls: another method re-partitions, and its slider follows
+            debugger = page.get_by_test_id("debugger-view")
+            debugger.get_by_role("combobox", name="method").select_option("spectral")
+            expect(debugger.get_by_role("slider", name="communities k")).to_be_visible(timeout=60_000)
+            expect(page.get_by_test_id("debugger-status")).to_have_attribute("data-kind", "idle", timeout=180_000)
+            expect(page.get_by_test_id("debugger-status")).to_contain_text("units ranked")
+            debugger.screenshot(path=str(shots / "marimo-debugger.png"))
             assert not errors, errors

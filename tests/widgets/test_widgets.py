@@ -383,26 +383,63 @@ def test_a_community_labelled_with_a_colour_is_drawn_in_that_colour(analysis):
     assert len(set(graph["colours"])) == len(graph["colours"])  # no two communities alike
 
 
-def test_standing_alone_the_view_carries_the_slider_and_the_status_line(analysis):
-    """For marimo (an anywidget, no ipywidgets): the view mirrors the method's slider and the
-    status line, and a value sent from its own slider re-partitions as the ipywidgets one does."""
+def test_standing_alone_the_view_draws_every_control_and_the_status_line(analysis):
+    """For marimo (an anywidget, no ipywidgets): the view describes each control in layout
+    order, a value sent from its own slider re-partitions as the ipywidgets one does, a
+    method chosen there resets the slider's range, and a refused value is said, not lost."""
     explorer = make(analysis)
     view = explorer.standalone()
     assert view is explorer.view and view.standalone
-    assert view.parameter == explorer.parameter.value == 1.0
-    assert view.parameter_range == [explorer.parameter.description, explorer.parameter.min, explorer.parameter.max, explorer.parameter.step]
+    labels = [spec["label"] for spec in view.controls]
+    assert labels == ["layers", "method", "stability runs", "measure stability", "resolution γ", "k neighbours",
+                      "min corr", "graph", "pathways", "top images"]
+    by = {spec["label"]: (i, spec) for i, spec in enumerate(view.controls)}
+    index, slider = by["resolution γ"]
+    assert (slider["kind"], slider["value"], slider["min"], slider["max"], slider["decimals"]) == (
+        "range", 1.0, explorer.parameter.min, explorer.parameter.max, 2)
+    assert by["pathways"][1]["hidden"]  # one layer: no pathways, as in the full widget
     assert view.status_kind == "idle" and f"{explorer.communities.num_communities} communities" in view.status_text
+
     before = explorer.communities.num_communities
-    view.set_state({"parameter": explorer.parameter.max})  # what the browser sends
+    view.set_state({"control_input": {"index": index, "value": explorer.parameter.max, "n": 1}})  # what the browser sends
     explorer.wait()
-    assert explorer.parameter.value == explorer.parameter.max
+    assert explorer.parameter.value == explorer.parameter.max == view.controls[index]["value"]
     assert explorer.communities.num_communities > before and f"{explorer.communities.num_communities} communities" in view.status_text
 
+    view.set_state({"control_input": {"index": by["method"][0], "value": list(explorer.method.options).index("spectral"), "n": 2}})
+    explorer.wait()
+    spec = view.controls[index]
+    assert explorer.method.value == "spectral" and spec["label"] == "communities k" and spec["decimals"] == 0
+    assert explorer.communities.num_communities == spec["value"]
 
-def test_every_widget_stands_alone_with_its_status_line(analysis):
-    """marimo takes one anywidget: each widget's drawing, standing alone, carries the status
-    line the ipywidgets line shows, and keeps it current."""
+    runs = by["stability runs"][0]
+    view.set_state({"control_input": {"index": runs, "value": 10**6, "n": 3}})  # clamped to its maximum
+    assert view.controls[runs]["value"] == explorer.stability_runs.value == explorer.stability_runs.max
+    view.set_state({"control_input": {"index": by["method"][0], "value": 99, "n": 4}})  # no such option
+    explorer.wait()
+    assert explorer.status.kind == "error" and explorer.status.text.startswith("method: TraitError")
+    assert explorer.method.value == "spectral" == explorer.method.options[view.controls[by["method"][0]]["index"]]
+
+
+def test_standing_alone_a_drawn_button_clicks_the_widgets_button(analysis):
+    """A press on the drawn "pathways" toggle and "measure stability" button does what the
+    ipywidgets ones do; every control a widget has can be described (none is left undrawn)."""
     from innersight_widgets import CircuitView, CriticalNeuronsView, MisclassificationDebugger, build_circuit
+    from innersight_widgets.widgets._standalone import controls_of, describe_control
+
+    explorer = CommunityExplorer(analysis, layers=["layer2", "layer3"], draws=5, images=200)
+    explorer.wait()
+    view = explorer.standalone()
+    by = {spec["label"]: i for i, spec in enumerate(view.controls)}
+    assert not view.controls[by["pathways"]]["hidden"]
+    view.set_state({"control_input": {"index": by["pathways"], "value": True, "n": 1}})
+    assert explorer.show_pathways.value and view.controls[by["pathways"]]["value"] is True
+    explorer.wait()
+    clicked = []
+    explorer.measure.on_click(clicked.append)
+    view.set_state({"control_input": {"index": by["measure stability"], "value": None, "n": 2}})
+    assert clicked == [explorer.measure]
+    explorer.wait()
 
     for widget in (
         CriticalNeuronsView(analysis, layer="layer3", target_class="star", concept="colour"),
@@ -410,11 +447,8 @@ def test_every_widget_stands_alone_with_its_status_line(analysis):
         CircuitView(build_circuit(analysis, "star", layers=["layer3", "layer2"])),
     ):
         widget.wait()
-        drawing = widget.standalone()
-        assert drawing.standalone and drawing is widget.drawing
-        assert (drawing.status_kind, drawing.status_text) == (widget.status.kind, widget.status.text) != ("", "")
-        widget.status.show("busy", "a newer request")
-        assert (drawing.status_kind, drawing.status_text) == ("busy", "a newer request")
+        specs = [describe_control(control) for control in controls_of(widget)]
+        assert specs and widget.standalone().controls == specs
 
 
 def test_several_communities_of_one_colour_word_are_shades_of_it():
