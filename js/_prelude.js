@@ -155,7 +155,8 @@ function tableOf(summary, header, rows, testid, choose) {
 // `wrapper`: the status line, with the test id the ipywidgets line has elsewhere, and the
 // widget's controls as described in the `controls` trait (innersight_widgets/widgets/
 // _standalone.py). Input goes back as `control_input`, which Python applies to the
-// ipywidget. Returns the [event, handler] pairs that keep both current, for listen().
+// ipywidget. Standing alone or not, it also hides the widget's static snapshot. Returns
+// the [event, handler] pairs that keep all of it current, for listen().
 function ownChrome(model, wrapper, testid) {
   const line = el("div", { class: "isw-own-status" });
   const bar = el("div", { class: "isw-own-controls" });
@@ -186,9 +187,19 @@ function ownChrome(model, wrapper, testid) {
     }
     specs.forEach((spec, i) => slots[i].update(spec));
   };
+  // the static snapshot the kernel writes under the widget (widgets/_static.py) is for
+  // readers without a kernel: where this live view draws, it is hidden
+  const hide = el("style");
+  wrapper.prepend(hide);
+  const drawHide = () => {
+    const key = JSON.stringify(model.get("snapshot_key") || "");
+    hide.textContent = key === '""' ? "" : `[data-innersight-snapshot=${key}], .jp-OutputArea-child:has([data-innersight-snapshot=${key}]) { display: none; }`;
+  };
   drawStatus();
   drawControls();
+  drawHide();
   return [
+    ["change:snapshot_key", drawHide],
     ...["change:standalone", "change:status_kind", "change:status_text"].map((event) => [event, drawStatus]),
     ["change:standalone", drawControls],
     ["change:controls", drawControls],

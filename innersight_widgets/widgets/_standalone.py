@@ -36,6 +36,9 @@ class Drawing(anywidget.AnyWidget):
     #: What the reader did to a drawn control: ``{"index", "value", "n"}`` (``n`` tells two
     #: clicks on one button apart).
     control_input = traitlets.Dict({}).tag(sync=True)
+    #: The ``data-innersight-snapshot`` mark of this widget's static snapshots in the
+    #: notebook (widgets/_static.py), which the live view hides.
+    snapshot_key = traitlets.Unicode("").tag(sync=True)
 
 
 class StandsAlone:

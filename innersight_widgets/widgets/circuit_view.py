@@ -17,7 +17,7 @@ from ..neurflow import Circuit
 from ._assets import esm
 from ._live import LiveRunner
 from ._standalone import Drawing, StandsAlone
-from ._static import StaticFallback
+from ._static import StaticFallback, line, table
 from ._status import StatusLine
 from .payloads import Record, Thumbnails
 from .payloads.circuit_view import (
@@ -147,6 +147,27 @@ class CircuitView(StaticFallback, StandsAlone, w.VBox):
             "debug", f"scoring image #{image} against the groups of {layer} …",
             lambda job: debug_view(self.circuit, image, layer), apply, on_error=clear,
         )
+
+    def snapshot_parts(self) -> list[str]:
+        """The view as static HTML (widgets/_static.py): the groups layer by layer with
+        their fills, which the debugged image lights, and the opened group, from the view's
+        records."""
+        graph, debug, details = self.drawing.graph, self.drawing.debug, self.drawing.details
+        parts = []
+        if debug:
+            parts.append(line(f"image {debug['caption']} in {debug['layer']}: {debug['rule']}"))
+        if graph:
+            lit = {m["group"]: m["lit"] for m in debug["matches"]} if debug else {}
+            parts.append(table(
+                "the groups", ["group", "layer", "concepts", "label", "the image lights it"],
+                [(n["id"], n["layer"], n["size"], n["label"] or "none",
+                  "–" if not debug or debug["layer"] != n["layer"] else ("yes" if lit.get(n["id"]) else "no")) for n in graph["nodes"]],
+                swatches=[n["fill"] for n in graph["nodes"]],
+            ))
+        if details:
+            label = f" · {details['label']}" if details["label"] else ""
+            parts.append(line(f"{details['id']}{label}: {len(details['members'])} neuron concepts", bold=True))
+        return parts
 
     def wait(self, timeout: float = 120.0) -> None:
         """Block until pending computations are done and shown (for scripts and tests)."""

@@ -21,7 +21,7 @@ from ._assets import esm
 from ._controls import CommunityControls
 from ._live import Job, LiveRunner
 from ._standalone import Drawing, StandsAlone
-from ._static import StaticFallback
+from ._static import StaticFallback, line, number, pictures, table
 from ._status import StatusLine
 from .geometry import MAX_SPRING_NODES, disc_radii, graph_layout, neuron_layout, separate
 from .payloads import Record, Thumbnails
@@ -48,6 +48,8 @@ MAX_DRAWN_LINKS = 2_000
 # Above this many living neurons an agglomerative partition's stability is measured on
 # request only: a bootstrap re-run rebuilds the dendrogram (about 6 s at 8,192 neurons).
 AUTOMATIC_BOOTSTRAP_MAX = 4_096
+# Top images in the static snapshot (about 10 kB each, inline in the saved notebook).
+SNAPSHOT_IMAGES = 6
 # Pathways highlighted per class in the pathways view.
 PATHWAYS_PER_CLASS = 3
 
@@ -450,3 +452,34 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
     def wait(self, timeout: float = 120.0) -> None:
         """Block until pending computations are done and shown (for scripts and tests)."""
         self._live.wait(timeout)
+
+    def snapshot_parts(self) -> list[str]:
+        """The view as static HTML (widgets/_static.py): the community table with each
+        community's fill, the stability and its caveats, and the opened community's label,
+        ablation figures and top images, from the records the view draws."""
+        v = self.view
+        graph, stability, details = v.graph, v.stability, v.details
+        parts = [line(stability.get("text", ""))] + [line(text, bold=True) for text in stability.get("warnings", [])]
+        if graph:
+            parts.append(table(
+                f"{graph['communities']} communities", ["community", "neurons", "concept label"],
+                [(n["community"], n["size"], n["caption"]) for n in graph["nodes"]],
+                swatches=[graph["colours"][n["community"]] for n in graph["nodes"]],
+            ))
+        if details:
+            d, c = details, details["community"]
+            label = f" · {d['label']['concept']} = {d['label']['value']} (AUROC {d['label']['auroc']:.2f})" if d["label"] else ""
+            parts.append(line(f"Community {c} · {d['size']} neurons{label}", bold=True))
+            imp = d["importance"]
+            if imp and imp["draws"]:
+                parts.append(line(
+                    f"overall drop {imp['accuracy_drop']:.3f} vs random {number(imp['null_mean'])} ± "
+                    f"{number(imp['null_std'])}, p = {number(imp['p_value'])} ({imp['draws']} of {imp['total_draws']} random sets)"
+                ))
+            shown = d["images"][:SNAPSHOT_IMAGES]
+            parts.append(pictures(
+                v.thumbnails, d["owner"], [i["thumb"] for i in shown],
+                [i["label"] if i["label"] == i["predicted"] else f"{i['label']} → {i['predicted']}" for i in shown],
+                f"Top images by {d['ranking']} score",
+            ))
+        return parts

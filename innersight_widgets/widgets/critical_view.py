@@ -18,7 +18,7 @@ from ..neucept import (
 from ._assets import esm
 from ._live import Job, LiveRunner
 from ._standalone import Drawing, StandsAlone
-from ._static import StaticFallback
+from ._static import StaticFallback, line, table
 from ._status import StatusLine
 from .payloads import Record, Thumbnails
 from .payloads.critical_view import CriticalSelection, MechanismsView, critical_selection, mechanism_views
@@ -140,6 +140,29 @@ class CriticalNeuronsView(StaticFallback, StandsAlone, w.VBox):
             "mechanisms", f"{selected.size} critical neurons; clustering the class's images …", compute, apply,
             on_error=clear,
         )
+
+    def snapshot_parts(self) -> list[str]:
+        """The view as static HTML (widgets/_static.py): the critical neurons at the FDR
+        shown, the mechanisms found, and the ablation comparison, from the view's records."""
+        s, m = self.drawing.selection, self.drawing.mechanisms
+        parts = []
+        if s:
+            parts.append(table(
+                f'{len(s["neurons"])} critical neurons of {s["layer"]} for "{s["class_name"]}" at FDR {s["fdr"]:.2f}',
+                ["neuron", "W", "selected in runs"],
+                [(n["neuron"], f'{n["w"]:.3f}', f'{round(100 * n["frequency"])}%') for n in s["neurons"]],
+            ))
+        if m:
+            parts.append(line(f'{m["k"]} mechanisms', bold=True))
+            parts += [line(f"Mechanism {i}: {mech['size']} images" + (f" · {mech['dominant']}" if mech["dominant"] else ""))
+                      for i, mech in enumerate(m["mechanisms"])]
+            a = m["ablation"]
+            if a:
+                parts.append(line(
+                    f"Zeroing the {a['neurons']} critical neurons drops the class's accuracy by {a['critical']:.3f}; "
+                    f"as many random neurons {a['random']:.3f} ± {a['random_std']:.3f}, the most salient {a['saliency']:.3f}"
+                ))
+        return parts
 
     def wait(self, timeout: float = 120.0) -> None:
         """Block until pending computations are done and shown (for scripts and tests)."""

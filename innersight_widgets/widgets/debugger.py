@@ -20,7 +20,7 @@ from ._assets import esm
 from ._controls import CommunityControls
 from ._live import Job, LiveRunner
 from ._standalone import Drawing, StandsAlone
-from ._static import StaticFallback
+from ._static import StaticFallback, line, number, table
 from ._status import StatusLine
 from .payloads import Record, Thumbnails
 from .payloads.debugger_view import (
@@ -358,6 +358,31 @@ class MisclassificationDebugger(StaticFallback, StandsAlone, w.VBox):
 
         self._live.submit("intervention", f"switching off {' + '.join(names)} …", compute, apply,
                           on_error=lambda: setattr(self.drawing, "intervention", {}))
+
+    def snapshot_parts(self) -> list[str]:
+        """The view as static HTML (widgets/_static.py): the confusion table, the units
+        ranked for the chosen confusion, and what switching units off did, from the view's
+        records."""
+        t, d, v = self.drawing.table, self.drawing.diagnosis, self.drawing.intervention
+        parts = []
+        if t:
+            names = t["class_names"]
+            parts.append(table(
+                f"Confusions (accuracy {100 * t['accuracy']:.1f}%): rows true, columns predicted",
+                ["true \\ predicted", *names], [(name, *row) for name, row in zip(names, t["counts"])],
+            ))
+        if d:
+            parts.append(table(
+                d["title"], ["unit", "neurons", "concept label", "evidence", "contribution", "mean on the errors", "mean on the reference"],
+                [(u["name"], u["neurons"], u["label"] or "no concept label", number(u["evidence"]), number(u["contribution"]),
+                  number(u["on_errors"]), number(u["on_reference"])) for u in d["units"]],
+            ))
+        if v:
+            parts.append(line(
+                f"Switching off {' + '.join(v['units'])} fixes {v['fixed']} of {v['errors']} errors ({100 * v['fix_rate']:.1f}%); "
+                f"cost: accuracy on the other images {number(100 * v['other_accuracy_change'], 1)} points", bold=True,
+            ))
+        return parts
 
     def wait(self, timeout: float = 120.0) -> None:
         """Block until pending computations are done and shown (for scripts and tests)."""

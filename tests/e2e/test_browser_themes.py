@@ -107,6 +107,10 @@ def test_every_widget_text_reads_in_light_and_dark_themes(front_end, theme, tmp_
             settled(base, token, page.get_by_test_id(f"{name}-status"))
         expect(page.get_by_test_id("critical-count")).to_contain_text("critical neurons", timeout=120_000)
         wait_for_loaded_images(page, "mechanism-image", 120_000)
+        # the static snapshot under each widget is for readers without a kernel: the live view hides it
+        snapshots = page.locator("[data-innersight-snapshot]")
+        expect(snapshots).to_have_count(4)
+        assert snapshots.evaluate_all("(nodes) => nodes.filter((n) => n.getClientRects().length).length") == 0
         # by keyboard, as a reader without a mouse: the details panel (captions, charts) opens
         page.get_by_test_id("community-node").first.focus()
         page.keyboard.press("Enter")

@@ -220,3 +220,56 @@ def test_a_saved_notebook_shows_a_card_where_a_widget_was_without_a_kernel(execu
     page, _ = HTMLExporter().from_notebook_node(saved)
     assert page.count('data-innersight-static="1"') == len(views)
     assert "<b>CommunityExplorer</b>: Explore the communities" in page and "needs a running Python kernel" in page
+
+
+def test_a_saved_notebook_keeps_a_snapshot_of_each_widget_as_last_computed(executed):
+    """Under each widget a second output holds what its view shows, rewritten by the kernel
+    each time a computation ends: saved after the last one, it says what the live status
+    line says and lists the communities on screen, also where no widget state is saved."""
+    from nbconvert import HTMLExporter
+
+    notebook = executed("01_quickstart.ipynb")
+    finals = dict(re.findall(r"status of (\w+) <div.*?<span>(.*?)</span></div>", text_of(notebook)))
+    assert finals.get("CommunityExplorer"), text_of(notebook)
+    cell = next(c for c in notebook.cells if c.cell_type == "code" and any(WIDGET_VIEW in o.get("data", {}) for o in c.outputs))
+    snapshots = [o["data"]["text/html"] for o in cell.outputs if "data-innersight-snapshot" in o.get("data", {}).get("text/html", "")]
+    assert len(snapshots) == 1
+    snapshot = snapshots[0]
+    assert finals["CommunityExplorer"] in snapshot  # the status as it ended, not as the cell left it
+    count = int(re.match(r"(\d+) communities", finals["CommunityExplorer"]).group(1))
+    rows = re.search(r">(\d+) communities</div><table.*?</table>", snapshot)
+    assert rows and int(rows.group(1)) == count == rows.group(0).count("<tr>") - 1
+    saved = copy.deepcopy(notebook)
+    saved.metadata.pop("widgets", None)
+    page, _ = HTMLExporter().from_notebook_node(saved)
+    assert finals["CommunityExplorer"] in page and "a snapshot: run the notebook for the live view" in page
+
+
+THREAD_CELLS = [
+    """import threading
+from innersight_widgets import Analysis, CommunityExplorer, load_pretrained, load_shapes
+an = Analysis(load_pretrained("shapes-cnn"), load_shapes("test", n=120), layers=["layer2"], progress=False)
+explorer = CommunityExplorer(an, layers="layer2", draws=3, images=60)
+applied = []
+explorer.view.observe(lambda change: applied.append(threading.current_thread().name), names="graph")
+explorer.parameter.value = 2.0
+explorer""",
+    """import asyncio
+for _ in range(600):  # the kernel's loop runs while this cell awaits: results arrive as they would between cells
+    await asyncio.sleep(0.1)
+    if applied and explorer.status.kind == "idle":
+        break
+print("applied on", sorted(set(applied)), "worker", [t.name for t in threading.enumerate() if t.name.startswith("innersight")])""",
+]
+
+
+def test_results_reach_the_view_from_the_kernels_thread(tmp_path):
+    """ipykernel 7 sends messages from other threads only with care (ipywidgets #4001): the
+    widgets compute on their worker and apply results on the kernel's own thread, as seen
+    from a real kernel while its loop runs."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in THREAD_CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute(
+        env=kernel_environment())
+    printed = text_of(notebook)
+    assert "applied on ['MainThread'] worker ['innersight_0']" in printed, printed

@@ -460,3 +460,46 @@ def test_several_communities_of_one_colour_word_are_shades_of_it():
     assert len(set(fills)) == 6 and fills[2] == NAMED_COLOURS["red"] and fills[4] in WORDLESS
     for fill in (fills[0], fills[1], fills[3], fills[5]):
         assert abs(hue(fill) - hue(NAMED_COLOURS["blue"])) < 0.02
+
+
+def test_the_static_snapshot_shows_what_the_view_shows(analysis):
+    """Where no kernel draws the widget (a saved notebook on GitHub, in VS Code), its snapshot
+    stands in: the status line, each community with its fill and label, and the opened
+    community's figures as the view prints them, text from data escaped."""
+    import html
+
+    explorer = make(analysis)
+    explorer.select(0)
+    explorer.wait()
+    page = explorer.snapshot_html()
+    graph, imp = explorer.view.graph, explorer.view.details["importance"]
+    assert html.escape(explorer.status.text) in page
+    for node in graph["nodes"]:
+        row = f"background:{graph['colours'][node['community']]};margin-right:5px\"></span>{node['community']}</td>"
+        assert row in page and f"<td style=\"padding:1px 8px;border-bottom:1px solid rgba(128,128,128,0.35);text-align:left\">{html.escape(node['caption'])}</td>" in page
+    assert f"overall drop {imp['accuracy_drop']:.3f} vs random {imp['null_mean']:.3f}" in page
+    assert page.count("data:image/png;base64,") == min(len(explorer.view.details["images"]), 6)
+    from innersight_widgets.widgets._static import table
+    assert "&lt;b&gt;" in table("c", ["h"], [["<b>"]]) and "<b>" not in table("c", ["h"], [["<b>"]])
+
+
+def test_in_colab_the_custom_widget_manager_is_turned_on_once(analysis, monkeypatch, capsys):
+    """Colab draws only its built-in widgets until its custom widget manager is on: the first
+    display turns it on, later ones leave it; elsewhere nothing is imported."""
+    import sys
+    import types
+
+    from innersight_widgets.widgets import _static
+
+    explorer = make(analysis)
+    monkeypatch.setattr(_static, "_COLAB_ENABLED", [])
+    explorer._ipython_display_()
+    assert "google.colab" not in sys.modules and _static._COLAB_ENABLED == []
+    calls = []
+    output = types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append(1))
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setitem(sys.modules, "google.colab.output", output)
+    explorer._ipython_display_()
+    explorer._ipython_display_()
+    assert calls == [1]
+    capsys.readouterr()
