@@ -206,23 +206,33 @@ PALETTE = (
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
     "#9c755f", "#bab0ac", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
 )
-#: The fill of a community labelled with a colour name: that colour.
+#: The fill of a community labelled with a colour name: that colour. Red and green differ in
+#: lightness as well as hue, so that readers with deuteranopia still tell them apart.
 NAMED_COLOURS = {
-    "red": "#d62728", "green": "#2ca02c", "blue": "#1f77b4", "yellow": "#e9c53a", "orange": "#f28e2b",
+    "red": "#c0181e", "green": "#30a230", "blue": "#1f77b4", "yellow": "#e9c53a", "orange": "#f28e2b",
     "purple": "#9467bd", "violet": "#9467bd", "pink": "#f5a3c0", "brown": "#8c564b", "cyan": "#17becf",
     "magenta": "#d64fbf", "black": "#333333", "white": "#f4f4f4", "grey": "#9e9e9e", "gray": "#9e9e9e",
 }
 #: Fills for the other communities when some label names a colour; those whose hue is
-#: within :data:`HUE_APART` of a colour the labels name are left out (greys always stay),
-#: so that an unlabelled disc never reads as one of those words.
-WORDLESS = ("#76b7b2", "#b07aa1", "#b6a38d", "#8da0cb", "#a6b86c", "#c9a0a0", "#7f8f99", "#d3b5e0")
+#: within :data:`HUE_APART` of a colour the labels name are left out, and the grey (last)
+#: is left out while a label names black, white or grey, so that an unlabelled disc never
+#: reads as one of those words. Chosen so that every two of them, the grey of dead neurons
+#: (#bbb) and, on the shapes data, the four colour words' fills stay apart for readers with
+#: protanopia, deuteranopia and tritanopia (CIEDE2000 >= 10 under the Machado et al. 2009
+#: simulation), each with a contrast of at least 3 (WCAG's for graphics) on the light
+#: (#fcfcfc) and the dark (#1c1c1c) canvas (tests/widgets/test_palette.py).
+WORDLESS = ("#535cc6", "#7e9d38", "#b484a5", "#55a17b", "#8c83ff", "#337733", "#7a5f80", "#777777")
 HUE_APART = 0.1
+#: Below this saturation a colour counts as a grey (it names no hue).
+GREY_BELOW = 0.2
 
 
 def community_colours(captions: list[str | None]) -> list[str]:
     """Each community's fill, chosen so that colour never contradicts a label: a community
     captioned with a colour name ("red") is drawn in that colour; when any caption names a
-    colour, the others take hues that no colour word names.
+    colour, the others take :data:`WORDLESS` fills whose hue no caption's colour word names,
+    or its grey where no caption names black, white or grey (the grey in any case where the
+    captions leave no hue free).
 
     Parameters
     ----------
@@ -237,8 +247,17 @@ def community_colours(captions: list[str | None]) -> list[str]:
     named = [NAMED_COLOURS.get((caption or "").strip().lower()) for caption in captions]
     if not any(named):
         return [PALETTE[c % len(PALETTE)] for c in range(len(captions))]
-    used = {_hue(fill)[0] for fill in named if fill is not None}
-    spare = [c for c in WORDLESS if _hue(c)[1] < 0.2 or min(_hue_gap(_hue(c)[0], h) for h in used) >= HUE_APART]
+    words = [_hue(fill) for fill in named if fill is not None]
+    hues = [h for h, saturation in words if saturation >= GREY_BELOW]
+    grey_named = len(hues) < len(words)
+
+    def free(colour: str) -> bool:
+        h, saturation = _hue(colour)
+        if saturation < GREY_BELOW:
+            return not grey_named
+        return all(_hue_gap(h, word) >= HUE_APART for word in hues)
+
+    spare = [c for c in WORDLESS if free(c)] or [c for c in WORDLESS if _hue(c)[1] < GREY_BELOW]
     others, seen = iter(range(len(captions))), {}
     fills = []
     for fill in named:
