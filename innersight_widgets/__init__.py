@@ -36,6 +36,7 @@ from .neucept import (
     saliency,
 )
 from .neurflow import Circuit, build_circuit
+from .visualisation import Visualisation, unit_objective, visualise
 
 try:
     __version__: str = _metadata.version("innersight_widgets")
@@ -69,6 +70,7 @@ __all__ = [
     "RankFailed",
     "TopImages",
     "Unit",
+    "Visualisation",
     "ablation_comparison",
     "build_circuit",
     "critical_neurons",
@@ -80,6 +82,8 @@ __all__ = [
     "mechanisms",
     "saliency",
     "stack_partitions",
+    "unit_objective",
+    "visualise",
 ]
 __all__.extend(data.__all__)
 __all__.extend(_WIDGETS)
