@@ -69,9 +69,14 @@ function drawCommunities(container, model) {
   }
   container.append(svg, el("div", { class: "isw-muted" },
     "each disc is a community (area = members), captioned with the concept it best detects; click one to open it"));
-  container.append(tableOf("the communities as a table", ["community", "neurons", "concept label"],
+  container.append(communityTable(model, nodes));
+}
+
+// The communities as a table, in both graph modes: pressing a row opens the community.
+function communityTable(model, nodes) {
+  return tableOf("the communities as a table", ["community", "neurons", "concept label"],
     nodes.map((/** @type {CommunityNode} */ n) => [n.community, n.size, n.caption || "none"]), "community-table",
-    (i) => { model.set("selected", nodes[i].community); model.save_changes(); }));
+    (i) => { model.set("selected", nodes[i].community); model.save_changes(); });
 }
 
 // ipywidgets hands `bytes` over as a DataView (or an ArrayBuffer): read it little-endian.
@@ -268,8 +273,10 @@ function drawGraph(container, heading, model, canvas) {
   /** @type {CommunityGraph} */ const graph = model.get("graph") || {};
   const count = graph.neurons ? ` · ${graph.neurons.count.toLocaleString("en")} neurons` : "";
   heading.textContent = `${graph.communities || 0} communities${count}`;
-  if (graph.mode === "neurons") drawNeurons(container, graph, canvas);
-  else drawCommunities(container, model);
+  if (graph.mode === "neurons") {
+    drawNeurons(container, graph, canvas);
+    container.append(communityTable(model, graph.nodes || []));
+  } else drawCommunities(container, model);
   if (graph.note) container.append(el("div", { class: "isw-note", "data-testid": "graph-note" }, graph.note));
 }
 
@@ -425,7 +432,7 @@ function pathwaysView(model) {
       if (!p.classes.some((/** @type {PathwayClass} */ c) => c.id === chosen)) chosen = null;
       heading.textContent = `Pathways (flow on ${p.images} images)`;
       hint.textContent = `width = share of the flow into the node on the right; click a class for its ${p.k} strongest pathways, a community to open it`;
-      box.replaceChildren(heading, control, drawing, hint);
+      box.replaceChildren(heading, control, drawing, hint, pathwayTable(p, (id) => { chosen = id; draw(); }));
       shown = p;
     }
     const columns = [...p.layers.map((layer, i) => p.nodes.filter((/** @type {PathwayNode} */ n) => n.column === i)), p.classes];
@@ -492,6 +499,23 @@ function pathwaysView(model) {
     drawing.replaceChildren(svg);
   }
   return { element: box, draw };
+}
+
+// Each class's strongest pathways as a table, for readers who do not see the drawing:
+// pressing a row highlights its class's pathways, as a click on the class does.
+function pathwayTable(p, choose) {
+  const name = (id) => {
+    /** @type {PathwayNode} */ const n = p.nodes.find((/** @type {PathwayNode} */ x) => x.id === id);
+    return n ? `${p.layers[n.column]} c${n.community}${n.label ? ` (${n.label})` : ""}` : id.replace(/^class:/, "");
+  };
+  const rows = [], classes = [];
+  for (/** @type {PathwayClass} */ const c of p.classes) {
+    c.paths.forEach((path, i) => {
+      rows.push([c.name, i + 1, path.map(name).join(" → "), c.scores[i].toFixed(3)]);
+      classes.push(c.id);
+    });
+  }
+  return tableOf("the pathways as a table", ["class", "rank", "pathway", "share"], rows, "pathway-table", (i) => choose(classes[i]));
 }
 
 function render({ model, el: root }) {

@@ -84,6 +84,11 @@ def test_the_neuron_view_at_8192_neurons_in_jupyterlab(lab, tmp_path):
         assert float(canvas.get_attribute("data-scale")) > 1.5
         expect(canvas).not_to_have_attribute("data-drawn", str(NEURONS))
 
+        # the points as a table of their communities, for readers who do not see the canvas
+        communities = int(re.match(r"\d+", page.get_by_test_id("community-count").inner_text()).group(0))
+        page.get_by_test_id("community-table").locator("summary").click()
+        expect(page.get_by_test_id("community-table").locator("tr")).to_have_count(communities + 1)
+
         assert page.get_by_text("Click to show javascript error").count() == 0
         assert not errors, errors
         assert not console, console

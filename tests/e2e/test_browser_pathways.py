@@ -61,6 +61,20 @@ def test_the_pathways_view_in_jupyterlab(lab, tmp_path):
         expect(pathways.locator('[data-on-path="0"]')).to_have_count(0)
         assert pathways.locator('[data-on-path="1"]').count() >= 2
 
+        # the pathways as a table: a row per pathway of each class, and Enter on a row chooses its class
+        table = page.get_by_test_id("pathway-table")
+        table.locator("summary").click()
+        rows = table.locator("tr")
+        expect(rows.first).to_be_visible()
+        titles = pathways.get_by_test_id("pathway-class").locator("title").all_text_contents()
+        paths = sum(int(m.group(1)) for m in (re.search(r"its (\d+) strongest pathways", t) for t in titles) if m)
+        assert paths >= 4 and rows.count() - 1 == paths, (titles, rows.count())
+        circle = table.locator("tr", has_text="circle").first
+        expect(circle.locator("td").nth(2)).to_contain_text("→")
+        circle.focus()
+        page.keyboard.press("Enter")
+        expect(pathways).to_have_attribute("data-chosen", "class:circle")
+
         # a click on a community node opens its details
         node = pathways.get_by_test_id("pathway-node").first
         community = node.get_attribute("data-community")
