@@ -91,6 +91,15 @@ def test_neucept_is_exported_from_the_top_level_and_its_package():
     assert set(names) <= set(innersight_widgets.__all__) & set(innersight_widgets.neucept.__all__)
 
 
+def test_feature_visualisation_is_exported_from_the_top_level_and_its_room():
+    from innersight_widgets import visualisation
+
+    for name in ["Visualisation", "unit_objective", "visualise"]:
+        assert getattr(innersight_widgets, name) is getattr(visualisation, name)
+        assert name in innersight_widgets.__all__ and name in visualisation.__all__
+    assert callable(innersight_widgets.visualise)  # the function; the room is innersight_widgets.visualisation
+
+
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda path: path.name)
 def test_what_the_notebooks_import_from_the_top_level_is_public(path):
     imported = [
