@@ -39,7 +39,7 @@ function drawGraph(box, model) {
     const debugged = debug.layer === n.layer;
     const lit = debugged && m !== undefined && m.lit;
     // no hue for "lit": a group labelled "red" drawn red would say a colour it may not detect
-    const fill = debugged ? (lit ? ink("ink") : ink("box")) : n.fill;
+    const fill = debugged ? (lit ? ink("ink") : ink("null")) : n.fill;
     const r = 7 + 12 * Math.sqrt(n.size / maxSize);
     const circle = el("svg:circle", {
       cx: px(n), cy: py(n), r, fill, "fill-opacity": debugged || n.share >= 0.5 ? 1 : 0.5,
@@ -56,9 +56,10 @@ function drawGraph(box, model) {
     }
   }
   box.append(svg);
-  box.append(el("div", { class: "isw-muted" },
+  box.append(el("div", { class: "isw-muted", "data-testid": "circuit-legend" },
     "edge width = weight; a group labelled with a colour is drawn in it, the others in hues no colour word names; " +
-    "faint: a group whose label holds for fewer than half its concepts" + (debug.layer ? `; in ${debug.layer}, black or white: groups the image lights, grey: groups it does not` : "") +
+    "faint: a group whose label holds for fewer than half of its top probe images" +
+    (debug.layer ? `; in ${debug.layer} instead, black or white: groups the image lights, grey: groups it does not` : "") +
     (debug.rule ? `; ${debug.rule}` : "")));
   box.append(tableOf("the groups as a table", ["group", "layer", "concepts", "label", "the image lights it"],
     nodes.map((/** @type {CircuitNode} */ n) => {

@@ -13,6 +13,7 @@ processes (pytest-xdist, one file each) run them side by side.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -22,9 +23,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -189,6 +193,59 @@ def open_and_run(page, base: str, token: str, path: str, timeout: float = 900) -
             raise TimeoutError(f"{path}: cells not run after {timeout:.0f} s; prompts {prompts}")
         time.sleep(0.5)
     wait_for_idle_kernel(base, token)
+
+
+def kernel_json(base: str, token: str, code: str, timeout: float = 120) -> Any:
+    """Run ``code`` in the kernel of the server's one session (the open notebook's, with its
+    variables) and return the JSON its last printed line holds: how a test reads the result
+    objects a widget shows. A ``code`` that raises raises RuntimeError with its traceback.
+
+    The request goes over the server's kernel channel, as the page's own does, from a thread of
+    its own (Playwright's sync API holds this thread's event loop)."""
+    sessions = json.load(urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=10))
+    if len(sessions) != 1:
+        raise RuntimeError(f"expected the one open notebook's session, the server has {len(sessions)}")
+    url = f"{base.replace('http', 'ws', 1)}/api/kernels/{sessions[0]['kernel']['id']}/channels?token={token}"
+    with ThreadPoolExecutor(1) as thread:
+        printed = thread.submit(asyncio.run, _execute(url, code, timeout)).result()
+    lines = printed.strip().splitlines()
+    if not lines:
+        raise RuntimeError(f"the kernel printed nothing for:\n{code}")
+    return json.loads(lines[-1])
+
+
+async def _execute(url: str, code: str, timeout: float) -> str:
+    """What ``code`` prints on stdout, run by the kernel behind the channel at ``url``."""
+    from tornado.websocket import websocket_connect
+
+    channel = await websocket_connect(url)
+    request = uuid.uuid4().hex
+    header = {"msg_id": request, "msg_type": "execute_request", "username": "test", "session": uuid.uuid4().hex,
+              "version": "5.3", "date": ""}
+    content = {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False,
+               "stop_on_error": True}
+    await channel.write_message(json.dumps(
+        {"header": header, "parent_header": {}, "metadata": {}, "content": content, "channel": "shell"}))
+    printed = []
+    try:
+        while True:
+            raw = await asyncio.wait_for(channel.read_message(), timeout)
+            if raw is None:
+                raise RuntimeError("the kernel's channel closed before the code ran")
+            if not isinstance(raw, str):  # a widget's binary message to the page
+                continue
+            message = json.loads(raw)
+            if message.get("parent_header", {}).get("msg_id") != request:
+                continue
+            kind, body = message["msg_type"], message["content"]
+            if kind == "stream" and body["name"] == "stdout":
+                printed.append(body["text"])
+            elif kind == "error":
+                raise RuntimeError("the kernel raised:\n" + re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(body["traceback"])))
+            elif kind == "status" and body["execution_state"] == "idle":
+                return "".join(printed)
+    finally:
+        channel.close()
 
 
 def settled(base: str, token: str, status, timeout: float = 300) -> None:
