@@ -192,3 +192,10 @@ def test_an_unlabelled_fill_is_no_grey_beside_a_grey_word(word):
     assert all(hue_and_saturation(f)[1] >= GREY_BELOW for f in fills[2:]), fills
     every_hue = community_colours([*WORDS, word, None])
     assert hue_and_saturation(every_hue[-1])[1] < GREY_BELOW and every_hue[-1] in WORDLESS
+
+
+def test_without_colour_words_communities_take_the_same_safe_fills_in_turn():
+    """Most datasets name no colour: their communities take the eight fills checked above, in
+    turn (no larger set stays apart for every reader; the disc's number tells two alike apart)."""
+    fills = community_colours([None, "circle", None, "dog", None, None, None, None, None, "cat"])
+    assert fills[:8] == list(WORDLESS) and fills[8:] == list(WORDLESS[:2])

@@ -201,11 +201,6 @@ def community_graph(
     return CommunityGraph(mode, nodes, edges, communities.num_communities, neurons, note, colours)
 
 
-#: Fills for communities when no label names a colour.
-PALETTE = (
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-)
 #: The fill of a community labelled with a colour name: that colour. Red and green differ in
 #: lightness as well as hue, so that readers with deuteranopia still tell them apart.
 NAMED_COLOURS = {
@@ -213,7 +208,8 @@ NAMED_COLOURS = {
     "purple": "#9467bd", "violet": "#9467bd", "pink": "#f5a3c0", "brown": "#8c564b", "cyan": "#17becf",
     "magenta": "#d64fbf", "black": "#333333", "white": "#f4f4f4", "grey": "#9e9e9e", "gray": "#9e9e9e",
 }
-#: Fills for the other communities when some label names a colour; those whose hue is
+#: Fills for communities no label gives a colour (all of them, in turn, when no label names
+#: one); when some label names a colour, those whose hue is
 #: within :data:`HUE_APART` of a colour the labels name are left out, and the grey (last)
 #: is left out while a label names black, white or grey, so that an unlabelled disc never
 #: reads as one of those words. Chosen so that every two of them, the grey of dead neurons
@@ -245,8 +241,8 @@ def community_colours(captions: list[str | None]) -> list[str]:
         K CSS colours.
     """
     named = [NAMED_COLOURS.get((caption or "").strip().lower()) for caption in captions]
-    if not any(named):
-        return [PALETTE[c % len(PALETTE)] for c in range(len(captions))]
+    if not any(named):  # the same eight fills, in turn: no more than eight stay apart for every reader
+        return [WORDLESS[c % len(WORDLESS)] for c in range(len(captions))]
     words = [_hue(fill) for fill in named if fill is not None]
     hues = [h for h, saturation in words if saturation >= GREY_BELOW]
     grey_named = len(hues) < len(words)
