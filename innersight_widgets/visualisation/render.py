@@ -220,10 +220,19 @@ def visualise(
 
     Raises
     ------
+    TypeError
+        If a unit is none of the forms above.
     ValueError
         If a unit names a layer, neuron, community, group, position or class the analysis
         lacks, an argument is out of range, or the probe images, mapped back with the
         normalisation, do not lie in [0, 1] (give ``mean`` and ``std``).
+    Cancelled
+        When ``should_stop`` says so.
+
+    Warns
+    -----
+    UserWarning
+        For a unit whose objective never moved (silent on the start images: no gradient).
     """
     many = isinstance(unit, list)
     objectives = [objective_of(analysis, u) for u in (unit if many else [unit])]
@@ -270,7 +279,7 @@ def visualise(
         "precision": analysis.runner.precision, "device": str(device),
     }
     for u, o in enumerate(objectives):
-        if np.ptp(history[:, u * n:(u + 1) * n]) == 0:
+        if np.ptp(np.concatenate([history[:, u * n:(u + 1) * n].ravel(), final[u * n:(u + 1) * n]])) == 0:
             warnings.warn(
                 f"the objective of {o.name} never moved from {history[0, u * n]:.3g}: the unit is silent on the "
                 "near-grey start images, so it gives no gradient; try another seed, or a unit that responds",
