@@ -1,6 +1,7 @@
 """visualise(): what each kind of unit maximises, the result, determinism, cancellation,
 progress, the execution seam, the normalisation and the messages for wrong units."""
 
+import inspect
 import warnings
 
 import numpy as np
@@ -88,6 +89,18 @@ def test_diversity_makes_the_images_of_one_unit_less_alike(an):
     plain = visualise(an, ("layer3", 5), images=3, steps=48, size=32)
     diverse = visualise(an, ("layer3", 5), images=3, steps=48, size=32, diversity=5.0)
     assert alike(diverse.images) < alike(plain.images) - 0.2
+
+
+def test_the_views_can_read_the_signature_and_the_declared_bounds():
+    signature = inspect.signature(visualise)
+    assert list(signature.parameters)[:2] == ["analysis", "unit"]
+    assert [n for n, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY] == [
+        "images", "steps", "size", "learning_rate", "jitter", "scale", "rotate", "decorrelate", "fft", "decay",
+        "diversity", "mean", "std", "seed", "should_stop", "on_progress",
+    ]
+    assert signature.parameters["steps"].default == 256 and signature.parameters["images"].default == 4
+    assert visualise.constraints["steps"].low == 1 and visualise.constraints["jitter"].high == 0.5
+    assert visualise.__doc__ == visualise.__wrapped__.__doc__
 
 
 # ------------------------------------------------------------- what each unit maximises
