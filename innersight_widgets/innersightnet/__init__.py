@@ -24,7 +24,7 @@ from .aggregation import (
 from .concepts import ConceptScore
 from .graphs import export_graph, neuron_graph, neuron_id
 from .importance import Importance
-from .neurons import NeuronSet, build_neuron_set
+from .neurons import NeuronSet, build_neuron_set, standardisation
 from .pathways import Pathway, part_id
 from .report import RANKING, RANKING_TEXT, CommunityReport, Patch, stack_partitions
 
@@ -52,4 +52,5 @@ __all__ = [
     "part_id",
     "reliability_caveats",
     "stack_partitions",
+    "standardisation",
 ]

@@ -114,11 +114,30 @@ def build_neuron_set(profiles: dict[str, np.ndarray], device: torch.device) -> N
     return NeuronSet(layers, neurons, offsets, np.asfortranarray(z.cpu().numpy()), dead.cpu().numpy(), device)
 
 
-def zscore(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """z-scores (N x M) and dead mask (M) of the columns of x: ``z.T @ z / N`` is their
-    Pearson correlation. A constant column is *dead*: its z-scores are 0, never NaN."""
+def standardisation(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """How the columns of x are z-scored: their mean, the standard deviation they are
+    divided by (1 for a dead column) and the dead mask.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        N x M: M profiles over N images.
+
+    Returns
+    -------
+    mean, std, dead : torch.Tensor
+        M each. A column constant over the images (std at most 1e-6 of its size) is dead:
+        it scores 0 wherever it is z-scored, here or in a community's objective.
+    """
     mean = x.mean(dim=0)
     std = x.std(dim=0, unbiased=False)
     dead = std <= 1e-6 * (1 + mean.abs())
-    z = torch.where(dead, torch.zeros_like(x), (x - mean) / torch.where(dead, torch.ones_like(std), std))
+    return mean, torch.where(dead, torch.ones_like(std), std), dead
+
+
+def zscore(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """z-scores (N x M) and dead mask (M) of the columns of x: ``z.T @ z / N`` is their
+    Pearson correlation. A constant column is *dead*: its z-scores are 0, never NaN."""
+    mean, std, dead = standardisation(x)
+    z = torch.where(dead, torch.zeros_like(x), (x - mean) / std)
     return z, dead

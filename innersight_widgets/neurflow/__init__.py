@@ -2,6 +2,6 @@
 flow between them, layer by layer (docs/methods.md, section 4). Takes from the engine only
 what :class:`innersight_widgets.engine.Probe` offers, and its Integrated Gradients."""
 
-from .circuits import Circuit, build_circuit
+from .circuits import Circuit, Group, barrier_score, build_circuit
 
-__all__ = ["Circuit", "build_circuit"]
+__all__ = ["Circuit", "Group", "barrier_score", "build_circuit"]

@@ -439,24 +439,28 @@ class Circuit:
         return self._analysis is not None
 
 
-def barrier_score(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
+def barrier_score(vectors: np.ndarray | torch.Tensor, mean: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     """Log-barrier similarity of each row of ``vectors`` to a group's mean vector:
     mean(log(max(a, 0) / |mean| + eps)).
 
     Parameters
     ----------
-    vectors : np.ndarray
-        ... x S: pooled activations over a group's concept space.
-    mean : np.ndarray
+    vectors : np.ndarray or torch.Tensor
+        ... x S: pooled activations over a group's concept space. A tensor gives a
+        tensor, differentiable (feature visualisation climbs it).
+    mean : np.ndarray or torch.Tensor
         S: the group's mean vector.
 
     Returns
     -------
-    np.ndarray
-        ...: one score per row.
+    np.ndarray or torch.Tensor
+        ...: one score per row, of the kind ``vectors`` is.
     """
-    ratio = np.maximum(vectors, 0) / (np.abs(mean) + 1e-8)
-    return np.log(ratio + EPSILON).mean(axis=-1)
+    tensor = isinstance(vectors, torch.Tensor)
+    a = vectors if tensor else torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.result_type(vectors, mean)))
+    centre = torch.as_tensor(mean, dtype=a.dtype, device=a.device)
+    score = torch.log(a.clamp(min=0) / (centre.abs() + 1e-8) + EPSILON).mean(-1)
+    return score if tensor else score.numpy()
 
 
 class _OneOf(Options):

@@ -26,9 +26,8 @@ import torch
 
 from ..debugging import Unit
 from ..engine import neurons_first, pooled
-from ..innersightnet import Communities, aggregator
-from ..neurflow import Circuit
-from ..neurflow.circuits import EPSILON, Group
+from ..innersightnet import Communities, aggregator, standardisation
+from ..neurflow import Circuit, Group, barrier_score
 
 if TYPE_CHECKING:
     from ..engine import LayerInfo, Probe
@@ -149,18 +148,16 @@ def _neuron_set(analysis: Probe, name: str, kind: str, spec: Mapping[str, tuple[
     layers = tuple(analysis.ordered_layers(list(spec)))
     count = sum(len(v) for v in spec.values())
     infos = {layer: analysis.selected(layer) for layer in layers}
-    # per layer: member indices, and the weight 1 / (std * count) and offset mean of each
+    # per layer: member indices, the mean each is offset by, and its weight ~dead / (std * count)
     terms = {}
     for layer in layers:
         members = list(spec[layer])
-        profiles = np.asarray(analysis.profiles(layer)[:, members], dtype=np.float64)
-        mean, std = profiles.mean(0), profiles.std(0)
-        dead = std <= 1e-6 * (1 + np.abs(mean))
-        weight = np.where(dead, 0.0, 1.0 / np.where(dead, 1.0, std)) / count
+        profiles = torch.as_tensor(np.asarray(analysis.profiles(layer)[:, members]), dtype=torch.float32)
+        mean, std, dead = standardisation(profiles)
         terms[layer] = (
             torch.as_tensor(members, device=analysis.device),
-            torch.as_tensor(mean, dtype=torch.float32, device=analysis.device),
-            torch.as_tensor(weight, dtype=torch.float32, device=analysis.device),
+            mean.to(analysis.device),
+            torch.where(dead, 0.0, 1.0 / (std * count)).to(analysis.device),
         )
     how = analysis.pooling
 
@@ -191,12 +188,10 @@ def _group(analysis: Probe, group: Group) -> Objective:
             f"group {group.id!r} reads neurons up to {int(space.max())} of {info.name!r}, which has "
             f"{info.num_neurons}: it belongs to another model's circuit"
         )
-    size = torch.as_tensor(np.abs(np.asarray(group.vector, dtype=np.float64)) + 1e-8, dtype=torch.float32,
-                           device=analysis.device)
+    centre = torch.as_tensor(np.asarray(group.vector), dtype=torch.float32, device=analysis.device)
 
     def value(outputs: Mapping[str, torch.Tensor], _logits: torch.Tensor | None) -> torch.Tensor:
-        a = pooled(outputs[info.name], info)[:, space]
-        return torch.log(a.clamp(min=0) / size + EPSILON).mean(1)
+        return barrier_score(pooled(outputs[info.name], info)[:, space], centre)
 
     return Objective(f"group {group.id}", "group", (info.name,), False, info.name, False, value)
 
