@@ -253,7 +253,13 @@ def community_colours(captions: list[str | None]) -> list[str]:
             return not grey_named
         return all(_hue_gap(h, word) >= HUE_APART for word in hues)
 
-    spare = [c for c in WORDLESS if free(c)] or [c for c in WORDLESS if _hue(c)[1] < GREY_BELOW]
+    def apart(colour: str) -> float:  # the hue gap to the nearest named colour; a grey counts as nearest
+        h, saturation = _hue(colour)
+        return min((_hue_gap(h, word) for word in hues), default=1.0) if saturation >= GREY_BELOW else 0.0
+
+    # the hues furthest from every named colour first: the first unlabelled disc is the least
+    # likely to be read as one of the words beside it
+    spare = sorted((c for c in WORDLESS if free(c)), key=apart, reverse=True) or [c for c in WORDLESS if _hue(c)[1] < GREY_BELOW]
     others, seen = iter(range(len(captions))), {}
     fills = []
     for fill in named:
