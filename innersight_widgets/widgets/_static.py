@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import html
 import importlib
+import re
 import sys
 import uuid
 from collections.abc import Iterable, Sequence
@@ -84,6 +85,7 @@ class StaticFallback:
         """
         purpose = (type(self).__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
         purpose = purpose.replace(":class:", "").replace("`", "")
+        purpose = re.sub(rf"^{type(self).__name__}\([^)]*\):\s*", "", purpose)  # "Name(an): what it does"
         analysis = getattr(self, "analysis", None)
         opened = ""
         if analysis is not None:

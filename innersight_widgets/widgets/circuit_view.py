@@ -155,7 +155,7 @@ class CircuitView(StaticFallback, StandsAlone, w.VBox):
         graph, debug, details = self.drawing.graph, self.drawing.debug, self.drawing.details
         parts = []
         if debug:
-            parts.append(line(f"image {debug['caption']} in {debug['layer']}: {debug['rule']}"))
+            parts.append(line(f"in {debug['layer']}, {debug['rule']}"))
         if graph:
             lit = {m["group"]: m["lit"] for m in debug["matches"]} if debug else {}
             parts.append(table(
