@@ -8,6 +8,7 @@
 
 const STYLE = `
 .isw-confusion td.isw-cell { cursor: pointer; min-width: 28px; }
+.isw-confusion th, .isw-confusion td { overflow-wrap: normal; }
 .isw-confusion td.isw-cell.isw-selected { outline: 2px solid var(--isw-ink); }
 .isw-pick { cursor: pointer; }
 .isw-pick.isw-selected img { outline: 3px solid var(--isw-wrong); }
