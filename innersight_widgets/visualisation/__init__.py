@@ -4,8 +4,8 @@ section 9). A unit is a community, a debugger unit, a circuit group, a neuron or
 logit. Built on InnerSightNet, NeurFlow and the debugger's units."""
 
 from .objectives import LOGIT, Objective, UnitLike, objective_of
-from .render import CONSTRAINTS, Visualisation, unit_objective, visualise
+from .render import CONSTRAINTS, PARTIAL_EVERY, VIEW_SETTINGS, Visualisation, unit_objective, visualise
 
 __all__ = [
-    "CONSTRAINTS", "LOGIT", "Objective", "UnitLike", "Visualisation", "objective_of", "unit_objective", "visualise",
+    "CONSTRAINTS", "LOGIT", "PARTIAL_EVERY", "VIEW_SETTINGS", "Objective", "UnitLike", "Visualisation", "objective_of", "unit_objective", "visualise",
 ]

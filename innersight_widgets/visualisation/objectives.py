@@ -67,6 +67,10 @@ class Objective:
     value : callable
         ``value(outputs, logits)``: B objective values (fp32) from ``outputs`` (layer ->
         B x ... output) and the B x K logits (None when not read).
+    key : tuple
+        What the objective computes, by content (the neurons it reads, a group's concept
+        space, a class index), whatever the unit was called: two units with one key have
+        one objective, so a visualisation made for one serves the other.
     """
 
     name: str
@@ -76,6 +80,7 @@ class Objective:
     home: str
     at_input_size: bool
     value: Callable[[Mapping[str, torch.Tensor], torch.Tensor | None], torch.Tensor]
+    key: tuple
 
     def __repr__(self) -> str:
         return f"Objective({self.name!r}, kind={self.kind!r})"
@@ -167,7 +172,8 @@ def _neuron_set(analysis: Probe, name: str, kind: str, spec: Mapping[str, tuple[
             total = total + ((pooled(outputs[layer], infos[layer], how)[:, members] - mean) * weight).sum(1)
         return total
 
-    return Objective(name, kind, layers, False, layers[0], False, value)
+    key = ("neurons", tuple((layer, tuple(sorted(int(n) for n in spec[layer]))) for layer in layers))
+    return Objective(name, kind, layers, False, layers[0], False, value, key)
 
 
 def _group_of(circuit: Circuit, group_id: Any) -> Group:
@@ -193,7 +199,8 @@ def _group(analysis: Probe, group: Group) -> Objective:
     def value(outputs: Mapping[str, torch.Tensor], _logits: torch.Tensor | None) -> torch.Tensor:
         return barrier_score(pooled(outputs[info.name], info)[:, space], centre)
 
-    return Objective(f"group {group.id}", "group", (info.name,), False, info.name, False, value)
+    key = ("group", info.name, tuple(int(n) for n in group.space), tuple(float(v) for v in group.vector))
+    return Objective(f"group {group.id}", "group", (info.name,), False, info.name, False, value, key)
 
 
 def _neuron(analysis: Probe, layer: str, neuron: Any, position: Any = None) -> Objective:
@@ -205,13 +212,15 @@ def _neuron(analysis: Probe, layer: str, neuron: Any, position: Any = None) -> O
         def value(outputs: Mapping[str, torch.Tensor], _logits: torch.Tensor | None) -> torch.Tensor:
             return neurons_first(outputs[layer], info)[:, n].mean(1)
 
-        return Objective(name, "neuron", (layer,), False, layer, False, value)
+        return Objective(name, "neuron", (layer,), False, layer, False, value, ("neuron", layer, n))
     at = _position(info, position)
 
     def value_at(outputs: Mapping[str, torch.Tensor], _logits: torch.Tensor | None) -> torch.Tensor:
         return neurons_first(outputs[layer], info)[:, n, at]
 
-    return Objective(f"{name} at {tuple(int(p) for p in position)}", "neuron", (layer,), False, layer, True, value_at)
+    return Objective(
+        f"{name} at {tuple(int(p) for p in position)}", "neuron", (layer,), False, layer, True, value_at, ("neuron", layer, n, at)
+    )
 
 
 def _position(info: LayerInfo, position: Any) -> int:
@@ -240,7 +249,7 @@ def _logit(analysis: Probe, target: Any) -> Objective:
     def value(_outputs: Mapping[str, torch.Tensor], logits: torch.Tensor | None) -> torch.Tensor:
         return logits[:, c].float()
 
-    return Objective(f"logit {analysis.data.class_names[c]!r}", "logit", (), True, home, False, value)
+    return Objective(f"logit {analysis.data.class_names[c]!r}", "logit", (), True, home, False, value, ("logit", c))
 
 
 def _shown(unit: Any) -> str:

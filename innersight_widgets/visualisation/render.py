@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,6 +38,12 @@ COLOUR_SAMPLE = 64
 FP16_LOSS_SCALE = 1024.0
 #: Initial spread of the parameters: the images start as near-grey noise.
 INIT_SPREAD = 0.01
+#: A visualisation in progress is shown (``on_partial``) after every this many steps.
+PARTIAL_EVERY = 32
+#: What the views (the widgets' panels, ``to_html(visualise=True)``) ask for: few images,
+#: so that a click shows them in seconds, and the same ones everywhere, so that one is
+#: computed once per analysis.
+VIEW_SETTINGS = {"images": 2, "steps": 256}
 #: Divides the image the Fourier spectrum gives, so that Adam's steps of ``learning_rate``
 #: move pixels by a comparable amount whatever the image size.
 SPECTRUM_DIVISOR = 4.0
@@ -56,7 +62,7 @@ CONSTRAINTS = {
     "seed": Interval(int, 0, meaning="the seed of the start and of the random moves"),
 }
 
-__all__ = ["CONSTRAINTS", "Visualisation", "unit_objective", "visualise"]
+__all__ = ["CONSTRAINTS", "PARTIAL_EVERY", "VIEW_SETTINGS", "Visualisation", "unit_objective", "visualise"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,6 +157,7 @@ def visualise(
     seed: int = 0,
     should_stop: Callable[[], bool] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    on_partial: Callable[[Visualisation | list[Visualisation]], None] | None = None,
 ) -> Visualisation | list[Visualisation]:
     """Images that maximise what a unit responds to (feature visualisation).
 
@@ -162,6 +169,10 @@ def visualise(
     rotated by up to ``rotate`` degrees at random, then normalised as the probe images
     are. All units and images go through one forward and one backward per step, through
     the analysis's runner (its device and precision).
+
+    A finished visualisation is kept with the analysis: the same units (by what their
+    objectives compute, whatever they are called) with the same arguments are given back
+    at once, not optimised again (another ``seed`` gives other images).
 
     Parameters
     ----------
@@ -212,6 +223,10 @@ def visualise(
         Asked before each step; True ends the work with ``Cancelled``.
     on_progress : callable, optional
         ``on_progress(done, steps)`` after each step.
+    on_partial : callable, optional
+        ``on_partial(so_far)`` after every ``PARTIAL_EVERY`` steps but the last, with what
+        the call would return if it ended there (``objective`` has the rows done so far;
+        ``settings["steps"]`` is still the steps asked for): a view draws it meanwhile.
 
     Returns
     -------
@@ -245,19 +260,62 @@ def visualise(
     offset, spread, colours = _colour_space(analysis, mean, std, bool(decorrelate))
     offset, spread, colours = (t.to(analysis.device) for t in (offset, spread, colours))
     n, device = images, analysis.device
-    generator = torch.Generator().manual_seed(seed)
-    canvas = _Canvas(len(objectives) * n, channels, shape, colours, bool(fft), decay, generator, device)
+    settings = {
+        "images": n, "steps": steps, "size": shape, "learning_rate": learning_rate, "jitter": jitter, "scale": scale,
+        "rotate": rotate, "decorrelate": bool(decorrelate), "fft": bool(fft), "decay": decay, "diversity": diversity,
+        "seed": seed, "mean": tuple(offset.view(-1).tolist()), "std": tuple(spread.view(-1).tolist()),
+        "precision": analysis.runner.precision, "device": str(device),
+    }
+    kept = analysis.memo("visualisations", None, dict)
+    key = (tuple(o.key for o in objectives), tuple(sorted(settings.items())))
+    if key not in kept:
+        kept[key] = _optimise(analysis, objectives, settings, colours, should_stop, on_progress, on_partial)
+    found = [replace(v, unit=o.name) for v, o in zip(kept[key], objectives)]
+    return found if many else found[0]
+
+
+def _optimise(
+    analysis: Probe,
+    objectives: list[Objective],
+    settings: dict[str, Any],
+    colours: torch.Tensor,
+    should_stop: Callable[[], bool] | None,
+    on_progress: Callable[[int, int], None] | None,
+    on_partial: Callable[[Visualisation | list[Visualisation]], None] | None,
+) -> list[Visualisation]:
+    """The optimisation :func:`visualise` describes, for ``settings`` (checked), one
+    :class:`Visualisation` per objective."""
+    n, steps, shape, device = settings["images"], settings["steps"], settings["size"], analysis.device
+    channels = analysis.data.image_shape[-3]
+    offset, spread = (torch.tensor(settings[k], device=device).view(1, -1, 1, 1) for k in ("mean", "std"))
+    generator = torch.Generator().manual_seed(settings["seed"])
+    canvas = _Canvas(len(objectives) * n, channels, shape, colours, settings["fft"], settings["decay"], generator, device)
+    diversity = settings["diversity"]
     reader = _Reader(analysis, objectives, n, diversity > 0 and n > 1)
-    optimiser = torch.optim.Adam([canvas.parameters], lr=learning_rate)
+    optimiser = torch.optim.Adam([canvas.parameters], lr=settings["learning_rate"])
     loss_scale = FP16_LOSS_SCALE if analysis.runner.precision == "fp16" else 1.0
-    shift = round(jitter * max(shape))
+    shift = round(settings["jitter"] * max(shape))
+    many = len(objectives) > 1
+
+    def results(history: list[torch.Tensor]) -> list[Visualisation]:
+        with torch.no_grad():
+            pixels = canvas.pixels()
+            final, _ = reader((pixels - offset) / spread, grad=False)
+        pixels, final = pixels.float().cpu().numpy(), final.float().cpu().numpy()
+        rows = torch.stack(history).float().cpu().numpy()
+        return [
+            Visualisation(o.name, o.kind, pixels[u * n:(u + 1) * n], rows[:, u * n:(u + 1) * n],
+                          final[u * n:(u + 1) * n], dict(settings))
+            for u, o in enumerate(objectives)
+        ]
+
     history = []
     with progress_bar(total=steps, desc="visualise", unit="step", disable=not analysis.progress) as bar:
         for step in range(steps):
             if should_stop is not None and should_stop():
                 raise Cancelled("visualisation stopped: a newer request replaced it")
             with torch.enable_grad():
-                moved = _move(canvas.pixels(), generator, shift, scale, rotate)
+                moved = _move(canvas.pixels(), generator, shift, settings["scale"], settings["rotate"])
                 values, penalty = reader((moved - offset) / spread, grad=True)
                 loss = (diversity * penalty - values.sum()) * loss_scale
                 (canvas.parameters.grad,) = torch.autograd.grad(loss, [canvas.parameters])
@@ -266,31 +324,18 @@ def visualise(
             bar.update(1)
             if on_progress is not None:
                 on_progress(step + 1, steps)
-    with torch.no_grad():
-        pixels = canvas.pixels()
-        final, _ = reader((pixels - offset) / spread, grad=False)
-    pixels = pixels.float().cpu().numpy()
-    history = torch.stack(history).float().cpu().numpy()
-    final = final.float().cpu().numpy()
-    settings = {
-        "images": n, "steps": steps, "size": shape, "learning_rate": learning_rate, "jitter": jitter, "scale": scale,
-        "rotate": rotate, "decorrelate": bool(decorrelate), "fft": bool(fft), "decay": decay, "diversity": diversity,
-        "seed": seed, "mean": tuple(offset.view(-1).tolist()), "std": tuple(spread.view(-1).tolist()),
-        "precision": analysis.runner.precision, "device": str(device),
-    }
-    for u, o in enumerate(objectives):
-        if np.ptp(np.concatenate([history[:, u * n:(u + 1) * n].ravel(), final[u * n:(u + 1) * n]])) == 0:
+            if on_partial is not None and (step + 1) % PARTIAL_EVERY == 0 and step + 1 < steps:
+                so_far = results(history)
+                on_partial(so_far if many else so_far[0])
+    found = results(history)
+    for v, o in zip(found, objectives):
+        if np.ptp(np.concatenate([v.objective.ravel(), v.final])) == 0:
             warnings.warn(
-                f"the objective of {o.name} never moved from {history[0, u * n]:.3g}: the unit is silent on the "
+                f"the objective of {o.name} never moved from {v.objective[0, 0]:.3g}: the unit is silent on the "
                 "near-grey start images, so it gives no gradient; try another seed, or a unit that responds",
-                stacklevel=3,  # past validate_params' wrapper
+                stacklevel=4,  # past visualise and validate_params' wrapper
             )
-    found = [
-        Visualisation(o.name, o.kind, pixels[u * n:(u + 1) * n], history[:, u * n:(u + 1) * n],
-                      final[u * n:(u + 1) * n], dict(settings))
-        for u, o in enumerate(objectives)
-    ]
-    return found if many else found[0]
+    return found
 
 
 def unit_objective(analysis: Probe, unit: UnitLike, images: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from innersight_widgets import (
 )
 from innersight_widgets.engine import Cancelled
 from innersight_widgets.neurflow.circuits import barrier_score
+from innersight_widgets.visualisation import PARTIAL_EVERY
 
 SMALL = {"images": 2, "steps": 8, "size": 32}  # quick runs where the optimum does not matter
 
@@ -65,7 +66,10 @@ def test_the_objective_climbs(an, communities):
 
 
 def test_the_same_seed_gives_the_same_images_and_another_seed_others(an, communities):
-    first, again = (visualise(an, (communities, 0), seed=3, **SMALL) for _ in range(2))
+    # a second analysis of the same model and images: its cache is empty, so it optimises again
+    fresh = Analysis(an.model, an.data, layers=an.layers, progress=False)
+    first = visualise(an, (communities, 0), seed=3, **SMALL)
+    again = visualise(fresh, (fresh.communities("layer3"), 0), seed=3, **SMALL)
     other = visualise(an, (communities, 0), seed=4, **SMALL)
     np.testing.assert_array_equal(first.images, again.images)
     np.testing.assert_array_equal(first.objective, again.objective)
@@ -96,7 +100,7 @@ def test_the_views_can_read_the_signature_and_the_declared_bounds():
     assert list(signature.parameters)[:2] == ["analysis", "unit"]
     assert [n for n, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY] == [
         "images", "steps", "size", "learning_rate", "jitter", "scale", "rotate", "decorrelate", "fft", "decay",
-        "diversity", "mean", "std", "seed", "should_stop", "on_progress",
+        "diversity", "mean", "std", "seed", "should_stop", "on_progress", "on_partial",
     ]
     assert signature.parameters["steps"].default == 256 and signature.parameters["images"].default == 4
     assert visualise.constraints["steps"].low == 1 and visualise.constraints["jitter"].high == 0.5
@@ -149,12 +153,41 @@ def test_every_step_runs_through_the_runner(an, communities, monkeypatch):
 
 def test_progress_is_reported_after_each_step_and_should_stop_cancels(an, communities):
     seen = []
-    visualise(an, (communities, 0), on_progress=lambda done, total: seen.append((done, total)), **SMALL)
+    visualise(an, (communities, 0), on_progress=lambda done, total: seen.append((done, total)), seed=11, **SMALL)
     assert seen == [(k, 8) for k in range(1, 9)]
     asked = []
     with pytest.raises(Cancelled):
-        visualise(an, (communities, 0), should_stop=lambda: asked.append(1) or len(asked) > 3, **SMALL)
+        visualise(an, (communities, 0), should_stop=lambda: asked.append(1) or len(asked) > 3, seed=12, **SMALL)
     assert len(asked) == 4
+    # a cancelled visualisation is not kept: asked again, it runs
+    seen.clear()
+    visualise(an, (communities, 0), on_progress=lambda done, total: seen.append(done), seed=12, **SMALL)
+    assert seen == list(range(1, 9))
+
+
+def test_a_visualisation_in_progress_is_shown_every_partial_every_steps(an, communities):
+    partial = []
+    found = visualise(an, (communities, 1), on_partial=partial.append, images=2, steps=2 * PARTIAL_EVERY + 5, size=32,
+                      seed=5)
+    assert [len(p.objective) for p in partial] == [PARTIAL_EVERY, 2 * PARTIAL_EVERY]
+    assert all(p.unit == found.unit and p.images.shape == found.images.shape for p in partial)
+    np.testing.assert_array_equal(partial[-1].objective, found.objective[: 2 * PARTIAL_EVERY])
+    # each shows the images as they were then: its final is their objective, not the end's
+    np.testing.assert_allclose(partial[0].final, unit_objective(an, (communities, 1), partial[0].inputs()), rtol=1e-4, atol=1e-4)
+    assert np.abs(partial[-1].images - found.images).max() > 1e-4
+
+
+def test_a_finished_visualisation_is_kept_with_the_analysis_for_any_unit_of_the_same_neurons(an, communities, monkeypatch):
+    first = visualise(an, (communities, 2), seed=7, **SMALL)
+    calls = []
+    forward = an.runner.forward
+    monkeypatch.setattr(an.runner, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
+    same_neurons = Unit("mine", "spec", {layer: tuple(reversed(n)) for layer, n in communities.spec(2).items()})
+    again = visualise(an, same_neurons, seed=7, **SMALL)
+    assert calls == [] and again.unit == "mine" and first.unit == "layer3 community 2"
+    np.testing.assert_array_equal(again.images, first.images)
+    visualise(an, same_neurons, seed=7, images=2, steps=9, size=32)  # other settings: optimised
+    assert len(calls) > 9
 
 
 def test_bf16_runs_through_the_runners_precision():
