@@ -11,6 +11,7 @@ from importlib import metadata as _metadata
 
 from . import data
 from .analysis import Analysis
+from .comparison import CircuitComparison, CommunityComparison, compare
 from .data import *  # exactly data.__all__
 from .debugging import Confusions, Diagnosis, Intervention, Unit, diagnose, intervene
 from .engine import AblationResult, LayerInfo, LayerNotFoundError, Predictions, RankFailed, TopImages
@@ -52,7 +53,9 @@ __all__ = [
     "AblationResult",
     "Analysis",
     "Circuit",
+    "CircuitComparison",
     "Communities",
+    "CommunityComparison",
     "CommunityReport",
     "ConceptScore",
     "Confusions",
@@ -73,6 +76,7 @@ __all__ = [
     "Visualisation",
     "ablation_comparison",
     "build_circuit",
+    "compare",
     "critical_neurons",
     "diagnose",
     "evaluate_mechanisms",

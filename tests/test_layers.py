@@ -21,7 +21,7 @@ LAYERS = {
     "engine": 3,
     "innersightnet": 4, "neurflow": 4, "neucept": 4,
     "debugging": 5,
-    "analysis": 6, "visualisation": 6,
+    "analysis": 6, "visualisation": 6, "comparison": 6,
     "reports": 7,
     "widgets": 8,
     "cli": 9, "__init__": 9,

@@ -100,6 +100,14 @@ def test_feature_visualisation_is_exported_from_the_top_level_and_its_room():
     assert callable(innersight_widgets.visualise)  # the function; the room is innersight_widgets.visualisation
 
 
+def test_the_comparison_is_exported_from_the_top_level_and_its_room():
+    from innersight_widgets import comparison
+
+    for name in ["CircuitComparison", "CommunityComparison", "compare"]:
+        assert getattr(innersight_widgets, name) is getattr(comparison, name)
+        assert name in innersight_widgets.__all__ and name in comparison.__all__
+
+
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda path: path.name)
 def test_what_the_notebooks_import_from_the_top_level_is_public(path):
     imported = [
