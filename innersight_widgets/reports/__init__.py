@@ -10,15 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..comparison import CircuitComparison, CommunityComparison
 from ..innersightnet import CommunityReport
 from ..neucept import CriticalNeurons
 from ..neurflow import Circuit
 from ._page import output_path
 from .circuit import circuit_html
 from .communities import communities_html
+from .comparison import circuit_comparison_html, comparison_html
 from .critical import critical_html
 
-__all__ = ["circuit_html", "communities_html", "critical_html", "output_path", "write"]
+__all__ = [
+    "circuit_comparison_html", "circuit_html", "communities_html", "comparison_html", "critical_html", "output_path",
+    "write",
+]
 
 
 def write(result: Any, path: str | Path, **options: Any) -> Path:
@@ -38,7 +43,10 @@ def write(result: Any, path: str | Path, **options: Any) -> Path:
     Path
         The file written.
     """
-    pages = {Circuit: circuit_html, CriticalNeurons: critical_html, CommunityReport: communities_html}
+    pages = {
+        Circuit: circuit_html, CriticalNeurons: critical_html, CommunityReport: communities_html,
+        CommunityComparison: comparison_html, CircuitComparison: circuit_comparison_html,
+    }
     for kind, page in pages.items():
         if isinstance(result, kind):
             return page(result, path, **options)
