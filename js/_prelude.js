@@ -287,6 +287,35 @@ function pictures(model, trait = "thumbnails") {
   return { url: (want, id) => (want === owner ? urls.get(id) : undefined), refresh, release };
 }
 
+// What a unit looks for, under the details `owner` only: the images of its feature
+// visualisation (a FeatureImages record; the pictures are the "feature_pictures" trait's,
+// read with `url`), each with its score, beside what the probe data reaches, and how far the
+// optimisation is. `data-step` says which step the images shown are from.
+function drawFeature(container, model, owner, url) {
+  /** @type {FeatureImages} */ const f = model.get("feature") || {};
+  if (f.owner === undefined || f.owner !== owner) return;
+  container.append(el("div", { class: "isw-section" }, "What it looks for"));
+  container.append(el("div", { class: "isw-muted" }, "images optimised from noise to raise its score, not images of the data; under each: its score"));
+  if (!f.step) {
+    container.append(el("div", { class: "isw-muted", "data-testid": "feature-pending" }, `optimising ${f.steps} steps …`));
+    return;
+  }
+  const grid = el("div", { class: "isw-grid", "data-testid": "feature-grid", "data-step": String(f.step) });
+  f.thumbs.forEach((thumb, i) => {
+    const figure = el("figure");
+    const img = el("img", { "data-testid": "feature-image", "data-thumb": thumb, alt: `optimised image ${i + 1} for ${f.unit}` });
+    const src = url(f.owner, thumb);
+    if (src) img.src = src;
+    figure.append(img, el("figcaption", {}, `score ${f.scores[i].toFixed(2)}`));
+    grid.append(figure);
+  });
+  container.append(grid);
+  const reference = f.reference === null ? "" : `; ${f.reference_text} ${f.reference.toFixed(2)}`;
+  const done = f.step === f.steps;
+  container.append(el("div", { class: done ? "" : "isw-muted", "data-testid": done ? "feature-done" : "feature-progress" },
+    (done ? `${f.unit} after ${f.steps} steps` : `${f.unit}: step ${f.step} of ${f.steps} …`) + reference));
+}
+
 // Redraw on the given trait changes; returns the clean-up anywidget calls on removal.
 function listen(model, handlers, cleanup = () => {}) {
   for (const [event, handler] of handlers) model.on(event, handler);

@@ -1,5 +1,5 @@
 // CircuitView: NeurFlow's circuit as a layered graph (class on top, lowest layer at the bottom),
-// a group's crops, inputs and outputs, and image debugging. Reads the records of
+// a group's crops, what it looks for, inputs and outputs, and image debugging. Reads the records of
 // innersight_widgets/widgets/payloads/circuit_view.py: CircuitGraph, GroupDetails, DebugView and
 // Thumbnails, each through a variable annotated with its name.
 
@@ -68,7 +68,7 @@ function drawGraph(box, model) {
     }), "circuit-table", (i) => { model.set("selected", nodes[i].id); model.save_changes(); }));
 }
 
-function drawGroup(box, model, thumbs) {
+function drawGroup(box, model, thumbs, features) {
   /** @type {GroupDetails} */ const d = model.get("details") || {};
   if (!d.id) {
     box.append(el("div", { class: "isw-muted" }, "Click a group to see its crops, inputs and outputs."));
@@ -84,6 +84,7 @@ function drawGroup(box, model, thumbs) {
     grid.append(img);
   }
   box.append(grid);
+  drawFeature(box, model, d.owner, features.url);
   const list = (title, items) => {
     box.append(el("div", { class: "isw-section" }, title));
     box.append(el("div", {}, items.length ? items.map((/** @type {Link} */ x) => `${x.group} (${x.weight})`).join(" · ") : "–"));
@@ -136,11 +137,15 @@ function render({ model, el: root }) {
   wrapper.append(graphBox, side);
   const thumbs = pictures(model);
   const picture = pictures(model, "debug_image");
+  const features = pictures(model, "feature_pictures");
+  const redrawSide = () => {
+    side.replaceChildren();
+    drawGroup(side, model, thumbs, features);
+    drawDebug(side, model, picture);
+  };
   const redraw = () => {
     drawGraph(graphBox, model);
-    side.replaceChildren();
-    drawGroup(side, model, thumbs);
-    drawDebug(side, model, picture);
+    redrawSide();
   };
   redraw();
   return listen(model, [
@@ -150,8 +155,10 @@ function render({ model, el: root }) {
     ["change:debug", redraw],
     ["change:thumbnails", () => { thumbs.refresh(); redraw(); }],
     ["change:debug_image", () => { picture.refresh(); redraw(); }],
+    ["change:feature", redrawSide],
+    ["change:feature_pictures", () => { features.refresh(); redrawSide(); }],
     ...ownChrome(model, wrapper, "circuit-status"),
-  ], () => { thumbs.release(); picture.release(); });
+  ], () => { thumbs.release(); picture.release(); features.release(); });
 }
 
 export default { render };

@@ -363,7 +363,7 @@ function drawImportance(container, /** @type {CommunityDetails} */ d) {
     `overall drop ${imp.accuracy_drop.toFixed(3)}${against} (on ${sample})${done ? "" : " …"}`));
 }
 
-function drawDetails(container, model, url) {
+function drawDetails(container, model, url, featureUrl) {
   container.replaceChildren();
   /** @type {CommunityDetails} */ const d = model.get("details") || {};
   if (d.community === undefined) {
@@ -383,6 +383,7 @@ function drawDetails(container, model, url) {
     container.append(el("div", { class: "isw-section" }, "Receptive fields where the strongest member peaks"));
     container.append(imageGrid(d.patches, mine, "patch-grid", "community-patch", (/** @type {PatchImage} */ p) => [p.neuron, `#${p.index}`, false]));
   }
+  drawFeature(container, model, d.owner, featureUrl);
 
   container.append(el("div", { class: "isw-section" }, `Class selectivity (index ${fixed(d.selectivity)})`));
   const which = d.classes.length < d.classes_of ? ` (${d.classes.length} of ${d.classes_of})` : "";
@@ -529,6 +530,7 @@ function render({ model, el: root }) {
   const pathways = pathwaysView(model);
   wrapper.append(graphBox, pathways.element, detailsBox);
   const thumbs = pictures(model);
+  const features = pictures(model, "feature_pictures");
   const canvas = neuronCanvas(model);
   const redrawGraph = () => drawGraph(drawing, heading, model, canvas);
   // a click in the neuron view keeps its zoom: only the highlight changes
@@ -538,7 +540,7 @@ function render({ model, el: root }) {
     return graph.mode === "neurons" ? canvas.draw() : redrawGraph();
   };
   const redrawStability = () => drawStability(stabilityBox, model);
-  const redrawDetails = () => drawDetails(detailsBox, model, thumbs.url);
+  const redrawDetails = () => drawDetails(detailsBox, model, thumbs.url, features.url);
   redrawGraph();
   redrawStability();
   redrawDetails();
@@ -550,8 +552,10 @@ function render({ model, el: root }) {
     ["change:stability", redrawStability],
     ["change:details", redrawDetails],
     ["change:thumbnails", () => { thumbs.refresh(); redrawDetails(); }],
+    ["change:feature", redrawDetails],
+    ["change:feature_pictures", () => { features.refresh(); redrawDetails(); }],
     ...ownChrome(model, wrapper, "explorer-status"),
-  ], thumbs.release);
+  ], () => { thumbs.release(); features.release(); });
 }
 
 export default { render };

@@ -1,6 +1,7 @@
 """CircuitView: NeurFlow's circuit of a class as a layered graph of concept groups.
 
-Click a group for its representative crops, label, strongest inputs and outputs; pick an
+Click a group for its representative crops, label, strongest inputs and outputs, and what
+it looks for (its feature visualisation, drawn as it forms); pick an
 image (a misclassified one, say) to see which groups it lights, and where.
 """
 
@@ -14,7 +15,9 @@ import traitlets
 
 from .._validation import Constraint, Interval, check
 from ..neurflow import Circuit
+from ..visualisation import VIEW_SETTINGS
 from ._assets import esm
+from ._feature import FEATURE_STEPS, ShowsFeatures, feature_snapshot, request_features
 from ._live import LiveRunner
 from ._standalone import Drawing, StandsAlone
 from ._static import StaticFallback, line, table
@@ -32,7 +35,7 @@ from .payloads.circuit_view import (
 NO_IMAGE = -1
 
 
-class CircuitDrawing(Drawing):
+class CircuitDrawing(ShowsFeatures, Drawing):
     _esm = esm("js/circuit_view.js")
     graph = Record(CircuitGraph).tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
@@ -45,6 +48,10 @@ class CircuitDrawing(Drawing):
 class CircuitView(StaticFallback, StandsAlone, w.VBox):
     """``CircuitView(circuit)``: the class circuit, its groups, and image debugging.
 
+    A clicked group shows its crops, links and members, then what it looks for: images
+    optimised from noise to raise its log-barrier score (``visualise``, ``feature_steps``
+    steps; 0: none), beside the group's threshold, above which a crop shows it.
+
     The image box, the "misclassified" drop-down and the debug panel always name the same
     image: picking one in either control (or calling :meth:`debug`) moves the other.
     """
@@ -52,12 +59,16 @@ class CircuitView(StaticFallback, StandsAlone, w.VBox):
     #: The constructor's declared constraints; ``debounce`` is the live runner's ``DEBOUNCE``.
     constraints: ClassVar[dict[str, Constraint]] = {
         "crops_per_group": Interval(int, 1, meaning="crops shown for a clicked group"),
+        "feature_steps": FEATURE_STEPS,
     }
 
-    def __init__(self, circuit: Circuit, crops_per_group: int = 8, debounce: float = 0.0) -> None:
+    def __init__(
+        self, circuit: Circuit, crops_per_group: int = 8, debounce: float = 0.0, feature_steps: int = VIEW_SETTINGS["steps"]
+    ) -> None:
         if not isinstance(circuit, Circuit):
             raise TypeError(f"CircuitView needs a Circuit from build_circuit, got {type(circuit).__name__}")
         self.crops_per_group = check("crops_per_group", crops_per_group, self.constraints["crops_per_group"])
+        self.feature_steps = check("feature_steps", feature_steps, self.constraints["feature_steps"])
         self.circuit = circuit
         self.analysis = analysis = circuit.analysis
         predicted, labels, names = analysis.predictions.classes, analysis.labels, analysis.data.class_names
@@ -96,15 +107,21 @@ class CircuitView(StaticFallback, StandsAlone, w.VBox):
             with self.drawing.hold_sync():
                 self.drawing.details = details
                 self.drawing.thumbnails = thumbnails
+            threshold = next(g.threshold for g in self.circuit.groups if g.id == group_id)
+            request_features(
+                self._live, self.drawing, self.analysis, (self.circuit, group_id), f"group {group_id}", details.owner,
+                self.feature_steps, threshold, "a crop shows the group above",
+            )
             return f"group {group_id}: {len(details.members)} neuron concepts"
 
         def clear() -> None:
             with self.drawing.hold_sync():
                 self.drawing.details, self.drawing.thumbnails = {}, {}
+                self.drawing.feature, self.drawing.feature_pictures = {}, {}
 
         self._live.submit(
             "group", f"loading group {group_id} …", lambda job: group_details(self.circuit, group_id, self.crops_per_group),
-            apply, on_error=clear,
+            apply, cancels=("feature",), on_error=clear,
         )
 
     # ---------------------------------------------------------------- debug
@@ -150,8 +167,8 @@ class CircuitView(StaticFallback, StandsAlone, w.VBox):
 
     def snapshot_parts(self) -> list[str]:
         """The view as static HTML (widgets/_static.py): the groups layer by layer with
-        their fills, which the debugged image lights, and the opened group, from the view's
-        records."""
+        their fills, which the debugged image lights, and the opened group with what it looks
+        for, from the view's records."""
         graph, debug, details = self.drawing.graph, self.drawing.debug, self.drawing.details
         parts = []
         if debug:
@@ -167,6 +184,7 @@ class CircuitView(StaticFallback, StandsAlone, w.VBox):
         if details:
             label = f" · {details['label']}" if details["label"] else ""
             parts.append(line(f"{details['id']}{label}: {len(details['members'])} neuron concepts", bold=True))
+            parts.append(feature_snapshot(self.drawing, details["owner"]))
         return parts
 
     def wait(self, timeout: float = 120.0) -> None:

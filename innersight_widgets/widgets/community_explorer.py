@@ -17,8 +17,10 @@ import traitlets
 from .._validation import Constraint, Interval, check
 from ..analysis import Analysis
 from ..innersightnet import RANKING, Communities, CommunityReport, Importance, reliability_caveats
+from ..visualisation import VIEW_SETTINGS
 from ._assets import esm
 from ._controls import CommunityControls
+from ._feature import FEATURE_STEPS, ShowsFeatures, feature_snapshot, request_features
 from ._live import Job, LiveRunner
 from ._standalone import Drawing, StandsAlone
 from ._static import StaticFallback, line, number, pictures, table
@@ -54,8 +56,9 @@ SNAPSHOT_IMAGES = 6
 PATHWAYS_PER_CLASS = 3
 
 
-class CommunityView(Drawing):
-    """The drawing: community or neuron graph, the pathways, and the selected community's details."""
+class CommunityView(ShowsFeatures, Drawing):
+    """The drawing: community or neuron graph, the pathways, and the selected community's
+    details, with what it looks for."""
 
     _esm = esm("js/community_view.js")
     graph = Record(CommunityGraph).tag(sync=True)
@@ -77,7 +80,9 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
     neurons), and for a clicked community its top images and receptive-field patches, class selectivity,
     coherence, concept label and members at once, then its importance: the accuracy drop
     when it is ablated, against ``draws`` random sets of its size, filling in as the random
-    sets run, on ``images`` probe images.
+    sets run, on ``images`` probe images, and last what it looks for: images optimised from
+    noise to raise its community score (``visualise``, ``feature_steps`` steps), drawn as
+    they form, beside its best probe image's score.
 
     The neuron view draws up to ``MAX_DRAWN_NEURONS`` neurons as points on a canvas (wheel
     to zoom, drag to pan, hover for a neuron's name), each community's members around the
@@ -120,6 +125,9 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
     flow_images : int
         Probe images the pathways view's flow is averaged over (and at most as many of each
         class for the edges into the classes).
+    feature_steps : int
+        Optimisation steps of a clicked community's feature visualisation (0: none, e.g. for
+        a large model on a CPU, where 256 steps at 224 px take minutes).
     """
 
     drawing_name = "view"
@@ -134,6 +142,7 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
         "images": Interval(int, 1, none=True, meaning="probe images the importance test runs on; None: all"),
         "stability_runs": Analysis.communities.constraints["stability_runs"],
         "flow_images": Interval(int, 1, meaning="probe images the pathways' flow is averaged over"),
+        "feature_steps": FEATURE_STEPS,
     }
 
     def __init__(
@@ -148,6 +157,7 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
         debounce: float = 0.15,
         stability_runs: int = 3,
         flow_images: int = 256,
+        feature_steps: int = VIEW_SETTINGS["steps"],
     ) -> None:
         if not isinstance(analysis, Analysis):
             raise TypeError(f"CommunityExplorer needs an Analysis, got {type(analysis).__name__}")
@@ -159,6 +169,7 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
         self.draws = check("draws", draws, declared["draws"])
         self.images = check("images", images, declared["images"])
         self.flow_images = check("flow_images", flow_images, declared["flow_images"])
+        self.feature_steps = check("feature_steps", feature_steps, declared["feature_steps"])
         self.communities: Communities | None = None
         self.report: CommunityReport | None = None
         # Partitions asked for are numbered (a new number when layers, method or parameters
@@ -261,6 +272,7 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
                 self.view.graph = graph
                 self.view.details = {}
                 self.view.thumbnails = {}
+                self.view.feature, self.view.feature_pictures = {}, {}
                 self.view.pathways = {}
                 self._set_selected(click[0] if opens else -1)
                 if opens:
@@ -277,12 +289,13 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
             self._shown = 0
             with self.view.hold_sync():
                 self.view.graph, self.view.stability, self.view.details, self.view.thumbnails = {}, {}, {}, {}
-                self.view.pathways = {}
+                self.view.feature, self.view.feature_pictures, self.view.pathways = {}, {}, {}
                 self._set_selected(-1)
 
         self._live.submit(
             "partition", f"computing {method} communities of {', '.join(layers)} …", compute, apply,
-            cancels=() if redraw else ("details", "importance", "stability", "pathways"), debounce=not redraw, on_error=clear,
+            cancels=() if redraw else ("details", "importance", "stability", "pathways", "feature"), debounce=not redraw,
+            on_error=clear,
         )
 
     def _graph(self, report: CommunityReport, mode: str, params: dict[str, Any]) -> CommunityGraph:
@@ -415,11 +428,15 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
                 self.view.details = details
                 self.view.thumbnails = thumbnails
             self._test_importance(report, details)
+            request_features(
+                self._live, self.view, self.analysis, (report.communities, c), f"community {c}", owner,
+                self.feature_steps, float(report.scores[:, c].max()), "the best probe image scores",
+            )
             return f"community {c}: {details.size} neurons"
 
         self._live.submit(
             "details", f"loading community {c} …", lambda job: community_details(report, c, self.top_k, owner, ranking), apply,
-            cancels=("importance",), debounce=False,
+            cancels=("importance", "feature"), debounce=False,
         )
 
     def _test_importance(self, report: CommunityReport, details: CommunityDetails) -> None:
@@ -456,7 +473,7 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
     def snapshot_parts(self) -> list[str]:
         """The view as static HTML (widgets/_static.py): the community table with each
         community's fill, the stability and its caveats, and the opened community's label,
-        ablation figures and top images, from the records the view draws."""
+        ablation figures, top images and what it looks for, from the records the view draws."""
         v = self.view
         graph, stability, details = v.graph, v.stability, v.details
         parts = [line(stability.get("text", ""))] + [line(text, bold=True) for text in stability.get("warnings", [])]
@@ -482,4 +499,5 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
                 [i["label"] if i["label"] == i["predicted"] else f"{i['label']} → {i['predicted']}" for i in shown],
                 f"Top images by {d['ranking']} score",
             ))
+            parts.append(feature_snapshot(v, d["owner"]))
         return parts

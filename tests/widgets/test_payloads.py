@@ -23,6 +23,7 @@ from innersight_widgets.widgets.community_explorer import CommunityView
 from innersight_widgets.widgets.critical_view import CriticalDrawing
 from innersight_widgets.widgets.debugger import DebuggerDrawing
 from innersight_widgets.widgets.payloads import Payload, Record, Thumbnails, schema
+from innersight_widgets.widgets.payloads._records import FeatureImages
 from innersight_widgets.widgets.payloads.community_view import importance_summary
 
 JS = Path(__file__).resolve().parents[2] / "js"
@@ -40,6 +41,11 @@ NOT_DRAWN = {
 }
 
 
+# The records of payloads/_records.py, which any view may read (the prelude's drawFeature reads
+# FeatureImages for the views that show what a unit looks for).
+SHARED = {"Edge", "Thumbnails", "FeatureImages"}
+
+
 def records_of(view: type) -> dict[str, type[Payload]]:
     """The record traits of a drawing widget: trait name to record."""
     return {name: trait.kind for name, trait in view.class_traits(sync=True).items() if isinstance(trait, Record)}
@@ -54,7 +60,7 @@ def test_every_field_a_view_reads_is_a_field_of_its_record(name):
     view_records = view_schema(VIEWS[name])
     _, wrong = fields_read((JS / f"{name}.js").read_text(), view_records)
     assert not wrong, f"js/{name}.js:\n" + "\n".join(wrong)
-    _, wrong = fields_read(PRELUDE, view_records)
+    _, wrong = fields_read(PRELUDE, view_records | schema(FeatureImages))
     assert not wrong, "js/_prelude.js:\n" + "\n".join(wrong)
 
 
@@ -84,11 +90,12 @@ def test_a_view_reads_only_its_widgets_traits_and_each_record_trait_as_its_recor
     kinds = records_of(view)
     pictured = {m or "thumbnails" for m in re.findall(r'pictures\(model(?:,\s*"(\w+)")?\)', source)}
     assert pictured == {t for t, kind in kinds.items() if kind is Thumbnails}
-    annotated = [b for b in bindings(source) if b.trait is not None]
+    # a shared record's trait may be read by the prelude's helpers, which the view calls
+    annotated = [b for b in bindings(source) + bindings(PRELUDE) if b.trait is not None]
     for trait, kind in kinds.items():
         if kind is Thumbnails:
             continue
-        gets = source.count(f'model.get("{trait}")')
+        gets = source.count(f'model.get("{trait}")') + PRELUDE.count(f'model.get("{trait}")')
         typed = [b for b in annotated if b.trait == trait]
         assert gets and len(typed) == gets, f'js/{name}.js reads model.get("{trait}") without /** @type {{{kind.__name__}}} */'
         assert all(b.records == (kind.__name__,) for b in typed), (trait, [b.records for b in typed])
@@ -103,7 +110,7 @@ def test_each_view_has_one_records_module_named_as_its_front_end_module():
                if issubclass(k, Payload) and k.__module__ == module.__name__}
         read = set(view_schema(view))
         assert own <= read, f"payloads/{name}.py has records its view does not read: {sorted(own - read)}"
-        assert read - own <= {"Edge", "Thumbnails"}, f"{name} reads records of another view: {sorted(read - own)}"
+        assert read - own <= SHARED, f"{name} reads records of another view: {sorted(read - own)}"
 
 
 def test_no_record_is_named_as_a_public_name_of_the_package_or_its_core():

@@ -478,7 +478,8 @@ def test_the_static_snapshot_shows_what_the_view_shows(analysis):
         row = f"background:{graph['colours'][node['community']]};margin-right:5px\"></span>{node['community']}</td>"
         assert row in page and f"<td style=\"padding:1px 8px;border-bottom:1px solid rgba(128,128,128,0.35);text-align:left\">{html.escape(node['caption'])}</td>" in page
     assert f"overall drop {imp['accuracy_drop']:.3f} vs random {imp['null_mean']:.3f}" in page
-    assert page.count("data:image/png;base64,") == min(len(explorer.view.details["images"]), 6)
+    # the top images (at most 6), then the images of what the community looks for
+    assert page.count("data:image/png;base64,") == min(len(explorer.view.details["images"]), 6) + len(explorer.view.feature["thumbs"])
     from innersight_widgets.widgets._static import table
     assert "&lt;b&gt;" in table("c", ["h"], [["<b>"]]) and "<b>" not in table("c", ["h"], [["<b>"]])
 

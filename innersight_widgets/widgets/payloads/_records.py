@@ -1,6 +1,7 @@
 """What every view's records share: the base class that checks a record's fields against
 their type hints, the trait that sends a record, the schema the front-end contract test
-reads, and the records every front end reads (:class:`Edge`, :class:`Thumbnails`).
+reads, and the records every front end reads (:class:`Edge`, :class:`Thumbnails`,
+:class:`FeatureImages`).
 
 A record is a frozen dataclass deriving from :class:`Payload`. Its fields may be ``bool``,
 ``int``, ``float``, ``str``, ``bytes``, ``dict`` (sent as it is), ``None``, another record,
@@ -23,6 +24,7 @@ import torch
 import traitlets
 
 from ..._png import THUMBNAIL_SIZE
+from ...visualisation import Visualisation
 from ._codec import Packed, pngs
 
 # The types a field may hold as they are, and what each accepts (an int is a float too).
@@ -267,3 +269,36 @@ def thumbnails(
     """The pictures ``images`` (by the names the details give them) for the details
     ``owner``, each cropped to its box in ``boxes`` if it has one, as PNGs ``size`` wide."""
     return Thumbnails(owner, list(images), pngs(images, boxes, size))
+
+
+@dataclass(frozen=True)
+class FeatureImages(Payload):
+    """What a unit looks for (``visualise``), for the details named ``owner``: images
+    optimised from noise to raise the unit's objective, drawn as they form. The pictures
+    travel as a :class:`Thumbnails` record of the same owner, named by ``thumbs``."""
+
+    owner: str
+    unit: str  # the unit in words
+    step: int  # steps done (0: optimising has not begun)
+    steps: int  # steps asked for
+    scores: list[float]  # each image's objective as shown
+    thumbs: list[str]
+    reference: float | None  # what the probe data reaches on the same objective
+    reference_text: str  # that figure in words, e.g. "the best probe image scores"
+
+
+def feature_images(
+    owner: str, visualisation: Visualisation | None, steps: int, reference: float | None, reference_text: str
+) -> tuple[FeatureImages, Thumbnails]:
+    """The records of a visualisation in progress or finished (None: not begun), for the
+    details ``owner``; scores at 2 decimals, as the view prints them."""
+    if visualisation is None:
+        return FeatureImages(owner, "", 0, steps, [], [], reference, reference_text), Thumbnails(owner, [], [])
+    ids = [f"feature{i}" for i in range(len(visualisation.images))]
+    pictures = {i: torch.from_numpy(image) for i, image in zip(ids, visualisation.images)}
+    record = FeatureImages(
+        owner, visualisation.unit, len(visualisation.objective), steps,
+        [round(float(v), 2) for v in visualisation.final], ids,
+        None if reference is None else round(float(reference), 2), reference_text,
+    )
+    return record, thumbnails(owner, pictures)
