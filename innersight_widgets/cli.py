@@ -98,7 +98,7 @@ def _print_communities(analysis: Analysis, layer: str, draws: int, images: int |
 def report(
     model_name: str | None, out: Path, layers: list[str] | None = None, device: str | None = None,
     cache_dir: str | None = None, draws: int = 20, images: int | None = None, top_images: int = 8,
-    analysis_cache: str | None = None,
+    analysis_cache: str | None = None, visualise: bool = False,
 ) -> Path:
     """Write the self-contained HTML report of a shipped model's communities on its test split.
 
@@ -127,6 +127,9 @@ def report(
         ``Analysis(load_pretrained(name), <its test split>, cache_dir=...)``). Its newest
         such entry is opened, with no forward pass; ``layers`` default to the model's mid
         block when the entry has it, else the entry's last layer.
+    visualise
+        Also show what each community looks for (its feature visualisation; this runs the
+        model, seconds per community).
 
     Returns
     -------
@@ -154,7 +157,7 @@ def report(
         analysis = Analysis(load_pretrained(model_name), _DEMO_DATA[model_name](), layers=layers, device=device,
                       cache_dir=cache_dir, progress=False)
     reports = [analysis.evaluate(analysis.communities(layer, "louvain")) for layer in layers]
-    return communities_html(reports, out, top_images=top_images, draws=draws, images=images)
+    return communities_html(reports, out, top_images=top_images, draws=draws, images=images, visualise=visualise)
 
 
 def _open_cache(folder: str, device: str | None) -> Analysis:
@@ -587,6 +590,10 @@ def main(argv: list[str] | None = None) -> int:
         "--top-images", type=_count("--top-images", "images shown per community"), default=8,
         help="images shown per community",
     )
+    report_parser.add_argument(
+        "--visualise", action="store_true",
+        help="also show what each community looks for: images optimised to raise its score (runs the model)",
+    )
     pre = commands.add_parser(
         "precompute",
         help="run the pass of a model over an image folder into a cache, on every process of a torchrun or "
@@ -622,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             model = None if args.analysis_cache else args.model or DEFAULT_MODEL
             path = report(model, args.out, args.layers, args.device, args.cache_dir, args.draws, args.images,
-                          args.top_images, args.analysis_cache)
+                          args.top_images, args.analysis_cache, args.visualise)
             print(f"wrote {path} ({path.stat().st_size:,} bytes): open it in a browser, no network needed")
         elif args.command == "precompute":
             precompute(args.model, args.data, args.layers, args.cache_dir, size=args.size, resize=args.resize,

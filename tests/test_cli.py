@@ -207,6 +207,22 @@ def test_report_from_an_analysis_cache_opens_it_without_a_forward_pass(tmp_path,
     assert "is not a folder" in capsys.readouterr().err
 
 
+def test_report_visualise_asks_the_page_for_what_each_community_looks_for(tmp_path, monkeypatch):
+    from innersight_widgets import reports
+
+    asked = {}
+
+    def page(found, out, **options):
+        asked.update(options)
+        out.write_text("a page")
+        return out
+
+    monkeypatch.setattr(reports, "communities_html", page)
+    for flag, wanted in (([], False), (["--visualise"], True)):
+        assert main(["report", "--model", "digits-cnn", "--out", str(tmp_path / "page.html"), *flag]) == 0
+        assert asked["visualise"] is wanted
+
+
 def test_lab_prints_an_address_that_opens_the_quickstart(tmp_path, monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(cli, "_run_until_stopped", lambda command, env=None: calls.append((command, env)) or 0)

@@ -567,7 +567,7 @@ class CommunityReport:
     @validate_params({"ranking": RANKING})
     def to_html(
         self, path: str | Path, top_images: int = 8, draws: int | None = 20, images: int | None = None,
-        ranking: str = "specific",
+        ranking: str = "specific", visualise: bool = False,
     ) -> Path:
         """Write the communities as a self-contained HTML page that opens offline: the
         community graph (hover, zoom, click a community for its top images), class
@@ -585,13 +585,18 @@ class CommunityReport:
             Probe images each importance test runs on (all when None).
         ranking : {"specific", "plain"}
             How the top images are ranked (see :meth:`top_images`); the page says which.
+        visualise : bool
+            Also show what each community looks for (its feature visualisation) under its
+            top images.
 
         Returns
         -------
         Path
             The file written (see :func:`innersight_widgets.reports.communities_html`).
         """
-        return write_html(self, path, top_images=top_images, draws=draws, images=images, ranking=ranking)
+        return write_html(
+            self, path, top_images=top_images, draws=draws, images=images, ranking=ranking, visualise=visualise
+        )
 
     def to_dict(self, importance: bool = False, draws: int = 20) -> dict[str, Any]:
         """The partition and its evaluation as plain JSON-ready values.

@@ -363,20 +363,22 @@ class Circuit:
         """
         return json.dumps(self.to_dict())
 
-    def to_html(self, path: str | Path) -> Path:
+    def to_html(self, path: str | Path, visualise: bool = False) -> Path:
         """Write the circuit as a self-contained HTML page (hover and click its groups offline).
 
         Parameters
         ----------
         path : str or Path
             The HTML file to write.
+        visualise : bool
+            Also show what each group looks for (its feature visualisation) under its crops.
 
         Returns
         -------
         Path
             The file written (see :func:`innersight_widgets.reports.circuit_html`).
         """
-        return write_html(self, path)
+        return write_html(self, path, visualise=visualise)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], analysis: Probe | None = None) -> Circuit:

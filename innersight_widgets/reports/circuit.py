@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from bokeh.models import Div
 
+from ._features import feature_strip
 from ._graph import node_link_figure
 from ._page import image_strip, png_data_uri, write_page
 
@@ -18,10 +19,10 @@ if TYPE_CHECKING:
 CROPS_PER_GROUP = 8
 
 
-def circuit_html(circuit: Circuit, path: str | Path) -> Path:
+def circuit_html(circuit: Circuit, path: str | Path, visualise: bool = False) -> Path:
     """Write the circuit as a standalone HTML page: the groups layer by layer (the class
     logit at the top) joined by their weighted edges; hover a group for its layer, size and
-    label, click it for its representative crops.
+    label, click it for its representative crops (with ``visualise``, and what it looks for).
 
     Parameters
     ----------
@@ -30,6 +31,10 @@ def circuit_html(circuit: Circuit, path: str | Path) -> Path:
         analysis; a circuit loaded without one gives a page without images.
     path : str or Path
         The HTML file to write.
+    visualise : bool
+        Also show under each group's crops what it looks for: its feature visualisation
+        (``visualise`` with the views' settings, reused from a widget when the analysis
+        holds it), beside the group's threshold. Needs the circuit's analysis.
 
     Returns
     -------
@@ -44,6 +49,12 @@ def circuit_html(circuit: Circuit, path: str | Path) -> Path:
     x = {g: i - (len(row) - 1) / 2 for row in levels.values() for i, g in enumerate(row)}
     groups = {g.id: g for g in circuit.groups}
     crops = _crops(circuit, groups)
+    if visualise and not circuit.has_analysis:
+        raise ValueError("visualise=True needs the circuit's analysis (the model); load it with Circuit.from_json(text, analysis)")
+    features = {
+        g: feature_strip(circuit.analysis, group, group.threshold, "a crop shows the group above") if visualise else ""
+        for g, group in groups.items()
+    }
     nodes = {
         "x": [x[g] for g in ids],
         "y": [-graph.nodes[g]["level"] for g in ids],
@@ -54,7 +65,7 @@ def circuit_html(circuit: Circuit, path: str | Path) -> Path:
         "members": [graph.nodes[g]["size"] for g in ids],
         "label": [graph.nodes[g]["label"] or "-" for g in ids],
         "share": [graph.nodes[g]["share"] for g in ids],
-        "images": [image_strip(crops.get(g, []), f"group {g} ({graph.nodes[g]['layer']})") for g in ids],
+        "images": [image_strip(crops.get(g, []), f"group {g} ({graph.nodes[g]['layer']})") + features[g] for g in ids],
     }
     row = {g: i for i, g in enumerate(ids)}
     edges = [(row[low], row[high], data["weight"]) for low, high, data in graph.edges(data=True)]

@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 from _report_data import layer_reports, shapes_analysis, small_circuit, statistics
 
-from innersight_widgets import Circuit
+from innersight_widgets import Circuit, visualise
 from innersight_widgets.cli import main
 from innersight_widgets.neucept.critical import CriticalNeurons
 from innersight_widgets.neucept.knockoffs import select
 from innersight_widgets.reports import communities_html
 from innersight_widgets.reports.critical import KNOCKOFF_THRESHOLD_JS
+from innersight_widgets.visualisation import VIEW_SETTINGS
 
 FDRS = [0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
 
@@ -135,6 +136,40 @@ def test_circuit_report_without_its_analysis_says_there_are_no_crops(circuit, tm
     path = loaded.to_html(tmp_path / "circuit.html")
     assert "report-image" not in path.read_text(encoding="utf-8")
     assert any("No crops" in text for text in texts(path))
+
+
+def test_reports_show_what_each_unit_looks_for_with_the_views_figures(analysis, circuit, tmp_path) -> None:
+    """visualise=True: under each community's top images and each group's crops, its feature
+    visualisation as the widgets show it (same settings, so the same images and scores)."""
+    report = analysis.evaluate(analysis.communities("layer3", "louvain"))
+    path = report.to_html(tmp_path / "communities.html", top_images=1, draws=None, visualise=True)
+    shown = clicked_html(path)
+    assert len(shown) == report.num_communities
+    for c, cell in enumerate(shown):
+        found = visualise(analysis, (report.communities, c), **VIEW_SETTINGS)
+        best = float(report.scores[:, c].max())
+        assert html.escape(f"raise the score of layer3 community {c} ({VIEW_SETTINGS['steps']} steps), not images of "
+                           f"the data; the best probe image scores {best:.2f}") in cell
+        assert re.findall(r"<figcaption>score (-?[\d.]+)</figcaption>", cell) == [f"{v:.2f}" for v in found.final]
+        assert cell.count('data-testid="report-feature"') == VIEW_SETTINGS["images"]
+    plain = communities_html(report, tmp_path / "plain.html", top_images=1, draws=None)
+    assert not any("report-feature" in cell for cell in clicked_html(plain))
+    shown = clicked_html(circuit.to_html(tmp_path / "circuit.html", visualise=True))
+    assert len(shown) == len(circuit.groups)
+    for group, cell in zip(circuit.graph().nodes, shown):
+        threshold = next(g.threshold for g in circuit.groups if g.id == group)
+        assert f"a crop shows the group above {threshold:.2f}" in cell and html.escape(f"group {group} (") in cell
+    with pytest.raises(ValueError, match="needs the circuit's analysis"):
+        Circuit.from_dict(circuit.to_dict()).to_html(tmp_path / "no.html", visualise=True)
+
+
+def clicked_html(path: Path) -> list[str]:
+    """What a written report shows on a click of each node: its source's "images" column."""
+    for source in models(path, "ColumnDataSource"):
+        columns = dict(source["data"]["entries"])
+        if "images" in columns:
+            return columns["images"]
+    raise AssertionError(f"{path} has no clickable images")
 
 
 def test_communities_report_has_a_section_per_layer_with_top_images(analysis, tmp_path) -> None:
