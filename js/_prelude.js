@@ -33,6 +33,8 @@ const BASE_STYLE = `
 .isw-grid { display: flex; flex-wrap: wrap; gap: 6px; margin: 4px 0 10px; }
 .isw-grid figure { margin: 0; width: 76px; text-align: center; }
 .isw-grid img { width: 72px; height: 72px; object-fit: contain; image-rendering: pixelated; border: 1px solid var(--isw-border); background: #000; }
+.isw-grid.isw-feature figure { width: 116px; }
+.isw-grid.isw-feature img { width: 112px; height: 112px; }
 .isw-grid figcaption { font-size: 10px; line-height: 1.2; overflow-wrap: anywhere; }
 .isw-wrong { color: var(--isw-wrong); }
 .isw-muted { color: var(--isw-muted); }
@@ -300,7 +302,7 @@ function drawFeature(container, model, owner, url) {
     container.append(el("div", { class: "isw-muted", "data-testid": "feature-pending" }, `optimising ${f.steps} steps …`));
     return;
   }
-  const grid = el("div", { class: "isw-grid", "data-testid": "feature-grid", "data-step": String(f.step) });
+  const grid = el("div", { class: "isw-grid isw-feature", "data-testid": "feature-grid", "data-step": String(f.step) });
   f.thumbs.forEach((thumb, i) => {
     const figure = el("figure");
     const img = el("img", { "data-testid": "feature-image", "data-thumb": thumb, alt: `optimised image ${i + 1} for ${f.unit}` });

@@ -319,6 +319,21 @@ def wait_for_loaded_images(page, testid: str, timeout: int) -> None:
     )
 
 
+def pixel_spread(page, testid: str) -> list[float]:
+    """The standard deviation of the pixel values (0..1) of each loaded image with this
+    data-testid, as the page decoded it: near 0 for a blank or uniform picture."""
+    return page.evaluate("""(testid) => [...document.querySelectorAll(`[data-testid="${testid}"]`)].map((img) => {
+        const canvas = document.createElement("canvas");
+        canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+        const context = canvas.getContext("2d");
+        context.drawImage(img, 0, 0);
+        const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+        let sum = 0, squares = 0, n = 0;
+        for (let i = 0; i < pixels.length; i += 4) for (let c = 0; c < 3; c++) { const v = pixels[i + c] / 255; sum += v; squares += v * v; n++; }
+        return Math.sqrt(squares / n - (sum / n) ** 2);
+    })""", testid)
+
+
 def assert_no_clipped_labels(page) -> None:
     """No control's description, button or image caption is cut off ("k neighbo…", "debug
     this ima…", "square → tria…") at the default notebook width."""

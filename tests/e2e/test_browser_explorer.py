@@ -1,7 +1,8 @@
 """CommunityExplorer end to end in JupyterLab and Notebook 7, in Debian's headless Chromium.
 
 Opens the quickstart, runs it, waits for the explorer, drags the resolution slider and
-sees the number of communities change, clicks a community and sees its images load
+sees the number of communities change, clicks a community and sees its images load and
+what it looks for (its feature visualisation) form, with the kernel's figures
 (helpers and conditions: tests/_browser.py).
 """
 
@@ -14,13 +15,14 @@ from _browser import (
     assert_no_clipped_labels,
     browser_page,
     drag_to_the_right_end,
+    kernel_json,
     open_explorer,
+    pixel_spread,
     screenshot_dir,
     settled,
     shoot,
     wait_for_loaded_images,
 )
-
 
 @pytest.mark.parametrize("app", ["lab", "notebook"])
 def test_quickstart_in_a_real_browser(lab, tmp_path, app):
@@ -56,6 +58,19 @@ def test_quickstart_in_a_real_browser(lab, tmp_path, app):
         expect(page.get_by_test_id("ablation-summary")).to_contain_text("p = ", timeout=300_000)
         settled(base, token, status)
         shoot(page, explorer, shots / "community.png")
+
+        # What it looks for: the optimised images, drawn, not grey, with the kernel's scores.
+        done = page.get_by_test_id("feature-done")
+        expect(done).to_be_visible(timeout=300_000)
+        wait_for_loaded_images(page, "feature-image", 300_000)
+        feature = kernel_json(base, token, "import json; print(json.dumps(explorer.view.feature))")
+        expect(page.get_by_test_id("feature-image")).to_have_count(len(feature["thumbs"]))
+        captions = page.get_by_test_id("feature-grid").locator("figcaption").all_inner_texts()
+        assert captions == [f"score {v:.2f}" for v in feature["scores"]], (captions, feature["scores"])
+        assert done.inner_text() == (f"{feature['unit']} after {feature['steps']} steps; "
+                                     f"the best probe image scores {feature['reference']:.2f}")
+        assert min(pixel_spread(page, "feature-image")) > 0.05  # colour and pattern, not a grey start
+        shoot(page, page.get_by_test_id("community-details"), shots / "features.png")
 
         # The race users met: move the slider, click community 1 at once (on the old graph).
         # The click belongs to the new partition: community 1 of the graph on screen opens.

@@ -11,6 +11,7 @@ from _browser import (
     drag_to_the_right_end,
     kernel_json,
     open_and_run,
+    pixel_spread,
     screenshot_dir,
     settled,
     shoot,
@@ -106,8 +107,8 @@ def assert_legend_is_what_is_drawn(drawn: dict, result: dict) -> None:
 
 
 def test_circuit_view_in_jupyterlab(lab, tmp_path):
-    """The circuits notebook: the layered graph renders, a click shows a group's crops,
-    the debugged image is drawn with the groups it triggers, and the legend's words are
+    """The circuits notebook: the layered graph renders, a click shows a group's crops and
+    what it looks for, the debugged image is drawn with the groups it triggers, and the legend's words are
     what is drawn (which groups are black or white, grey, faint)."""
     from playwright.sync_api import expect
 
@@ -127,6 +128,16 @@ def test_circuit_view_in_jupyterlab(lab, tmp_path):
         crops = page.get_by_test_id("group-crop")
         expect(crops.first).to_be_visible(timeout=300_000)
         wait_for_loaded_images(page, "group-crop", 300_000)
+        # what the group looks for: drawn, not grey, with the kernel's scores and the group's threshold
+        done = page.get_by_test_id("feature-done")
+        expect(done).to_be_visible(timeout=300_000)
+        wait_for_loaded_images(page, "feature-image", 300_000)
+        feature = kernel_json(base, token, "import json; print(json.dumps(view.drawing.feature))")
+        captions = page.get_by_test_id("feature-grid").locator("figcaption").all_inner_texts()
+        assert captions == [f"score {v:.2f}" for v in feature["scores"]], (captions, feature["scores"])
+        assert done.inner_text() == (f"{feature['unit']} after {feature['steps']} steps; "
+                                     f"a crop shows the group above {feature['reference']:.2f}")
+        assert min(pixel_spread(page, "feature-image")) > 0.05
         settled(base, token, page.get_by_test_id("circuit-status"))
         assert_no_clipped_labels(page)
         assert_legend_is_what_is_drawn(page.evaluate(READ_CIRCUIT), kernel_json(base, token, CIRCUIT_RESULT))

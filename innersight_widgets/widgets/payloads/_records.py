@@ -271,6 +271,11 @@ def thumbnails(
     return Thumbnails(owner, list(images), pngs(images, boxes, size))
 
 
+#: Width of a feature visualisation's pictures: drawn larger than top images, as they are
+#: read for detail, not scanned.
+FEATURE_SIZE = 128
+
+
 @dataclass(frozen=True)
 class FeatureImages(Payload):
     """What a unit looks for (``visualise``), for the details named ``owner``: images
@@ -301,4 +306,4 @@ def feature_images(
         [round(float(v), 2) for v in visualisation.final], ids,
         None if reference is None else round(float(reference), 2), reference_text,
     )
-    return record, thumbnails(owner, pictures)
+    return record, thumbnails(owner, pictures, size=FEATURE_SIZE)
