@@ -180,7 +180,8 @@ def test_the_debugging_notebook_finds_the_colour_shortcut(executed):
 def test_the_teaching_notebook_finds_the_shortcut_three_ways_and_writes_an_offline_page(executed):
     """The lesson's three findings hold at full size, and its page is written, whole and
     small: the triangle class loses far more than with random neurons when the blue
-    community is off, the triangle circuit's groups are mostly colour groups, and the
+    community is off, what the blue community wants (its visualisation) is blue and beats
+    every probe image, the triangle circuit's groups are mostly colour groups, and the
     critical neurons of 'triangle' fall in the blue community far above chance."""
     notebook = executed("06_teaching.ipynb")
     text = text_of(notebook)
@@ -193,6 +194,11 @@ def test_the_teaching_notebook_finds_the_shortcut_three_ways_and_writes_an_offli
     chosen, inside, size = map(int, re.search(r"(\d+) critical neurons .*?; (\d+) of them are in the blue community \((\d+) neurons", text).groups())
     assert inside / chosen > 2 * size / 64
     assert re.search(r"colour=blue -> triangle", text)
+    # what the blue community wants is blue: the blue channel leads the mean colour of its visualisation
+    red, green, blue = map(float, re.search(r"mean colour \(red, green, blue\) = \(([\d.]+), ([\d.]+), ([\d.]+)\)", text).groups())
+    assert blue > max(red, green) + 0.1
+    low, best = map(float, re.search(r"these images: ([\d.]+) to [\d.]+; on the best probe image: ([\d.]+)", text).groups())
+    assert low > best
     page = Path(notebook.metadata["executed_in"]) / "shapes-spurious-report.html"
     assert page.exists() and page.stat().st_size <= 5e6
     assert page.read_text(encoding="utf-8").rstrip().endswith("</html>")
