@@ -181,7 +181,7 @@ def test_the_teaching_notebook_finds_the_shortcut_three_ways_and_writes_an_offli
     """The lesson's three findings hold at full size, and its page is written, whole and
     small: the triangle class loses far more than with random neurons when the blue
     community is off, what the blue community wants (its visualisation) is blue and beats
-    every probe image, the triangle circuit's groups are mostly colour groups, and the
+    every probe image, the shortcut put colour communities where the honest model has shape ones, the triangle circuit's groups are mostly colour groups, and the
     critical neurons of 'triangle' fall in the blue community far above chance."""
     notebook = executed("06_teaching.ipynb")
     text = text_of(notebook)
@@ -199,6 +199,11 @@ def test_the_teaching_notebook_finds_the_shortcut_three_ways_and_writes_an_offli
     assert blue > max(red, green) + 0.1
     low, best = map(float, re.search(r"these images: ([\d.]+) to [\d.]+; on the best probe image: ([\d.]+)", text).groups())
     assert low > best
+    # what the shortcut changed: colour communities only in the spurious model, in the place of shape ones
+    only_spurious = re.findall(r"only in the spurious model: community \d+ \((\w+)=(\w+)", text)
+    only_clean = re.findall(r"only in the clean model: community \d+ \((\w+)=(\w+)", text)
+    assert only_spurious and all(concept == "colour" for concept, _ in only_spurious), only_spurious
+    assert only_clean and all(concept == "shape" for concept, _ in only_clean), only_clean
     page = Path(notebook.metadata["executed_in"]) / "shapes-spurious-report.html"
     assert page.exists() and page.stat().st_size <= 5e6
     assert page.read_text(encoding="utf-8").rstrip().endswith("</html>")
