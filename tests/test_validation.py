@@ -230,7 +230,10 @@ def test_widgets_take_the_bounds_of_the_core_functions_their_arguments_go_to():
     assert CommunityExplorer.constraints["draws"] is CommunityReport.importance.constraints["draws"]
     assert CriticalNeuronsView.constraints["runs"] is critical_neurons.constraints["runs"]
     assert MisclassificationDebugger.constraints["top_k"] is diagnose.constraints["top_k"]
-    assert set(CircuitView.constraints) == {"crops_per_group"}
+    assert set(CircuitView.constraints) == {"crops_per_group", "feature_steps"}
+    # the feature panels' steps go to visualise, which takes 1 or more; the widgets take 0 too (no panel)
+    assert CircuitView.constraints["feature_steps"] is CommunityExplorer.constraints["feature_steps"]
+    assert CommunityExplorer.constraints["feature_steps"].low == 0
 
 
 # ------------------------------------------------------------------ every integer check refuses a boolean
