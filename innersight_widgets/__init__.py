@@ -2,7 +2,7 @@
 
 The analysis core, the data loaders and ``load_pretrained`` load with the package; the
 widgets (``CircuitView``, ``CommunityExplorer``, ``CriticalNeuronsView``,
-``MisclassificationDebugger``) load on first
+``MisclassificationDebugger``, ``ModelDiff``) load on first
 access (PEP 562), so importing the package, or using the core headless, never imports
 ipywidgets or anywidget.
 """
@@ -45,7 +45,7 @@ except _metadata.PackageNotFoundError:  # a source tree on sys.path that was nev
     __version__ = "0+unknown"
 
 # Names of innersight_widgets.widgets, imported on first access: that module imports ipywidgets.
-_WIDGETS = ("CircuitView", "CommunityExplorer", "CriticalNeuronsView", "MisclassificationDebugger")
+_WIDGETS = ("CircuitView", "CommunityExplorer", "CriticalNeuronsView", "MisclassificationDebugger", "ModelDiff")
 
 # The analysis (engine, methods, results) by name, then the data loaders' own list and the
 # widgets, in forms static tools can follow; sorted once complete.

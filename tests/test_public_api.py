@@ -15,7 +15,7 @@ from innersight_widgets import widgets
 from innersight_widgets.neucept import critical
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-WIDGETS = ["CircuitView", "CommunityExplorer", "CriticalNeuronsView", "MisclassificationDebugger"]
+WIDGETS = ["CircuitView", "CommunityExplorer", "CriticalNeuronsView", "MisclassificationDebugger", "ModelDiff"]
 
 # Imports the package and every module outside widgets/ (walk_packages would import widgets/ itself
 # to recurse into it), lists and reads the public names other than the widgets, then reports which
@@ -64,9 +64,10 @@ def test_the_widgets_resolve_from_the_top_level_as_the_same_classes():
         CommunityExplorer,
         CriticalNeuronsView,
         MisclassificationDebugger,
+        ModelDiff,
     )
 
-    shown = [CircuitView, CommunityExplorer, CriticalNeuronsView, MisclassificationDebugger]
+    shown = [CircuitView, CommunityExplorer, CriticalNeuronsView, MisclassificationDebugger, ModelDiff]
     assert shown == [getattr(widgets, name) for name in WIDGETS]
     for name in WIDGETS:
         assert getattr(innersight_widgets, name) is getattr(widgets, name)

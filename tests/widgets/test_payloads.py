@@ -22,6 +22,7 @@ from innersight_widgets.widgets.circuit_view import CircuitDrawing
 from innersight_widgets.widgets.community_explorer import CommunityView
 from innersight_widgets.widgets.critical_view import CriticalDrawing
 from innersight_widgets.widgets.debugger import DebuggerDrawing
+from innersight_widgets.widgets.model_diff import DiffDrawing
 from innersight_widgets.widgets.payloads import Payload, Record, Thumbnails, schema
 from innersight_widgets.widgets.payloads._records import FeatureImages
 from innersight_widgets.widgets.payloads.community_view import importance_summary
@@ -31,7 +32,7 @@ PRELUDE = (JS / "_prelude.js").read_text()
 # Each drawing widget and the name of its front-end module (js/<name>.js) and of its records'
 # module (payloads/<name>.py).
 VIEWS = {"community_view": CommunityView, "circuit_view": CircuitDrawing, "critical_view": CriticalDrawing,
-         "debugger_view": DebuggerDrawing}
+         "debugger_view": DebuggerDrawing, "model_diff": DiffDrawing}
 # Fields Python keeps for other readers, not drawn, and why.
 NOT_DRAWN = {
     ("PatchImage", "box"): "the thumbnail is already cropped to it",
