@@ -122,9 +122,9 @@ class ModelDiff(StaticFallback, StandsAlone, w.VBox):
             self._show(a)
             self._live.announce("idle", self._summary(a))
         else:
-            self._compare(a, b, layers_a, layers_b, names, options)
+            self._request_comparison(a, b, layers_a, layers_b, names, options)
 
-    def _compare(self, a: Any, b: Any, layers_a: Any, layers_b: Any, names: tuple[str, str], options: dict) -> None:
+    def _request_comparison(self, a: Any, b: Any, layers_a: Any, layers_b: Any, names: tuple[str, str], options: dict) -> None:
         """``compare`` on the live runner; the drawing follows."""
         said = [f"{name} ({_layers(layers)})" for name, layers in zip(names, (layers_a, layers_b))]
         work = "partitioning both" + (" and ablating each community" if options.get("ablation", True) else "")
@@ -137,7 +137,7 @@ class ModelDiff(StaticFallback, StandsAlone, w.VBox):
             return self._summary(comparison)
 
         self._live.submit("compare", f"comparing {said[0]} with {said[1]}: {work} …", compute, apply,
-                          cancels=("details",), debounce=False, on_error=self._clear)
+                          cancels=("details",), debounce=False)
 
     def _show(self, comparison: CommunityComparison) -> None:
         self.comparison = comparison
@@ -146,11 +146,6 @@ class ModelDiff(StaticFallback, StandsAlone, w.VBox):
             self.drawing.details, self.drawing.thumbnails = {}, {}
         if self.drawing.selected:  # clicked while the comparison computed: open it now
             self._open(self.drawing.selected)
-
-    def _clear(self) -> None:
-        """Nothing of a comparison that failed stays on screen."""
-        with self.drawing.hold_sync():
-            self.drawing.graph, self.drawing.details, self.drawing.thumbnails = {}, {}, {}
 
     @staticmethod
     def _summary(comparison: CommunityComparison) -> str:
