@@ -20,13 +20,13 @@ const STYLE = `
 .isw-pair-sides { display: flex; flex-wrap: wrap; gap: 4px 20px; }
 .isw-pair-sides > div { flex: 1 1 280px; min-width: 0; }
 .isw-root td.isw-own-class, .isw-root th.isw-own-class { font-weight: 600; }
-.isw-root td.isw-name { text-align: left; }
+.isw-root td.isw-name, .isw-root th.isw-name { text-align: left; }
 .isw-drop-bar { display: inline-block; height: 8px; vertical-align: middle; margin-right: 4px; background: var(--isw-soft); }
 `;
 
 // Each side's drawing is a square of SIZE pixels whose unit square spans SIZE - 2 * PAD (the
 // 360 pixels widgets/geometry.py separates the discs for), below a TITLE strip; the sides
-// stand GAP apart.
+// stand GAP apart (payloads/model_diff.py's SIDE_OFFSET is (SIZE + GAP) / (SIZE - 2 * PAD)).
 const SIZE = 440, PAD = 40, GAP = 40, TITLE = 26;
 const WIDTH = 2 * SIZE + GAP, HEIGHT = SIZE + TITLE;
 const OTHER = { a: "b", b: "a" };
@@ -234,7 +234,8 @@ function figures(/** @type {PairDetails} */ d, names, sides) {
   return table;
 }
 
-// Each class's accuracy drop when each side's community is ablated, with bars, and the change.
+// Each class's accuracy drop when each side's community is ablated, a bar under each drop
+// (none where ablating raised the accuracy), and the change.
 function drops(/** @type {PairDetails} */ d, names) {
   const box = el("div");
   box.append(el("div", { class: "isw-section" }, "Accuracy drop per class when the community is ablated"));
@@ -249,7 +250,7 @@ function drops(/** @type {PairDetails} */ d, names) {
     box.append(el("div", { "data-testid": "diff-own" },
       `own class ${own.name}: ${names.a} ${fixed(own.a, 3)}, ${names.b} ${fixed(own.b, 3)}, change ${signed(own.change)}`));
   }
-  const largest = Math.max(1e-6, ...d.drops.flatMap((/** @type {ClassDrop} */ c) => [Math.abs(c.a || 0), Math.abs(c.b || 0)]));
+  const largest = Math.max(1e-6, ...d.drops.flatMap((/** @type {ClassDrop} */ c) => [c.a || 0, c.b || 0]));
   const table = el("table", { "data-testid": "diff-drops" });
   const head = el("tr");
   [["class", "isw-name"], [names.a, ""], [names.b, ""], [`change (${names.b} − ${names.a})`, ""]]
@@ -257,7 +258,7 @@ function drops(/** @type {PairDetails} */ d, names) {
   table.append(head);
   const cell = (value) => {
     const td = el("td");
-    if (value !== null) td.append(el("span", { class: "isw-drop-bar", style: `width: ${Math.round(50 * Math.abs(value) / largest)}px`, "aria-hidden": "true" }));
+    if (value !== null && value > 0) td.append(el("span", { class: "isw-drop-bar", style: `width: ${Math.round(50 * value / largest)}px`, "aria-hidden": "true" }));
     td.append(el("span", {}, fixed(value, 3)));
     return td;
   };

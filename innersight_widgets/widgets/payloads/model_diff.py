@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import networkx as nx
 import numpy as np
 import torch
 
 from ...comparison import CommunityComparison, ComparedSide
+from ...innersightnet import CommunityReport
 from ..geometry import disc_radii, graph_layout, separate
 from ._records import Edge, Payload, Thumbnails, rounded, thumbnails
 from .community_view import community_colours, community_edges
@@ -92,37 +94,75 @@ class PairDetails(Payload):
     ranking: str  # how the top images are ranked
 
 
+#: How far right of side a's unit square side b's starts, in unit squares: js/model_diff.js
+#: draws each side's unit square SIZE - 2 * PAD = 360 pixels wide, the sides SIZE + GAP = 480
+#: pixels apart.
+SIDE_OFFSET = 480 / 360
+
+#: The four ways a side's layout may be mirrored: (flip x, flip y).
+MIRRORS = [(False, False), (True, False), (False, True), (True, True)]
+
+
 def diff_graph(comparison: CommunityComparison) -> DiffGraph:
     """Both sides' community graphs, laid out as the explorer lays out one, their fills from
     one palette over both sides' labels (``community_colours``: a disc never takes a colour
-    that a label anywhere on screen names for another), and the counterparts as links."""
+    that a label anywhere on screen names for another), and the counterparts as links.
+
+    Each side's layout is mirrored (left-right, up-down, both or neither) so that the
+    counterpart links are as short as they can be: counterparts face each other across the
+    gap rather than cross the drawings."""
     sides = (comparison.a, comparison.b)
     captions = [[None if s.label is None else s.label.value for s in side.communities] for side in sides]
     fills = community_colours(captions[0] + captions[1])
     colours = (fills[: len(captions[0])], fills[len(captions[0]):])
     best = (comparison.similarity.max(1, initial=-np.inf), comparison.similarity.max(0, initial=-np.inf))
-    out = []
-    for letter, side, palette, closest in zip("ab", sides, colours, best):
-        out.append(_side(comparison, letter, side, palette, closest))
+    graphs = [side.report.community_graph(top=3) for side in sides]
+    places = [_places(side.report, graph) for side, graph in zip(sides, graphs)]
+    places = _facing(places[0], places[1], [(m.a, m.b) for m in comparison.matches])
+    out = [
+        _side(comparison, letter, side, graph, xy, palette, closest)
+        for letter, side, graph, xy, palette, closest in zip("ab", sides, graphs, places, colours, best)
+    ]
     matches = [Edge(int(m.a), int(m.b), round(m.similarity, 4)) for m in comparison.matches]
     return DiffGraph(out[0], out[1], matches, float(comparison.min_similarity), rounded(comparison.cka),
                      len(comparison.a.analysis.data))
 
 
-def _side(comparison: CommunityComparison, letter: str, side: ComparedSide, colours: list[str], best: np.ndarray) -> DiffSide:
-    report = side.report
-    graph = report.community_graph(top=3)
+def _places(report: CommunityReport, graph: nx.Graph) -> np.ndarray:
+    """K x 2: each community's place in the unit square, as the explorer's community graph
+    places it (a spring layout, then the discs moved apart)."""
     centres = graph_layout(graph, weight="similarity")
     # the discs drawn must not cover each other (positions in community order, as the radii)
-    places = separate({f"c{c}": centres[f"c{c}"] for c in range(report.num_communities)}, disc_radii(report.communities.sizes))
+    k = report.num_communities
+    places = separate({f"c{c}": centres[f"c{c}"] for c in range(k)}, disc_radii(report.communities.sizes))
+    return np.array([places[f"c{c}"] for c in range(k)], dtype=np.float64).reshape(k, 2)
+
+
+def _facing(a: np.ndarray, b: np.ndarray, pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Both layouts, each mirrored as :data:`MIRRORS` allows, so that the summed length of the
+    links between ``pairs`` (a's community, b's) is least; the first such choice on a tie."""
+
+    def mirrored(xy: np.ndarray, flips: tuple[bool, bool]) -> np.ndarray:
+        return np.where(np.array(flips), 1 - xy, xy)
+
+    def length(xa: np.ndarray, xb: np.ndarray) -> float:
+        return sum(float(np.hypot(xb[j, 0] + SIDE_OFFSET - xa[i, 0], xb[j, 1] - xa[i, 1])) for i, j in pairs)
+
+    choices = [(mirrored(a, fa), mirrored(b, fb)) for fa in MIRRORS for fb in MIRRORS]
+    return min(choices, key=lambda pair: length(*pair))
+
+
+def _side(
+    comparison: CommunityComparison, letter: str, side: ComparedSide, graph: nx.Graph, places: np.ndarray,
+    colours: list[str], best: np.ndarray,
+) -> DiffSide:
     nodes = []
     for s in side.communities:
         c = s.community
         label = "" if s.label is None else f", {s.label.concept} = {s.label.value} (AUROC {s.label.auroc:.2f})"
-        other = comparison.counterpart(letter, c)
         nodes.append(DiffNode(
             c, s.size, "" if s.label is None else s.label.value, f"{side.name} community {c}: {s.size} neurons{label}",
-            *places[f"c{c}"], other, rounded(best[c]),
+            round(float(places[c, 0]), 4), round(float(places[c, 1]), 4), comparison.counterpart(letter, c), rounded(best[c]),
         ))
     return DiffSide(side.name, list(side.layers), nodes, community_edges(graph), colours)
 
