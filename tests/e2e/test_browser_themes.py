@@ -1,4 +1,4 @@
-"""The four widgets read well in JupyterLab's light and dark themes: every piece of text
+"""The five widgets read well in JupyterLab's light and dark themes: every piece of text
 they draw has a contrast of at least 4.5 (WCAG AA) against what lies behind it, nothing
 is cut off, and what a click chooses can be chosen from the keyboard, in Debian's
 headless Chromium (helpers: tests/_browser.py)."""
@@ -21,12 +21,13 @@ from _browser import (
 
 CELLS = [
     "from innersight_widgets import Analysis, CircuitView, CommunityExplorer, CriticalNeuronsView\n"
-    "from innersight_widgets import MisclassificationDebugger, build_circuit, load_pretrained, load_shapes\n"
+    "from innersight_widgets import MisclassificationDebugger, ModelDiff, build_circuit, load_pretrained, load_shapes\n"
     'an = Analysis(load_pretrained("shapes-spurious-cnn"), load_shapes("test", n=240), layers=["layer2", "layer3"], progress=False)',
     'CommunityExplorer(an, layers="layer2")',
     'CircuitView(build_circuit(an, "star", layers=["layer3", "layer2"]))',
     'CriticalNeuronsView(an, layer="layer3", target_class="star", concept="colour")',
     'MisclassificationDebugger(an, layer="layer3")',
+    'clean = Analysis(load_pretrained("shapes-cnn"), an.data, layers=["layer3"], progress=False)\nModelDiff(clean, an, "layer3", "layer3")',
 ]
 
 # Each visible piece of text in the widgets' outputs, with the contrast of its colour
@@ -103,13 +104,13 @@ def test_every_widget_text_reads_in_light_and_dark_themes(front_end, theme, tmp_
         open_and_run(page, base, token, f"{front_end}/themes.ipynb")
         dark = theme.endswith("Dark")
         expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false" if dark else "true")
-        for name in ("explorer", "circuit", "critical", "debugger"):
+        for name in ("explorer", "circuit", "critical", "debugger", "diff"):
             settled(base, token, page.get_by_test_id(f"{name}-status"))
         expect(page.get_by_test_id("critical-count")).to_contain_text("critical neurons", timeout=120_000)
         wait_for_loaded_images(page, "mechanism-image", 120_000)
         # the static snapshot under each widget is for readers without a kernel: the live view hides it
         snapshots = page.locator("[data-innersight-snapshot]")
-        expect(snapshots).to_have_count(4)
+        expect(snapshots).to_have_count(5)
         assert snapshots.evaluate_all("(nodes) => nodes.filter((n) => n.getClientRects().length).length") == 0
         # by keyboard, as a reader without a mouse: the details panel (captions, charts) opens
         page.get_by_test_id("community-node").first.focus()
@@ -117,10 +118,19 @@ def test_every_widget_text_reads_in_light_and_dark_themes(front_end, theme, tmp_
         wait_for_loaded_images(page, "community-image", 120_000)
         settled(base, token, page.get_by_test_id("explorer-status"))
         expect(page.get_by_test_id("ablation-summary")).to_be_visible(timeout=300_000)
+        # the model diff's pair panel (figures, drops, both sides' images), opened by keyboard too
+        page.get_by_test_id("diff-link").first.focus()
+        page.keyboard.press("Enter")
+        wait_for_loaded_images(page, "diff-image", 120_000)
+        settled(base, token, page.get_by_test_id("diff-status"))
         # each graph has a table for readers who do not see the drawing, a row per node
         for table, node in (("community-table", "community-node"), ("circuit-table", "circuit-group")):
             page.get_by_test_id(table).locator("summary").click()
             expect(page.get_by_test_id(table).locator("tr")).to_have_count(page.get_by_test_id(node).count() + 1)
+        # the model diff's: a row per counterpart pair and per community without one
+        page.get_by_test_id("diff-table").locator("summary").click()
+        expect(page.get_by_test_id("diff-table").locator("tr")).to_have_count(
+            1 + page.get_by_test_id("diff-link").count() + page.locator(".isw-node.isw-alone").count())
         captions = page.get_by_test_id("community-caption").all_text_contents()
         labels = page.get_by_test_id("community-table").locator("td:nth-child(3)").all_inner_texts()
         assert sorted(c for c in labels if c != "none") == sorted(captions)
@@ -130,13 +140,14 @@ def test_every_widget_text_reads_in_light_and_dark_themes(front_end, theme, tmp_
         assert len(texts) > 50, texts  # the views drew their text
         low = [t for t in texts if t["ratio"] < 4.5]
         shoot(page, page.get_by_test_id("community-explorer"), shots / f"explorer-{slug}.png")
-        for view in ("debugger-view", "circuit-view", "critical-view"):
+        for view in ("debugger-view", "circuit-view", "critical-view", "diff-view"):
             shoot(page, page.get_by_test_id(view), shots / f"{view.split('-')[0]}-{slug}.png")
         assert not low, f"{len(low)} of {len(texts)} texts under contrast 4.5 in {theme}: {low[:15]}"
-        expect(page.locator(".isw-root.isw-dark")).to_have_count(4 if dark else 0)
+        expect(page.locator(".isw-root.isw-dark")).to_have_count(5 if dark else 0)
         assert_no_clipped_labels(page)
         unnamed = page.evaluate("""() => [...document.querySelectorAll('.isw-root [data-testid]')]
-            .filter((n) => ['community-node', 'pathway-node', 'circuit-group', 'confusion-cell'].includes(n.dataset.testid))
+            .filter((n) => ['community-node', 'pathway-node', 'circuit-group', 'confusion-cell', 'diff-node', 'diff-link']
+                .includes(n.dataset.testid))
             .filter((n) => n.getAttribute('tabindex') !== '0' || n.getAttribute('role') !== 'button' || !n.getAttribute('aria-label'))
             .map((n) => n.dataset.testid)""")
         assert not unnamed, f"clickable but not reachable by keyboard or unnamed: {unnamed}"
