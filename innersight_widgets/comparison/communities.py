@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._validation import check
 from ..engine import write_html
 from ..innersightnet import (
     CommunityReport,
@@ -21,7 +22,7 @@ from ..innersightnet import (
     reliability_caveats,
 )
 from ..innersightnet.concepts import label_text
-from .matching import assign, check_same_images, linear_cka, similarity
+from .matching import MIN_SIMILARITY, assign, check_same_images, linear_cka, similarity
 
 if TYPE_CHECKING:
     from ..engine import Probe
@@ -173,6 +174,31 @@ class CommunityComparison:
     unmatched_a: tuple[int, ...]
     unmatched_b: tuple[int, ...]
     cka: float
+
+    def at(self, min_similarity: float) -> CommunityComparison:
+        """The same two partitions matched again at another threshold: no partition,
+        evaluation or ablation is redone, only the one-to-one matching (milliseconds).
+
+        Parameters
+        ----------
+        min_similarity : float
+            The least similarity of counterparts, in [-1, 1].
+
+        Returns
+        -------
+        CommunityComparison
+            A new comparison sharing this one's sides, similarity and CKA.
+        """
+        min_similarity = check("min_similarity", min_similarity, MIN_SIMILARITY)
+        pairs = assign(self.similarity, min_similarity)
+        matched_a, matched_b = {i for i, _ in pairs}, {j for _, j in pairs}
+        return replace(
+            self,
+            min_similarity=min_similarity,
+            matches=tuple(Match(i, j, float(self.similarity[i, j])) for i, j in pairs),
+            unmatched_a=tuple(c for c in range(self.similarity.shape[0]) if c not in matched_a),
+            unmatched_b=tuple(c for c in range(self.similarity.shape[1]) if c not in matched_b),
+        )
 
     def counterpart(self, side: str, community: int) -> int | None:
         """The counterpart of one community on the other side.
@@ -340,19 +366,11 @@ def compare_communities(
     ]
     check_same_images(reports[0].analysis, reports[1].analysis, names)
     sides = [ComparedSide(name, report, _summaries(report, ablation)) for name, report in zip(names, reports)]
-    similar = similarity(reports[0].scores, reports[1].scores)
-    pairs = assign(similar, min_similarity)
-    matched_a, matched_b = {i for i, _ in pairs}, {j for _, j in pairs}
-    return CommunityComparison(
-        sides[0],
-        sides[1],
-        similar,
-        min_similarity,
-        tuple(Match(i, j, float(similar[i, j])) for i, j in pairs),
-        tuple(c for c in range(similar.shape[0]) if c not in matched_a),
-        tuple(c for c in range(similar.shape[1]) if c not in matched_b),
+    unmatched = CommunityComparison(
+        sides[0], sides[1], similarity(reports[0].scores, reports[1].scores), min_similarity, (), (), (),
         linear_cka(_profiles(reports[0]), _profiles(reports[1])),
     )
+    return unmatched.at(min_similarity)
 
 
 def _evaluated(

@@ -14,7 +14,7 @@ import ipywidgets as w
 import traitlets
 
 from .._validation import Constraint, Interval, check
-from ..comparison import CommunityComparison, compare
+from ..comparison import MIN_SIMILARITY, CommunityComparison, compare
 from ..engine import Probe
 from ..innersightnet import CommunityReport
 from ._assets import esm
@@ -49,7 +49,8 @@ class ModelDiff(StaticFallback, StandsAlone, w.VBox):
     captioned with its concept label, filled as the explorer fills it, one palette over both
     sides). A line joins two counterparts, wider the more alike their scores; a dashed
     outline marks a community with no counterpart: it appeared on its side, or vanished from
-    the other. A click on a disc, on a link or on a row of the table opens the pair: both
+    the other. The slider above matches the communities again at another least similarity
+    (``CommunityComparison.at``: milliseconds, no model run). A click on a disc, on a link or on a row of the table opens the pair: both
     sides' labels and AUROCs, sizes, top images, and per-class accuracy drops when each is
     ablated, with their change; a community without counterpart opens alone, with its best
     similarity to the other side.
@@ -113,11 +114,18 @@ class ModelDiff(StaticFallback, StandsAlone, w.VBox):
             )
         #: The comparison shown (None until ``compare`` has run, or when it failed).
         self.comparison: CommunityComparison | None = None
+        bounds = MIN_SIMILARITY
+        start = a.min_similarity if given else check("min_similarity", options.get("min_similarity", 0.5), bounds)
+        self.min_similarity = w.FloatSlider(
+            value=start, min=bounds.low, max=bounds.high, step=0.05, description="counterparts at similarity ≥",
+            style={"description_width": "initial"}, layout=w.Layout(width="420px"), readout_format=".2f",
+        )
         self.status = StatusLine("diff-status")
         self.drawing = DiffDrawing()
         self._live = LiveRunner(self.status, debounce=debounce)
         self.drawing.observe(self._on_select, names="selected")
-        super().__init__([self.status, self.drawing])
+        self.min_similarity.observe(lambda change: self._rematch(), names="value")
+        super().__init__([self.min_similarity, self.status, self.drawing])
         if given:
             self._show(a)
             self._live.announce("idle", self._summary(a))
@@ -133,11 +141,28 @@ class ModelDiff(StaticFallback, StandsAlone, w.VBox):
             return compare(a, b, layers_a, layers_b, names=names, **options)
 
         def apply(comparison: CommunityComparison) -> str:
+            threshold = self.min_similarity.value  # moved while compare ran: matched at what it shows
+            if threshold != comparison.min_similarity:
+                comparison = comparison.at(threshold)
             self._show(comparison)
             return self._summary(comparison)
 
         self._live.submit("compare", f"comparing {said[0]} with {said[1]}: {work} …", compute, apply,
                           cancels=("details",), debounce=False)
+
+    def _rematch(self) -> None:
+        """The comparison on screen matched again at the slider's threshold (no model run);
+        the open community, if any, opens again with its new counterpart."""
+        if self.comparison is None:
+            return  # the comparison computing takes the slider's value when it is drawn
+        shown, threshold = self.comparison, float(self.min_similarity.value)
+
+        def apply(found: CommunityComparison) -> str:
+            self._show(found)
+            return self._summary(found)
+
+        self._live.submit("match", f"matching again at similarity ≥ {threshold:.2f} …", lambda job: shown.at(threshold),
+                          apply, cancels=("details",))
 
     def _show(self, comparison: CommunityComparison) -> None:
         self.comparison = comparison

@@ -137,6 +137,19 @@ def test_the_table_the_dictionary_and_the_page(clean, spurious, tmp_path):
     )
 
 
+def test_matching_again_at_another_threshold_is_compare_at_that_threshold(clean, spurious):
+    first = compare(clean, spurious, "layer3", "layer3", ablation=False)
+    for threshold in (0.3, 0.7, 0.95):
+        direct = compare(clean, spurious, "layer3", "layer3", ablation=False, min_similarity=threshold)
+        again = first.at(threshold)
+        assert again.matches == direct.matches and again.min_similarity == threshold
+        assert (again.unmatched_a, again.unmatched_b) == (direct.unmatched_a, direct.unmatched_b)
+        assert again.a is first.a and again.cka == first.cka  # nothing recomputed
+    assert len(first.at(0.95).matches) < len(first.matches) <= len(first.at(0.3).matches)
+    with pytest.raises(ValueError, match="min_similarity"):
+        first.at(1.5)
+
+
 def test_without_ablation_no_drop_is_given(clean):
     result = compare(clean, clean, "layer2", "layer2", ablation=False)
     assert all(np.isnan(s.accuracy_drop) and not s.class_drops for s in result.a.communities)

@@ -178,4 +178,29 @@ def test_the_snapshot_and_the_standalone_view_show_what_the_view_shows(diff):
     assert f"{d['overall']['a']:.3f}" in page and f"{d['overall']['b']:.3f}" in page
     assert page.count("data:image/png;base64,") == 8  # 4 top images per side
     view = diff.standalone()
-    assert view.standalone and view.controls == [] and view.status_text == diff.status.text
+    assert view.standalone and view.status_text == diff.status.text
+    (slider,) = view.controls  # standing alone (marimo), the threshold slider is drawn by the view
+    assert slider["kind"] == "range" and slider["value"] == diff.min_similarity.value == 0.5
+    assert (slider["min"], slider["max"]) == (-1.0, 1.0)
+
+
+def test_the_threshold_slider_matches_again_and_reopens_the_open_community(sides):
+    widget = ModelDiff(*sides, "layer3", "layer3", names=NAMES, top_k=2)
+    widget.wait()
+    first = widget.comparison
+    weakest = min(first.matches, key=lambda m: m.similarity)
+    widget.select("a", weakest.a)
+    widget.wait()
+    assert widget.drawing.details["b"]["community"] == weakest.b
+    widget.min_similarity.value = round(weakest.similarity + 0.05, 2)  # just above the weakest pair
+    widget.wait()
+    shown = widget.comparison
+    assert shown.matches == compare(*sides, "layer3", "layer3", names=NAMES, min_similarity=widget.min_similarity.value,
+                                    ablation=False).matches
+    assert len(shown.matches) == len(first.matches) - 1 and weakest.a in shown.unmatched_a
+    g = widget.drawing.graph
+    assert g["min_similarity"] == widget.min_similarity.value
+    assert [(e["a"], e["b"]) for e in g["matches"]] == [(m.a, m.b) for m in shown.matches]
+    # the open community lost its counterpart: it opens again alone
+    assert widget.drawing.details["a"]["community"] == weakest.a and not widget.drawing.details["b"]
+    assert widget.status.text.startswith(f"clean {weakest.a}: no counterpart in spurious")
