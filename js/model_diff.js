@@ -139,7 +139,14 @@ function legend(/** @type {DiffGraph} */ g) {
   const only = (/** @type {DiffSide} */ s) => s.nodes.filter((/** @type {DiffNode} */ n) => n.counterpart === null).length;
   lone.append(sample(el("svg:circle", { cx: 13, cy: 7, r: 5, fill: "none", stroke: ink("ink"), "stroke-width": 1.5, "stroke-dasharray": "3 2" })),
     `dashed outline: no counterpart (${only(g.a)} only in ${g.a.name}, ${only(g.b)} only in ${g.b.name})`);
-  box.append(linked, lone, el("span", {},
+  box.append(linked, lone);
+  if (g.a.links.length || g.b.links.length) {
+    const within = el("span");
+    within.append(sample(el("svg:line", { x1: 2, y1: 7, x2: 24, y2: 7, stroke: ink("edge"), "stroke-opacity": 0.5, "stroke-width": 1 })),
+      "thin line within one side: two of its communities that fire alike (the explorer's links)");
+    box.append(within);
+  }
+  box.append(el("span", {},
     "disc: a community (area = neurons; number on it, concept label under it), filled in the colour its label names, else in a hue no label on screen names"));
   return box;
 }
