@@ -1,8 +1,9 @@
-"""The CommunityExplorer and the debugger in a marimo notebook, which takes an anywidget but
-not ipywidgets: ``mo.ui.anywidget(widget.standalone())`` draws the widget's drawing with
-its status line and its controls in one view. marimo serves the notebook as an app; Debian's
-headless Chromium moves the explorer's slider, clicks a community, and switches the
-debugger's method (helpers: tests/_browser.py)."""
+"""The CommunityExplorer, the debugger and ModelDiff in a marimo notebook, which takes an
+anywidget but not ipywidgets: ``mo.ui.anywidget(widget.standalone())`` draws the widget's
+drawing with its status line and its controls in one view. marimo serves the notebook as an
+app; Debian's headless Chromium moves the explorer's slider, clicks a community and sees
+what it looks for form, switches the debugger's method, and moves ModelDiff's threshold
+(helpers: tests/_browser.py)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,14 @@ app = marimo.App()
 @app.cell
 def _():
     import marimo as mo
-    from innersight_widgets import Analysis, CommunityExplorer, MisclassificationDebugger, load_pretrained, load_shapes
+    from innersight_widgets import Analysis, CommunityExplorer, MisclassificationDebugger, ModelDiff, load_pretrained, load_shapes
 
     an = Analysis(load_pretrained("shapes-spurious-cnn"), load_shapes("test", n=240), layers=["layer2"], progress=False)
     explorer = CommunityExplorer(an, layers="layer2")
     debugger = MisclassificationDebugger(an, layer="layer2")
-    mo.vstack([mo.ui.anywidget(explorer.standalone()), mo.ui.anywidget(debugger.standalone())])
+    clean = Analysis(load_pretrained("shapes-cnn"), an.data, layers=["layer2"], progress=False)
+    diff = ModelDiff(clean, an, "layer2", "layer2", names=("clean", "spurious"))
+    mo.vstack([mo.ui.anywidget(w.standalone()) for w in (explorer, debugger, diff)])
     return
 '''
 
@@ -63,6 +66,9 @@ def test_the_widgets_in_marimo_move_the_slider_and_answer_clicks(tmp_path):
 
             page.get_by_test_id("community-node").first.click()
             expect(page.get_by_test_id("community-image").first).to_be_visible(timeout=120_000)
+            # what the community looks for forms under its images, standing alone too
+            expect(page.get_by_test_id("feature-done")).to_be_visible(timeout=120_000)
+            expect(page.get_by_test_id("feature-image")).to_have_count(2)
             page.get_by_test_id("community-explorer").screenshot(path=str(shots / "marimo.png"))
 
             # the debugger stands alone too: its status line, and a click on another confusion
@@ -79,4 +85,14 @@ def test_the_widgets_in_marimo_move_the_slider_and_answer_clicks(tmp_path):
             expect(page.get_by_test_id("debugger-status")).to_have_attribute("data-kind", "idle", timeout=180_000)
             expect(page.get_by_test_id("debugger-status")).to_contain_text("units ranked")
             debugger.screenshot(path=str(shots / "marimo-debugger.png"))
+
+            # ModelDiff: its threshold slider drawn by the view; at its maximum no pair is left
+            diff_status = page.get_by_test_id("diff-status")
+            expect(diff_status).to_have_attribute("data-kind", "idle", timeout=180_000)
+            assert page.get_by_test_id("diff-link").count() >= 1
+            threshold = page.get_by_test_id("diff-view").get_by_role("slider", name="counterparts at similarity ≥")
+            threshold.focus()
+            page.keyboard.press("End")
+            expect(page.get_by_test_id("diff-link")).to_have_count(0, timeout=60_000)
+            expect(diff_status).to_contain_text("0 counterparts (similarity ≥ 1.00)")
             assert not errors, errors
