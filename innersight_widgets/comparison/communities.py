@@ -5,7 +5,7 @@ scores agree over the images, with their labels and ablation drops on both sides
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from ..innersightnet import (
     reliability_caveats,
 )
 from ..innersightnet.concepts import label_text
+from ..innersightnet.importance import image_sample
 from .matching import MIN_SIMILARITY, assign, check_same_images, linear_cka, similarity
 
 if TYPE_CHECKING:
@@ -358,6 +359,9 @@ def compare_communities(
     seed: int,
     ablation: bool,
     names: tuple[str, str],
+    images: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> CommunityComparison:
     """The comparison of two partitions (see :func:`~innersight_widgets.compare`)."""
     reports = [
@@ -365,7 +369,18 @@ def compare_communities(
         for side, layers, letter, name in ((a, layers_a, "a", names[0]), (b, layers_b, "b", names[1]))
     ]
     check_same_images(reports[0].analysis, reports[1].analysis, names)
-    sides = [ComparedSide(name, report, _summaries(report, ablation)) for name, report in zip(names, reports)]
+    # both sides ablated on one sample of the probe images; progress counts image copies over both
+    sample = image_sample(reports[0].analysis, images, seed) if ablation else None
+    n = len(reports[0].analysis.data) if sample is None else len(sample)
+    counts = [r.communities.num_communities if ablation else 0 for r in reports]
+
+    def progress(before: int) -> Callable[[int, int], None] | None:
+        return None if on_progress is None else (lambda done, _total: on_progress(before + done, n * sum(counts)))
+
+    sides = [
+        ComparedSide(name, report, _summaries(report, ablation, sample, should_stop, progress(n * sum(counts[:i]))))
+        for i, (name, report) in enumerate(zip(names, reports))
+    ]
     unmatched = CommunityComparison(
         sides[0], sides[1], similarity(reports[0].scores, reports[1].scores), min_similarity, (), (), (),
         linear_cka(_profiles(reports[0]), _profiles(reports[1])),
@@ -397,12 +412,21 @@ def _evaluated(
     return CommunityReport(side, communities)
 
 
-def _summaries(report: CommunityReport, ablation: bool) -> tuple[CommunitySummary, ...]:
-    """Each community's summary; with ``ablation``, every community zeroed in one pass."""
+def _summaries(
+    report: CommunityReport,
+    ablation: bool,
+    sample: np.ndarray | None,
+    should_stop: Callable[[], bool] | None,
+    on_progress: Callable[[int, int], None] | None,
+) -> tuple[CommunitySummary, ...]:
+    """Each community's summary; with ``ablation``, every community zeroed in one pass over
+    the probe images ``sample`` (None: all of them)."""
     communities = report.communities
     k = communities.num_communities
     names = report.analysis.data.class_names
-    drops = report.analysis.ablate_many([communities.spec(c) for c in range(k)]) if ablation and k else []
+    drops = report.analysis.ablate_many(
+        [communities.spec(c) for c in range(k)], should_stop=should_stop, on_progress=on_progress, images=sample,
+    ) if ablation and k else []
     labels = report.labels()
     out = []
     for c in range(k):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, overload
 
 from .._validation import validate_params
 from ..engine import Probe
 from ..innersightnet import CommunityReport
 from ..innersightnet.aggregation import METHOD, SEED
+from ..innersightnet.importance import IMAGES
 from ..neurflow import Circuit
 from .circuits import CircuitComparison, compare_circuits
 from .communities import CommunityComparison, compare_communities
@@ -17,6 +18,7 @@ from .matching import MIN_SIMILARITY
 #: ``compare``'s declared constraints.
 CONSTRAINTS = {
     "min_similarity": MIN_SIMILARITY,
+    "images": IMAGES,
     "method": METHOD,
     "seed": SEED,
 }
@@ -37,7 +39,10 @@ def compare(
     method: str = ...,
     seed: int = ...,
     ablation: bool = ...,
+    images: int | None = ...,
     names: tuple[str, str] = ...,
+    should_stop: Callable[[], bool] | None = ...,
+    on_progress: Callable[[int, int], None] | None = ...,
     **params: Any,
 ) -> CommunityComparison: ...
 
@@ -53,7 +58,10 @@ def compare(
     method: str = "louvain",
     seed: int = 0,
     ablation: bool = True,
+    images: int | None = None,
     names: tuple[str, str] = ("a", "b"),
+    should_stop: Callable[[], bool] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
     **params: Any,
 ) -> CommunityComparison | CircuitComparison:
     """What changed inside between two networks read on the same probe images
@@ -92,8 +100,18 @@ def compare(
     ablation : bool
         Zero each community once (one pass over the probe images per side) for its
         accuracy drops; False runs no model.
+    images : int, optional
+        Run the ablations on a fixed sample of this many probe images (the same on both
+        sides, drawn from ``seed`` as the importance test draws its sample; all when None):
+        the ablations are nearly all of the cost, and a few hundred images give drops
+        good to a few points.
     names : (str, str)
         What the two sides are called in messages, tables and pages.
+    should_stop : callable, optional
+        Asked between batches of the ablations; True ends the work with ``Cancelled``.
+    on_progress : callable, optional
+        ``on_progress(done, total)`` after each batch of the ablations, in image copies
+        over both sides.
     **params
         The method's parameters (``resolution``, ``k``, ``min_corr``, ``threshold``,
         ``linkage``, ``n_communities``: see ``Analysis.communities``).
@@ -119,12 +137,14 @@ def compare(
                 f"compare takes two circuits or two analyses (or reports), got a {type(a).__name__} and a "
                 f"{type(b).__name__}; build a circuit on both sides with build_circuit"
             )
-        if layers_a is not None or layers_b is not None or params:
-            raise TypeError("layers and partition parameters are for analyses; a circuit's levels are its own")
+        if layers_a is not None or layers_b is not None or params or images is not None:
+            raise TypeError("layers, images and partition parameters are for analyses; a circuit's levels are its own")
         return compare_circuits(a, b, min_similarity, names)
     for side, name in ((a, names[0]), (b, names[1])):
         if not isinstance(side, (CommunityReport, Probe)):
             raise TypeError(
                 f"{name} must be an Analysis, a CommunityReport or a Circuit, got {type(side).__name__}"
             )
-    return compare_communities(a, b, layers_a, layers_b, min_similarity, method, params, seed, ablation, names)
+    return compare_communities(
+        a, b, layers_a, layers_b, min_similarity, method, params, seed, ablation, names, images, should_stop, on_progress
+    )

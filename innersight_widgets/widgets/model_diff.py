@@ -76,7 +76,8 @@ class ModelDiff(StaticFallback, StandsAlone, w.VBox):
         Seconds of quiet a request waits for (the live runner's).
     **options
         ``compare``'s other arguments: ``min_similarity``, ``method``, ``seed``,
-        ``ablation`` and the method's parameters (not with a comparison).
+        ``ablation``, ``images`` (ablate on a sample of this many probe images) and the
+        method's parameters (not with a comparison).
     """
 
     #: The constructor's declared constraints; ``debounce`` is the live runner's ``DEBOUNCE``,
@@ -138,7 +139,12 @@ class ModelDiff(StaticFallback, StandsAlone, w.VBox):
         work = "partitioning both" + (" and ablating each community" if options.get("ablation", True) else "")
 
         def compute(job: Job) -> CommunityComparison:
-            return compare(a, b, layers_a, layers_b, names=names, **options)
+            return compare(
+                a, b, layers_a, layers_b, names=names, should_stop=job.stale, **options,
+                on_progress=lambda done, total: job.say(
+                    f"comparing {said[0]} with {said[1]}: ablating each community … {done / total:.0%}"
+                ),
+            )
 
         def apply(comparison: CommunityComparison) -> str:
             threshold = self.min_similarity.value  # moved while compare ran: matched at what it shows

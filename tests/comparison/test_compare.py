@@ -17,7 +17,9 @@ from innersight_widgets import (
     load_shapes,
 )
 from innersight_widgets.comparison import assign, linear_cka, similarity
+from innersight_widgets.engine import Cancelled
 from innersight_widgets.innersightnet import Communities, CommunityReport
+from innersight_widgets.innersightnet.importance import image_sample
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +150,21 @@ def test_matching_again_at_another_threshold_is_compare_at_that_threshold(clean,
     assert len(first.at(0.95).matches) < len(first.matches) <= len(first.at(0.3).matches)
     with pytest.raises(ValueError, match="min_similarity"):
         first.at(1.5)
+
+
+def test_the_ablations_run_on_a_sample_with_progress_and_stop_when_asked(clean, spurious):
+    seen = []
+    found = compare(clean, spurious, "layer3", "layer3", images=60, on_progress=lambda done, total: seen.append((done, total)))
+    sample = image_sample(clean, 60, 0)
+    for side, analysis in ((found.a, clean), (found.b, spurious)):
+        parts = side.report.communities
+        direct = analysis.ablate_many([parts.spec(c) for c in range(parts.num_communities)], images=sample)
+        assert [s.accuracy_drop for s in side.communities] == pytest.approx([d.accuracy_drop for d in direct])
+    total = 60 * (len(found.a.communities) + len(found.b.communities))
+    assert seen[-1] == (total, total) and all(t == total for _, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)  # side a, then side b
+    with pytest.raises(Cancelled):
+        compare(clean, spurious, "layer3", "layer3", images=60, should_stop=lambda: True)
 
 
 def test_without_ablation_no_drop_is_given(clean):

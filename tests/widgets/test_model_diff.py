@@ -204,3 +204,14 @@ def test_the_threshold_slider_matches_again_and_reopens_the_open_community(sides
     # the open community lost its counterpart: it opens again alone
     assert widget.drawing.details["a"]["community"] == weakest.a and not widget.drawing.details["b"]
     assert widget.status.text.startswith(f"clean {weakest.a}: no counterpart in spurious")
+
+
+def test_the_status_line_counts_the_ablations_up(sides):
+    said = []
+    widget = ModelDiff(*sides, "layer3", "layer3", names=NAMES, images=50)
+    widget.status.observe(lambda change: said.append(widget.status.text), names="value")
+    widget.wait()
+    shares = [int(t.rsplit(" ", 1)[-1][:-1]) for t in said if t.startswith("comparing") and t.endswith("%")]
+    assert shares and shares[-1] == 100 and shares == sorted(shares)
+    assert widget.comparison.a.communities[0].accuracy_drop == pytest.approx(
+        compare(*sides, "layer3", "layer3", images=50).a.communities[0].accuracy_drop)
