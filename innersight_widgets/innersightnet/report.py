@@ -567,7 +567,7 @@ class CommunityReport:
     @validate_params({"ranking": RANKING})
     def to_html(
         self, path: str | Path, top_images: int = 8, draws: int | None = 20, images: int | None = None,
-        ranking: str = "specific", visualise: bool = False,
+        ranking: str = "specific", visualise: bool = False, feature_options: dict[str, Any] | None = None,
     ) -> Path:
         """Write the communities as a self-contained HTML page that opens offline: the
         community graph (hover, zoom, click a community for its top images), class
@@ -588,6 +588,8 @@ class CommunityReport:
         visualise : bool
             Also show what each community looks for (its feature visualisation) under its
             top images.
+        feature_options : dict, optional
+            With ``visualise``: ``visualise``'s other arguments (``mean``, ``std``, ``size``, ...).
 
         Returns
         -------
@@ -595,7 +597,8 @@ class CommunityReport:
             The file written (see :func:`innersight_widgets.reports.communities_html`).
         """
         return write_html(
-            self, path, top_images=top_images, draws=draws, images=images, ranking=ranking, visualise=visualise
+            self, path, top_images=top_images, draws=draws, images=images, ranking=ranking, visualise=visualise,
+            feature_options=feature_options,
         )
 
     def to_dict(self, importance: bool = False, draws: int = 20) -> dict[str, Any]:

@@ -363,7 +363,7 @@ class Circuit:
         """
         return json.dumps(self.to_dict())
 
-    def to_html(self, path: str | Path, visualise: bool = False) -> Path:
+    def to_html(self, path: str | Path, visualise: bool = False, feature_options: dict[str, Any] | None = None) -> Path:
         """Write the circuit as a self-contained HTML page (hover and click its groups offline).
 
         Parameters
@@ -372,13 +372,15 @@ class Circuit:
             The HTML file to write.
         visualise : bool
             Also show what each group looks for (its feature visualisation) under its crops.
+        feature_options : dict, optional
+            With ``visualise``: ``visualise``'s other arguments (``mean``, ``std``, ``size``, ...).
 
         Returns
         -------
         Path
             The file written (see :func:`innersight_widgets.reports.circuit_html`).
         """
-        return write_html(self, path, visualise=visualise)
+        return write_html(self, path, visualise=visualise, feature_options=feature_options)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], analysis: Probe | None = None) -> Circuit:

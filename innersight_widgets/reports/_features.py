@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Mapping
 from typing import Any
 
 from ..visualisation import VIEW_SETTINGS, UnitLike, visualise
@@ -14,7 +15,9 @@ from ..visualisation import VIEW_SETTINGS, UnitLike, visualise
 FEATURE_SIZE = 112
 
 
-def feature_strip(analysis: Any, unit: UnitLike, reference: float | None, reference_text: str) -> str:
+def feature_strip(
+    analysis: Any, unit: UnitLike, reference: float | None, reference_text: str, options: Mapping[str, Any] | None = None
+) -> str:
     """The images that maximise ``unit``'s objective, each with its score, under a caption
     that says they are optimised, not probe images, and what the probe data reaches.
 
@@ -28,13 +31,16 @@ def feature_strip(analysis: Any, unit: UnitLike, reference: float | None, refere
         What the probe data reaches on the unit's objective.
     reference_text : str
         That figure in words ("the best probe image scores").
+    options : mapping, optional
+        ``visualise``'s other arguments (``mean`` and ``std`` for probe images normalised by
+        hand, ``size``, ...): the page's ``feature_options``.
 
     Returns
     -------
     str
         A ``<div>`` with the caption and the images (text escaped).
     """
-    found = visualise(analysis, unit, **VIEW_SETTINGS)
+    found = visualise(analysis, unit, **VIEW_SETTINGS, **dict(options or {}))
     figures = "".join(
         f'<figure style="display:inline-block;margin:2px;text-align:center;font-size:11px">'
         f'<img src="data:image/png;base64,{base64.b64encode(found.to_png(i, FEATURE_SIZE)).decode()}" '

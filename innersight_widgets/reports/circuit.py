@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bokeh.models import Div
 
@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 CROPS_PER_GROUP = 8
 
 
-def circuit_html(circuit: Circuit, path: str | Path, visualise: bool = False) -> Path:
+def circuit_html(
+    circuit: Circuit, path: str | Path, visualise: bool = False, feature_options: dict[str, Any] | None = None
+) -> Path:
     """Write the circuit as a standalone HTML page: the groups layer by layer (the class
     logit at the top) joined by their weighted edges; hover a group for its layer, size and
     label, click it for its representative crops (with ``visualise``, and what it looks for).
@@ -35,6 +37,8 @@ def circuit_html(circuit: Circuit, path: str | Path, visualise: bool = False) ->
         Also show under each group's crops what it looks for: its feature visualisation
         (``visualise`` with the views' settings, reused from a widget when the analysis
         holds it), beside the group's threshold. Needs the circuit's analysis.
+    feature_options : dict, optional
+        With ``visualise``: ``visualise``'s other arguments (``mean``, ``std``, ``size``, ...).
 
     Returns
     -------
@@ -52,7 +56,8 @@ def circuit_html(circuit: Circuit, path: str | Path, visualise: bool = False) ->
     if visualise and not circuit.has_analysis:
         raise ValueError("visualise=True needs the circuit's analysis (the model); load it with Circuit.from_json(text, analysis)")
     features = {
-        g: feature_strip(circuit.analysis, group, group.threshold, "a crop shows the group above") if visualise else ""
+        g: feature_strip(circuit.analysis, group, group.threshold, "a crop shows the group above", feature_options)
+        if visualise else ""
         for g, group in groups.items()
     }
     nodes = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
@@ -32,6 +32,7 @@ def communities_html(
     images: int | None = None,
     ranking: str = "specific",
     visualise: bool = False,
+    feature_options: dict[str, Any] | None = None,
 ) -> Path:
     """Write one or several evaluated partitions as a standalone HTML page.
 
@@ -64,6 +65,9 @@ def communities_html(
         analysis already holds, from a widget, are not computed again), beside its best
         probe image's score. Seconds per community for the shipped models on a CPU,
         minutes for a ResNet-50 at 224 px.
+    feature_options : dict, optional
+        With ``visualise``: ``visualise``'s other arguments (``mean`` and ``std`` for probe
+        images normalised by hand, ``size``, ...).
 
     Returns
     -------
@@ -87,15 +91,16 @@ def communities_html(
     if top_images < 1:
         raise ValueError(f"top_images must be a positive number of images per community, got {top_images!r}")
     parts: list[LayoutDOM] = []
+    features = dict(feature_options or {}) if visualise else None  # None: no visualisation
     for number, report in enumerate(reports):
-        parts.extend(_section(report, number, top_images, draws, images, ranking, visualise))
+        parts.extend(_section(report, number, top_images, draws, images, ranking, features))
     layers = sorted({layer for report in reports for layer in report.communities.layers})
     return write_page(path, f"Communities of {', '.join(layers)}", parts)
 
 
 def _section(
     report: CommunityReport, number: int, top_images: int, draws: int | None, images: int | None, ranking: str,
-    visualise: bool,
+    features: dict[str, Any] | None,
 ) -> list[LayoutDOM]:
     """The parts of one partition's section; ``number`` keeps its models' names apart."""
     communities = report.communities
@@ -116,7 +121,7 @@ def _section(
             )
         ),
     )
-    graph, shown = _graph(report, number, top_images, tested, ranking, visualise)
+    graph, shown = _graph(report, number, top_images, tested, ranking, features)
     parts: list[LayoutDOM] = [about, graph, shown, _selectivity(report)]
     if tested:
         parts.append(_importance(report, tested))
@@ -149,10 +154,11 @@ def _pathways(report: CommunityReport, k: int = 3) -> Div:
 
 
 def _graph(
-    report: CommunityReport, number: int, top_images: int, tested: list[Importance], ranking: str, visualise: bool
+    report: CommunityReport, number: int, top_images: int, tested: list[Importance], ranking: str,
+    features: dict[str, Any] | None,
 ) -> tuple[figure, Div]:
     """The community graph, spring-laid on similarity, and the clicked community's images
-    (with ``visualise``, what it looks for under them)."""
+    (with ``features``, ``visualise``'s options, what it looks for under them)."""
     graph = report.community_graph(top=3)
     analysis = report.analysis
     k = report.num_communities
@@ -179,7 +185,7 @@ def _graph(
                 f"images ranked by {ranking} score",
             )
             + (feature_strip(analysis, (report.communities, c), float(report.scores[:, c].max()),
-                             "the best probe image scores") if visualise else "")
+                             "the best probe image scores", features) if features is not None else "")
             for c in range(k)
         ],
     }

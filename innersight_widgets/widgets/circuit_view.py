@@ -7,7 +7,7 @@ image (a misclassified one, say) to see which groups it lights, and where.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import ipywidgets as w
 import numpy as np
@@ -17,7 +17,7 @@ from .._validation import Constraint, Interval, check
 from ..neurflow import Circuit
 from ..visualisation import VIEW_SETTINGS
 from ._assets import esm
-from ._feature import FEATURE_STEPS, ShowsFeatures, feature_snapshot, request_features
+from ._feature import FEATURE_STEPS, ShowsFeatures, feature_settings, feature_snapshot, request_features
 from ._live import LiveRunner
 from ._standalone import Drawing, StandsAlone
 from ._static import StaticFallback, line, table
@@ -50,7 +50,8 @@ class CircuitView(StaticFallback, StandsAlone, w.VBox):
 
     A clicked group shows its crops, links and members, then what it looks for: images
     optimised from noise to raise its log-barrier score (``visualise``, ``feature_steps``
-    steps; 0: none), beside the group's threshold, above which a crop shows it.
+    steps; 0: none; ``feature_options``: ``visualise``'s other arguments), beside the group's
+    threshold, above which a crop shows it.
 
     The image box, the "misclassified" drop-down and the debug panel always name the same
     image: picking one in either control (or calling :meth:`debug`) moves the other.
@@ -63,12 +64,13 @@ class CircuitView(StaticFallback, StandsAlone, w.VBox):
     }
 
     def __init__(
-        self, circuit: Circuit, crops_per_group: int = 8, debounce: float = 0.0, feature_steps: int = VIEW_SETTINGS["steps"]
+        self, circuit: Circuit, crops_per_group: int = 8, debounce: float = 0.0, feature_steps: int = VIEW_SETTINGS["steps"],
+        feature_options: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(circuit, Circuit):
             raise TypeError(f"CircuitView needs a Circuit from build_circuit, got {type(circuit).__name__}")
         self.crops_per_group = check("crops_per_group", crops_per_group, self.constraints["crops_per_group"])
-        self.feature_steps = check("feature_steps", feature_steps, self.constraints["feature_steps"])
+        self.features = feature_settings(feature_steps, feature_options)
         self.circuit = circuit
         self.analysis = analysis = circuit.analysis
         predicted, labels, names = analysis.predictions.classes, analysis.labels, analysis.data.class_names
@@ -110,7 +112,7 @@ class CircuitView(StaticFallback, StandsAlone, w.VBox):
             threshold = next(g.threshold for g in self.circuit.groups if g.id == group_id)
             request_features(
                 self._live, self.drawing, self.analysis, (self.circuit, group_id), f"group {group_id}", details.owner,
-                self.feature_steps, threshold, "a crop shows the group above",
+                self.features, threshold, "a crop shows the group above",
             )
             return f"group {group_id}: {len(details.members)} neuron concepts"
 

@@ -20,7 +20,7 @@ from ..innersightnet import RANKING, Communities, CommunityReport, Importance, r
 from ..visualisation import VIEW_SETTINGS
 from ._assets import esm
 from ._controls import CommunityControls
-from ._feature import FEATURE_STEPS, ShowsFeatures, feature_snapshot, request_features
+from ._feature import FEATURE_STEPS, ShowsFeatures, feature_settings, feature_snapshot, request_features
 from ._live import Job, LiveRunner
 from ._standalone import Drawing, StandsAlone
 from ._static import StaticFallback, line, number, pictures, table
@@ -128,6 +128,9 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
     feature_steps : int
         Optimisation steps of a clicked community's feature visualisation (0: none, e.g. for
         a large model on a CPU, where 256 steps at 224 px take minutes).
+    feature_options : dict, optional
+        ``visualise``'s other arguments for it (``size``, ``mean`` and ``std`` for probe
+        images normalised by hand, ``seed``, ...).
     """
 
     drawing_name = "view"
@@ -158,6 +161,7 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
         stability_runs: int = 3,
         flow_images: int = 256,
         feature_steps: int = VIEW_SETTINGS["steps"],
+        feature_options: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(analysis, Analysis):
             raise TypeError(f"CommunityExplorer needs an Analysis, got {type(analysis).__name__}")
@@ -169,7 +173,7 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
         self.draws = check("draws", draws, declared["draws"])
         self.images = check("images", images, declared["images"])
         self.flow_images = check("flow_images", flow_images, declared["flow_images"])
-        self.feature_steps = check("feature_steps", feature_steps, declared["feature_steps"])
+        self.features = feature_settings(feature_steps, feature_options)
         self.communities: Communities | None = None
         self.report: CommunityReport | None = None
         # Partitions asked for are numbered (a new number when layers, method or parameters
@@ -430,7 +434,7 @@ class CommunityExplorer(StaticFallback, StandsAlone, w.VBox):
             self._test_importance(report, details)
             request_features(
                 self._live, self.view, self.analysis, (report.communities, c), f"community {c}", owner,
-                self.feature_steps, float(report.scores[:, c].max()), "the best probe image scores",
+                self.features, float(report.scores[:, c].max()), "the best probe image scores",
             )
             return f"community {c}: {details.size} neurons"
 

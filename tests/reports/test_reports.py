@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from _report_data import layer_reports, shapes_analysis, small_circuit, statistics
 
-from innersight_widgets import Circuit, visualise
+from innersight_widgets import Analysis, Circuit, ImageDataset, visualise
 from innersight_widgets.cli import main
 from innersight_widgets.neucept.critical import CriticalNeurons
 from innersight_widgets.neucept.knockoffs import select
@@ -161,6 +162,20 @@ def test_reports_show_what_each_unit_looks_for_with_the_views_figures(analysis, 
         assert f"a crop shows the group above {threshold:.2f}" in cell and html.escape(f"group {group} (") in cell
     with pytest.raises(ValueError, match="needs the circuit's analysis"):
         Circuit.from_dict(circuit.to_dict()).to_html(tmp_path / "no.html", visualise=True)
+
+
+def test_a_report_takes_the_visualisations_options_for_images_normalised_by_hand(analysis, tmp_path) -> None:
+    pixels = analysis.images(range(120))
+    labels = [int(label) for label in analysis.labels[:120]]
+    an = Analysis(analysis.model, ImageDataset((pixels - 0.5) / 0.25, labels, analysis.data.class_names), layers=["layer3"],
+                  progress=False)
+    report = an.evaluate(an.communities("layer3", warn=False))
+    with pytest.raises(ValueError, match=r"not in \[0, 1\]: give the normalisation"):
+        report.to_html(tmp_path / "plain.html", top_images=1, draws=None, visualise=True)
+    options = {"mean": [0.5] * 3, "std": [0.25] * 3, "size": 16}
+    shown = clicked_html(report.to_html(tmp_path / "given.html", top_images=1, draws=None, visualise=True,
+                                        feature_options=options))
+    assert all(cell.count('data-testid="report-feature"') == 2 for cell in shown)
 
 
 def clicked_html(path: Path) -> list[str]:

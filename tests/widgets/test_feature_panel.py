@@ -4,8 +4,9 @@ screen only, and kept with the analysis (widgets/_feature.py)."""
 
 import numpy as np
 import pytest
+import torch
 
-from innersight_widgets import Analysis, build_circuit, load_pretrained, load_shapes, visualise
+from innersight_widgets import Analysis, ImageDataset, build_circuit, load_pretrained, load_shapes, visualise
 from innersight_widgets.visualisation import PARTIAL_EVERY, VIEW_SETTINGS
 from innersight_widgets.widgets import CircuitView, CommunityExplorer
 
@@ -101,3 +102,24 @@ def test_a_clicked_group_shows_what_it_looks_for_beside_its_threshold(analysis):
     assert feature["reference"] == round(float(group.threshold), 2)
     assert feature["reference_text"] == "a crop shows the group above"
     assert np.isfinite(feature["scores"]).all() and view.drawing.feature_pictures["ids"] == feature["thumbs"]
+
+
+def test_images_normalised_by_hand_need_their_normalisation_and_the_panel_says_how_to_give_it(analysis):
+    shapes = load_shapes("test", n=120)
+    pixels = torch.stack([shapes[i][0] for i in range(len(shapes))])
+    normalised = ImageDataset((pixels - 0.5) / 0.25, [int(shapes[i][1]) for i in range(len(shapes))], shapes.class_names)
+    an = Analysis(analysis.model, normalised, layers=["layer3"], progress=False)
+    explorer = CommunityExplorer(an, layers="layer3", draws=2, images=50, feature_steps=8)
+    explorer.wait()
+    explorer.select(0)
+    explorer.wait()
+    assert explorer.status.kind == "error" and "feature_options={'mean': [...], 'std': [...]}" in explorer.status.text
+    assert explorer.view.feature == {}  # nothing half-drawn is left
+    given = CommunityExplorer(an, layers="layer3", draws=2, images=50, feature_steps=8,
+                              feature_options={"mean": [0.5] * 3, "std": [0.25] * 3})
+    given.wait()
+    given.select(0)
+    given.wait()
+    assert given.status.kind == "idle" and given.view.feature["step"] == 8
+    with pytest.raises(ValueError, match="feature_options has 'steps'"):
+        CommunityExplorer(an, layers="layer3", feature_options={"steps": 3})
