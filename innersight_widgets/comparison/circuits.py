@@ -12,7 +12,6 @@ import numpy as np
 
 from ..engine import write_html
 from ..neurflow import Circuit, Group
-from ..neurflow.crop_activations import crop_activations
 from .communities import Match
 from .matching import assign, check_same_images, similarity
 
@@ -272,7 +271,7 @@ def concept_scores(circuit: Circuit, crops: np.ndarray) -> dict[str, np.ndarray]
     dict of str to np.ndarray
         Group id -> (m,) its score on each crop.
     """
-    activations = crop_activations(circuit, crops)
+    activations = circuit.crop_activations(crops)
     out = {}
     for group in circuit.groups:
         x = np.asarray(activations[group.space_layer][:, group.space], dtype=np.float64)

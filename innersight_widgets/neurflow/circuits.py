@@ -264,24 +264,50 @@ class Circuit:
             out.append({"group": group.id, "label": group.label, "best": float(score[order[0]]), "crops": hits})
         return sorted(out, key=lambda r: -r["best"])
 
-    def crop_tensor(self) -> torch.Tensor:
-        """All crops of the circuit's concept data, resized back to the input size.
+    def crop_tensor(self, boxes: np.ndarray | None = None) -> torch.Tensor:
+        """Crops of the probe images, resized back to the input size.
+
+        Parameters
+        ----------
+        boxes : np.ndarray, optional
+            m x 5 int: source probe image, top, left, bottom, right of each crop (as
+            :attr:`crops`); default the circuit's own crops.
 
         Returns
         -------
         torch.Tensor
-            m x C x H x W: every row of :attr:`crops`, bilinearly resized to the image size.
+            m x C x H x W: every crop, bilinearly resized to the image size.
         """
+        boxes = self.crops if boxes is None else np.asarray(boxes, dtype=np.int64).reshape(-1, 5)
         analysis = self.analysis
         h, w = analysis.data.image_shape[-2:]
-        sources = np.unique(self.crops[:, 0])
+        sources = np.unique(boxes[:, 0])
         images = dict(zip(sources.tolist(), analysis.images(sources)))
         pieces = [
             F.interpolate(images[i][None, :, t:b, l:r], size=(h, w), mode="bilinear", align_corners=False)
             if (b - t, r - l) != (h, w) else images[i][None]
-            for i, t, l, b, r in self.crops.tolist()
+            for i, t, l, b, r in boxes.tolist()
         ]
         return torch.cat(pieces)
+
+    def crop_activations(self, boxes: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The spatially averaged activations of crops at the layers the circuit's groups
+        live in (their ``space_layer``): what its groups are read on, also for crops it was
+        not built from, so that two circuits can be read on the same crops (``compare``).
+
+        Parameters
+        ----------
+        boxes : np.ndarray, optional
+            m x 5 crops as :meth:`crop_tensor` takes them; default the circuit's own.
+
+        Returns
+        -------
+        dict of str to np.ndarray
+            Space layer -> m x C: the activations of all its C neurons; a group's concept
+            space is the columns ``group.space``.
+        """
+        layers = sorted({group.space_layer for group in self.groups})
+        return _pooled(self.analysis, self.crop_tensor(boxes), layers)
 
     def fidelity(self, layer: str, draws: int = 5, seed: int = 0) -> dict[str, Any]:
         """The paper's check: for each core neuron of ``layer``, how much its top-k crop set
