@@ -94,6 +94,11 @@ class PairDetails(Payload):
     ranking: str  # how the top images are ranked
 
 
+#: Decimals the view prints similarities (and CKA) at, and drops and AUROCs at: each figure
+#: is sent at those digits, so that the view, the status line and the snapshot cannot round
+#: it to different last digits, and a change is the difference of the two figures shown.
+SIMILARITY_DIGITS, FIGURE_DIGITS = 2, 3
+
 #: How far right of side a's unit square side b's starts, in unit squares: js/model_diff.js
 #: draws each side's unit square SIZE - 2 * PAD = 360 pixels wide, the sides SIZE + GAP = 480
 #: pixels apart.
@@ -123,8 +128,8 @@ def diff_graph(comparison: CommunityComparison) -> DiffGraph:
         _side(comparison, letter, side, graph, xy, palette, closest)
         for letter, side, graph, xy, palette, closest in zip("ab", sides, graphs, places, colours, best)
     ]
-    matches = [Edge(int(m.a), int(m.b), round(m.similarity, 4)) for m in comparison.matches]
-    return DiffGraph(out[0], out[1], matches, float(comparison.min_similarity), rounded(comparison.cka),
+    matches = [Edge(int(m.a), int(m.b), round(m.similarity, SIMILARITY_DIGITS)) for m in comparison.matches]
+    return DiffGraph(out[0], out[1], matches, float(comparison.min_similarity), rounded(comparison.cka, SIMILARITY_DIGITS),
                      len(comparison.a.analysis.data))
 
 
@@ -162,9 +167,17 @@ def _side(
         label = "" if s.label is None else f", {s.label.concept} = {s.label.value} (AUROC {s.label.auroc:.2f})"
         nodes.append(DiffNode(
             c, s.size, "" if s.label is None else s.label.value, f"{side.name} community {c}: {s.size} neurons{label}",
-            round(float(places[c, 0]), 4), round(float(places[c, 1]), 4), comparison.counterpart(letter, c), rounded(best[c]),
+            round(float(places[c, 0]), 4), round(float(places[c, 1]), 4), comparison.counterpart(letter, c), rounded(best[c], SIMILARITY_DIGITS),
         ))
     return DiffSide(side.name, list(side.layers), nodes, community_edges(graph), colours)
+
+
+def drop(name: str, a: float | None, b: float | None) -> ClassDrop:
+    """Both sides' drops as shown, and their change as the difference of the two shown
+    (None unless both sides have a community)."""
+    a, b = rounded(a, FIGURE_DIGITS), rounded(b, FIGURE_DIGITS)
+    change = None if a is None or b is None else round(b - a, FIGURE_DIGITS)
+    return ClassDrop(name, a, b, change)
 
 
 def pair_details(
@@ -211,19 +224,16 @@ def pair_details(
         other = "b" if letter == "a" else "a"
         return PairSide(
             compared.name, int(c), int(row[f"size_{letter}"]), row[f"label_{letter}"] or "",
-            rounded(row[f"label_auroc_{letter}"]), rounded(row[f"label_{other}_auroc_{letter}"]),
-            rounded(row[f"accuracy_drop_{letter}"]), refs,
+            rounded(row[f"label_auroc_{letter}"], FIGURE_DIGITS), rounded(row[f"label_{other}_auroc_{letter}"], FIGURE_DIGITS),
+            rounded(row[f"accuracy_drop_{letter}"], FIGURE_DIGITS), refs,
         )
 
     a, b = one("a"), one("b")
-    drops = [
-        ClassDrop(name, rounded(row[f"drop_a[{name}]"]), rounded(row[f"drop_b[{name}]"]), rounded(row[f"drop_change[{name}]"]))
-        for name in names
-    ]
-    overall = ClassDrop("all images", rounded(row["accuracy_drop_a"]), rounded(row["accuracy_drop_b"]),
-                        rounded(row["accuracy_drop_change"]))
+    drops = [drop(name, row[f"drop_a[{name}]"], row[f"drop_b[{name}]"]) for name in names]
+    overall = drop("all images", row["accuracy_drop_a"], row["accuracy_drop_b"])
     details = PairDetails(
-        owner, row["status"], rounded(row["similarity"]), rounded(row["best_similarity"]), a, b, row["own_class"],
+        owner, row["status"], rounded(row["similarity"], SIMILARITY_DIGITS), rounded(row["best_similarity"], SIMILARITY_DIGITS),
+        a, b, row["own_class"],
         drops, overall, RANKING,
     )
     return details, thumbnails(owner, pictures)
